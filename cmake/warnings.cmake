@@ -1,0 +1,5 @@
+# Warnings for mproc's own targets only; consumers are not affected.
+function(mproc_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+                         -Wno-sign-conversion -Wnon-virtual-dtor -Wold-style-cast)
+endfunction()

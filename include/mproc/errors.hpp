@@ -1,0 +1,99 @@
+// mproc/errors.hpp: the exceptions mproc throws.
+//
+// Every error mproc raises derives from mproc::Error, itself a std::runtime_error, so one
+// `catch (const mproc::Error&)` handles them all. Exceptions thrown by your own code inside another
+// process come back as follows: the standard types (std::runtime_error, std::logic_error,
+// std::invalid_argument, std::out_of_range, std::domain_error, std::length_error,
+// std::range_error, std::overflow_error, std::underflow_error, std::bad_alloc) are rethrown with
+// their type and what(); anything else becomes mproc::RemoteError, which keeps the original type's
+// name, its what() and the pid of the process that threw it.
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace mproc {
+
+class Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// An operation that is not valid in the object's current state: starting a process twice,
+// joining one that was never started, using an object after close().
+class StateError : public Error {
+public:
+    using Error::Error;
+};
+
+// A system call failed. code() is the errno value.
+class OSError : public Error {
+public:
+    OSError(const std::string& context, int code);
+    int code() const noexcept { return code_; }
+
+private:
+    int code_;
+};
+
+// A value could not be encoded or decoded: corrupt or truncated input, a message over a size
+// limit, or a type that failed to serialize at run time.
+class SerializationError : public Error {
+public:
+    using Error::Error;
+};
+
+// An exception of a type mproc cannot recreate, thrown in another process. what() is the
+// original what(); type_name() the original (demangled) type.
+class RemoteError : public Error {
+public:
+    RemoteError(std::string type_name, const std::string& what, int pid);
+    const std::string& type_name() const noexcept { return type_name_; }
+    int pid() const noexcept { return pid_; }
+
+private:
+    std::string type_name_;
+    int pid_;
+};
+
+// A worker process died while it was running a task (killed by a signal, or it called exit()).
+class WorkerCrashed : public Error {
+public:
+    WorkerCrashed(int pid, int exitcode, std::optional<long> task_index);
+    int pid() const noexcept { return pid_; }
+    // As Process::exitcode(): the exit status, or minus the signal number that killed it.
+    int exitcode() const noexcept { return exitcode_; }
+    // Index of the failed task in its map/imap input, when it came from one.
+    std::optional<long> task_index() const noexcept { return task_index_; }
+
+private:
+    int pid_;
+    int exitcode_;
+    std::optional<long> task_index_;
+};
+
+// A wait ran out of time, or a task ran past its per-task timeout.
+class TimeoutError : public Error {
+public:
+    using Error::Error;
+};
+
+class PoolClosed : public StateError {
+public:
+    using StateError::StateError;
+};
+
+class PoolTerminated : public Error {
+public:
+    using Error::Error;
+};
+
+// The previous holder of a process-shared lock died while holding it. The lock now belongs to
+// the thread that caught this exception: the data it protects may be half-updated.
+class OwnerDied : public Error {
+public:
+    using Error::Error;
+};
+
+}  // namespace mproc

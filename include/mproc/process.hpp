@@ -1,0 +1,121 @@
+// mproc/process.hpp: mproc::Process, a function running in a child process, as Python's
+// multiprocessing.Process.
+//
+//   void greet(std::string name) { std::printf("hello %s\n", name.c_str()); }
+//   mproc::Process p(greet, std::string("bob"));
+//   p.start();
+//   p.join();
+//   assert(p.exitcode() == 0);
+//
+// The child is forked: it starts as a copy of the parent, and the target and its arguments are
+// the copies it inherited. It ends when the target returns (exit code 0) or when an exception
+// escapes it (the child prints "Process <name>: <type>: <what>" to stderr; exit code 1). Children
+// never outlive their parent: if the parent dies, even by SIGKILL, the kernel kills them. At
+// normal exit of the parent, daemonic children are terminated and the others are waited for.
+//
+// A Process object is meant to be used by one thread at a time, as in Python.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <mproc/errors.hpp>
+
+namespace mproc {
+
+struct ProcessOptions {
+    // Empty: "Process-N" (for a child of a child, "Process-N:M"), as in Python.
+    std::string name;
+    // Daemonic children are terminated when the parent exits instead of being waited for.
+    // Unset: inherited from the creating process.
+    std::optional<bool> daemon;
+};
+
+class Process {
+public:
+    template <class F, class... Args>
+    explicit Process(F&& target, Args&&... args)
+        : Process(ProcessOptions{}, std::forward<F>(target), std::forward<Args>(args)...) {}
+
+    template <class F, class... Args>
+    Process(ProcessOptions options, F&& target, Args&&... args)
+        : Process(std::move(options), make_target(std::forward<F>(target), std::forward<Args>(args)...)) {}
+
+    Process(Process&&) noexcept;
+    Process& operator=(Process&&) noexcept;
+    // A child still running goes on running; it is reaped later (see active_children()) and, at
+    // exit, joined or terminated as described above. Nothing is left as a zombie.
+    ~Process();
+
+    // Starts the child. Throws StateError if called twice or after close().
+    void start();
+
+    // Waits for the child to exit. StateError if it was never started.
+    void join();
+    // Waits at most `timeout`; true if the child has exited.
+    bool join(std::chrono::duration<double> timeout);
+
+    bool is_alive();
+    // Nothing while running or before start; then the exit status, or minus the number of the
+    // signal that killed the child (-9 for SIGKILL), exactly as Python reports it.
+    std::optional<int> exitcode();
+    // Nothing before start().
+    std::optional<int> pid() const;
+
+    const std::string& name() const;
+    void set_name(std::string name);
+    bool daemon() const;
+    // Only before start(): StateError afterwards.
+    void set_daemon(bool daemon);
+
+    // SIGTERM and SIGKILL. No effect on a child that has already exited.
+    void terminate();
+    void kill();
+    // Releases the resources held for the child. StateError if it is still running; every other
+    // method except name() then throws StateError.
+    void close();
+
+    struct Impl;  // defined by the library
+
+private:
+    using Target = std::function<void()>;
+
+    template <class F, class... Args>
+    static Target make_target(F&& target, Args&&... args) {
+        static_assert(std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>,
+                      "mproc::Process: the target cannot be called with these argument types");
+        return [target = std::forward<F>(target),
+                args = std::make_tuple(std::forward<Args>(args)...)]() mutable {
+            std::apply(target, args);
+        };
+    }
+
+    Process(ProcessOptions options, Target target);
+
+    std::unique_ptr<Impl> impl_;
+};
+
+// The current process, its parent, and its live children, as Python reports them.
+struct ProcessInfo {
+    int pid = 0;
+    std::string name;
+    bool daemon = false;
+};
+
+ProcessInfo current_process();
+// Nothing in the main process.
+std::optional<ProcessInfo> parent_process();
+// Children started by this process that have not exited yet. Reaps those that have.
+std::vector<ProcessInfo> active_children();
+
+// CPUs this process may run on: its affinity mask, further limited by a cgroup CPU quota.
+int cpu_count();
+
+}  // namespace mproc

@@ -1,0 +1,476 @@
+// mproc/serialize.hpp: how values cross a process boundary.
+//
+// Anything passed to or returned from another process is encoded into bytes by mproc::encode and
+// rebuilt by mproc::decode. What can travel (the Transferable concept):
+//   - trivially copyable types that hold no pointers (int, double, plain structs, std::array of
+//     them): copied with memcpy;
+//   - std::basic_string, std::vector, std::deque, std::list, std::forward_list, std::set,
+//     std::multiset, std::map, std::multimap and their unordered forms, of Transferable elements;
+//     a contiguous container of trivially copyable elements is copied as one block;
+//   - std::pair, std::tuple, std::optional, std::variant, std::monostate of Transferable types;
+//   - your own types with a cereal `serialize` (or `save`/`load`) function, member or free;
+//   - types for which mproc::Codec<T> is specialized (mproc's shared objects use this).
+// Raw pointers, references, std::span, std::string_view, std::function and other types that refer
+// to memory or resources of one process cannot travel: using one is a compile-time error.
+//
+// The encoding is native (host byte order and sizes): sender and receiver run the same binary.
+// decode never reads past its input: truncated or corrupt input throws mproc::SerializationError.
+#pragma once
+
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <forward_list>
+#include <functional>
+#include <list>
+#include <map>
+#include <new>
+#include <optional>
+#include <ranges>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <mproc/errors.hpp>
+
+namespace mproc {
+
+// ---------------------------------------------------------------------------------------------
+// Byte sinks and sources.
+
+// Appends encoded bytes to a growable buffer. File descriptors that must travel with the message
+// (shared objects are backed by memfds) are collected beside the bytes and sent out of band.
+class Writer {
+public:
+    Writer() = default;
+    explicit Writer(std::vector<std::byte>& buffer) : buffer_(&buffer) {}
+
+    void write(const void* data, std::size_t size) {
+        if (size == 0) return;
+        const std::size_t at = buffer_->size();
+        buffer_->resize(at + size);
+        std::memcpy(buffer_->data() + at, data, size);
+    }
+    template <class T>
+        requires std::is_trivially_copyable_v<T>
+    void write_value(const T& value) {
+        write(&value, sizeof(T));
+    }
+    // Encoded size so far; with truncate(), lets a caller take back a partly written value.
+    std::size_t size() const noexcept { return buffer_->size(); }
+    void truncate(std::size_t size) { buffer_->resize(size); }
+
+    // Registers a descriptor to send with the message; returns its index in the message.
+    std::uint32_t attach_fd(int fd) {
+        fds_.push_back(fd);
+        return static_cast<std::uint32_t>(fds_.size() - 1);
+    }
+    const std::vector<int>& fds() const noexcept { return fds_; }
+
+    std::vector<std::byte>& buffer() noexcept { return *buffer_; }
+
+private:
+    std::vector<std::byte> own_;
+    std::vector<std::byte>* buffer_ = &own_;
+    std::vector<int> fds_;
+};
+
+// Reads encoded bytes from a fixed span, never past its end.
+class Reader {
+public:
+    explicit Reader(std::span<const std::byte> bytes, std::span<const int> fds = {})
+        : bytes_(bytes), fds_(fds) {}
+
+    void read(void* out, std::size_t size) {
+        require(size);
+        if (size != 0) std::memcpy(out, bytes_.data() + position_, size);
+        position_ += size;
+    }
+    template <class T>
+        requires std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>
+    T read_value() {
+        T value;
+        read(&value, sizeof(T));
+        return value;
+    }
+    // The next `size` bytes, without copying them.
+    std::span<const std::byte> take(std::size_t size) {
+        require(size);
+        auto out = bytes_.subspan(position_, size);
+        position_ += size;
+        return out;
+    }
+    // A length read from the input, checked against what is left so that corrupt input cannot
+    // make the decoder allocate more than the message could possibly hold.
+    std::size_t read_length(std::size_t min_bytes_per_element) {
+        const auto length = read_value<std::uint64_t>();
+        const std::size_t per = min_bytes_per_element == 0 ? 1 : min_bytes_per_element;
+        if (length > remaining() / per && !(min_bytes_per_element == 0 && length <= max_empty_elements))
+            fail("length " + std::to_string(length) + " does not fit in the " +
+                 std::to_string(remaining()) + " bytes left");
+        return static_cast<std::size_t>(length);
+    }
+    int fd(std::uint32_t index) const {
+        if (index >= fds_.size()) fail("file descriptor index out of range");
+        return fds_[index];
+    }
+
+    std::size_t remaining() const noexcept { return bytes_.size() - position_; }
+    std::size_t position() const noexcept { return position_; }
+    bool at_end() const noexcept { return position_ == bytes_.size(); }
+
+    [[noreturn]] void fail(const std::string& what) const {
+        throw SerializationError("mproc: cannot decode message: " + what + " (at byte " +
+                                 std::to_string(position_) + " of " + std::to_string(bytes_.size()) +
+                                 ")");
+    }
+
+private:
+    // Elements that encode to nothing (std::tuple<>, empty cereal types) cannot be bounded by the
+    // input size; this caps how many of them a message may claim.
+    static constexpr std::uint64_t max_empty_elements = 1u << 20;
+
+    void require(std::size_t size) const {
+        if (size > remaining())
+            fail("truncated: " + std::to_string(size) + " bytes needed, " +
+                 std::to_string(remaining()) + " left");
+    }
+
+    std::span<const std::byte> bytes_;
+    std::span<const int> fds_;
+    std::size_t position_ = 0;
+};
+
+// Customization point: specialize with `static void encode(Writer&, const T&)` and
+// `static T decode(Reader&)` to make a type travel in a way of your own. mproc's shared objects
+// (Value, Array, Lock, Queue, ...) are made transferable this way.
+template <class T>
+struct Codec;
+
+namespace detail {
+
+template <class T, template <class...> class Template>
+inline constexpr bool is_specialization_of = false;
+template <template <class...> class Template, class... Args>
+inline constexpr bool is_specialization_of<Template<Args...>, Template> = true;
+
+template <class T>
+inline constexpr bool is_std_array = false;
+template <class T, std::size_t N>
+inline constexpr bool is_std_array<std::array<T, N>> = true;
+
+template <class T>
+inline constexpr bool is_span = false;
+template <class T, std::size_t N>
+inline constexpr bool is_span<std::span<T, N>> = true;
+
+// Trivially copyable types that nevertheless refer to memory of this process.
+template <class T>
+constexpr bool refers_to_memory() {
+    if constexpr (std::is_pointer_v<T> || std::is_member_pointer_v<T> || std::is_reference_v<T> ||
+                  is_span<T> || is_specialization_of<T, std::basic_string_view> ||
+                  is_specialization_of<T, std::reference_wrapper>)
+        return true;
+    else if constexpr (std::is_array_v<T>)
+        return refers_to_memory<std::remove_all_extents_t<T>>();
+    else if constexpr (is_std_array<T>)
+        return refers_to_memory<typename T::value_type>();
+    else if constexpr (is_specialization_of<T, std::pair>)
+        return refers_to_memory<typename T::first_type>() || refers_to_memory<typename T::second_type>();
+    else if constexpr (is_specialization_of<T, std::tuple>)
+        return []<class... E>(std::type_identity<std::tuple<E...>>) {
+            return (refers_to_memory<E>() || ...);
+        }(std::type_identity<T>{});
+    else
+        return false;
+}
+
+template <class T>
+concept has_codec = requires(Writer& w, Reader& r, const T& value) {
+    Codec<T>::encode(w, value);
+    { Codec<T>::decode(r) } -> std::same_as<T>;
+};
+
+template <class T>
+concept trivially_transferable =
+    std::is_trivially_copyable_v<T> && !refers_to_memory<T>() && !std::is_empty_v<T>;
+
+// Stateless types (std::monostate, empty structs) encode to nothing.
+template <class T>
+concept empty_transferable = std::is_empty_v<T> && std::is_trivially_copyable_v<T> &&
+                             std::is_default_constructible_v<T>;
+
+template <class T>
+concept string_like = is_specialization_of<T, std::basic_string>;
+
+// Containers rebuilt by inserting elements at their end (sequences) or by key (associative).
+template <class T>
+concept sequence_container =
+    is_specialization_of<T, std::vector> || is_specialization_of<T, std::deque> ||
+    is_specialization_of<T, std::list>;
+
+template <class T>
+concept associative_container =
+    is_specialization_of<T, std::set> || is_specialization_of<T, std::multiset> ||
+    is_specialization_of<T, std::map> || is_specialization_of<T, std::multimap> ||
+    is_specialization_of<T, std::unordered_set> || is_specialization_of<T, std::unordered_multiset> ||
+    is_specialization_of<T, std::unordered_map> || is_specialization_of<T, std::unordered_multimap>;
+
+template <class T>
+concept cereal_serializable = std::is_class_v<T> && requires { sizeof(T); } &&
+                              std::is_default_constructible_v<T> && !string_like<T> &&
+                              !sequence_container<T> && !associative_container<T>;
+
+// Defined in detail/cereal_bridge.hpp: whether cereal can save and load T with mproc's archives.
+template <class T>
+constexpr bool cereal_can_serialize();
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// What can travel.
+
+template <class T>
+struct is_transferable;
+
+template <class T>
+concept Transferable = is_transferable<std::remove_cv_t<T>>::value;
+
+template <class T>
+struct is_transferable {
+    static constexpr bool compute() {
+        using namespace detail;
+        if constexpr (has_codec<T>)
+            return true;
+        else if constexpr (std::is_reference_v<T> || std::is_pointer_v<T> || std::is_function_v<T>)
+            return false;
+        else if constexpr (is_std_array<T>)
+            return Transferable<typename T::value_type>;
+        else if constexpr (std::is_array_v<T>)
+            return false;  // C arrays cannot be returned by value; use std::array
+        else if constexpr (trivially_transferable<T> || empty_transferable<T>)
+            return true;
+        else if constexpr (refers_to_memory<T>())
+            return false;
+        else if constexpr (string_like<T> || sequence_container<T> ||
+                           is_specialization_of<T, std::forward_list> || associative_container<T>)
+            return Transferable<typename T::value_type>;
+        else if constexpr (is_specialization_of<T, std::pair>)
+            return Transferable<typename T::first_type> && Transferable<typename T::second_type>;
+        else if constexpr (is_specialization_of<T, std::tuple> || is_specialization_of<T, std::variant>)
+            return []<template <class...> class L, class... E>(std::type_identity<L<E...>>) {
+                return (Transferable<E> && ...);
+            }(std::type_identity<T>{});
+        else if constexpr (is_specialization_of<T, std::optional>)
+            return Transferable<typename T::value_type>;
+        else if constexpr (cereal_serializable<T>)
+            return cereal_can_serialize<T>();
+        else
+            return false;
+    }
+    static constexpr bool value = compute();
+};
+
+// Fails compilation with a message that says how to make T travel; the compiler's note names T.
+template <class T>
+constexpr void require_transferable() {
+    static_assert(Transferable<T>,
+                  "mproc: this type cannot cross a process boundary. Make it trivially copyable "
+                  "without pointers, use standard strings/containers/tuples/optional/variant of "
+                  "such types, or give it a cereal serialize(Archive&) function (or specialize "
+                  "mproc::Codec<T>). Pointers, references, std::span, std::string_view and "
+                  "std::function refer to one process's memory and can never travel.");
+}
+
+template <class T>
+void encode(Writer& out, const T& value);
+template <class T>
+T decode(Reader& in);
+
+// The smallest number of bytes an encoded T can take; bounds lengths read from a message.
+template <class T>
+constexpr std::size_t min_encoded_size() {
+    using namespace detail;
+    if constexpr (has_codec<T>)
+        return 0;
+    else if constexpr (is_std_array<T>)
+        return std::tuple_size_v<T> * min_encoded_size<typename T::value_type>();
+    else if constexpr (empty_transferable<T>)
+        return 0;
+    else if constexpr (trivially_transferable<T>)
+        return sizeof(T);
+    else if constexpr (is_specialization_of<T, std::pair>)
+        return min_encoded_size<typename T::first_type>() + min_encoded_size<typename T::second_type>();
+    else if constexpr (is_specialization_of<T, std::tuple>)
+        return []<class... E>(std::type_identity<std::tuple<E...>>) {
+            return (std::size_t{0} + ... + min_encoded_size<E>());
+        }(std::type_identity<T>{});
+    else if constexpr (is_specialization_of<T, std::variant>)
+        return sizeof(std::uint32_t);
+    else if constexpr (is_specialization_of<T, std::optional>)
+        return 1;
+    else
+        return sizeof(std::uint64_t);  // a length prefix
+}
+
+}  // namespace mproc
+
+#include <mproc/detail/cereal_bridge.hpp>
+
+namespace mproc {
+
+namespace detail {
+
+template <class T>
+void encode_length(Writer& out, const T& container) {
+    out.write_value(static_cast<std::uint64_t>(std::ranges::distance(container)));
+}
+
+template <class Tuple, std::size_t... I>
+Tuple decode_tuple(Reader& in, std::index_sequence<I...>) {
+    // Braced initialization evaluates its elements left to right.
+    return Tuple{decode<std::tuple_element_t<I, Tuple>>(in)...};
+}
+
+template <class Variant, std::size_t... I>
+Variant decode_variant(Reader& in, std::size_t index, std::index_sequence<I...>) {
+    using Factory = Variant (*)(Reader&);
+    static constexpr Factory factories[] = {+[](Reader& r) {
+        return Variant(std::in_place_index<I>, decode<std::variant_alternative_t<I, Variant>>(r));
+    }...};
+    return factories[index](in);
+}
+
+}  // namespace detail
+
+template <class T>
+void encode(Writer& out, const T& value) {
+    using namespace detail;
+    require_transferable<T>();
+    if constexpr (has_codec<T>) {
+        Codec<T>::encode(out, value);
+    } else if constexpr (empty_transferable<T>) {
+    } else if constexpr (trivially_transferable<T>) {
+        out.write_value(value);
+    } else if constexpr (is_std_array<T>) {
+        for (const auto& element : value) encode(out, element);
+    } else if constexpr (string_like<T> || is_specialization_of<T, std::vector>) {
+        using E = typename T::value_type;
+        out.write_value(static_cast<std::uint64_t>(value.size()));
+        if constexpr (trivially_transferable<E> && !std::is_same_v<E, bool>)
+            out.write(value.data(), value.size() * sizeof(E));
+        else
+            for (const auto& element : value) encode(out, static_cast<const E&>(element));
+    } else if constexpr (sequence_container<T> || associative_container<T> ||
+                         is_specialization_of<T, std::forward_list>) {
+        encode_length(out, value);
+        for (const auto& element : value) encode(out, element);
+    } else if constexpr (is_specialization_of<T, std::pair>) {
+        encode(out, value.first);
+        encode(out, value.second);
+    } else if constexpr (is_specialization_of<T, std::tuple>) {
+        std::apply([&](const auto&... element) { (encode(out, element), ...); }, value);
+    } else if constexpr (is_specialization_of<T, std::optional>) {
+        out.write_value(static_cast<std::uint8_t>(value.has_value()));
+        if (value) encode(out, *value);
+    } else if constexpr (is_specialization_of<T, std::variant>) {
+        if (value.valueless_by_exception())
+            throw SerializationError("mproc: cannot encode a valueless std::variant");
+        out.write_value(static_cast<std::uint32_t>(value.index()));
+        std::visit([&](const auto& alternative) { encode(out, alternative); }, value);
+    } else {
+        cereal_encode(out, value);
+    }
+}
+
+template <class T>
+T decode(Reader& in) {
+    using namespace detail;
+    require_transferable<T>();
+    if constexpr (has_codec<T>) {
+        return Codec<T>::decode(in);
+    } else if constexpr (empty_transferable<T>) {
+        return T{};
+    } else if constexpr (trivially_transferable<T>) {
+        // Trivially copyable types need not be default constructible (lambda closures are not).
+        alignas(T) std::byte storage[sizeof(T)];
+        in.read(storage, sizeof(T));
+        return *std::launder(reinterpret_cast<T*>(storage));
+    } else if constexpr (is_std_array<T>) {
+        return decode_tuple<T>(in, std::make_index_sequence<std::tuple_size_v<T>>{});
+    } else if constexpr (string_like<T> || is_specialization_of<T, std::vector>) {
+        using E = typename T::value_type;
+        T out;
+        const std::size_t length = in.read_length(min_encoded_size<E>());
+        if constexpr (trivially_transferable<E> && !std::is_same_v<E, bool>) {
+            out.resize(length);
+            in.read(out.data(), length * sizeof(E));
+        } else {
+            out.reserve(length);
+            for (std::size_t i = 0; i < length; ++i) out.push_back(decode<E>(in));
+        }
+        return out;
+    } else if constexpr (is_specialization_of<T, std::forward_list>) {
+        using E = typename T::value_type;
+        T out;
+        const std::size_t length = in.read_length(min_encoded_size<E>());
+        auto tail = out.before_begin();
+        for (std::size_t i = 0; i < length; ++i) tail = out.insert_after(tail, decode<E>(in));
+        return out;
+    } else if constexpr (sequence_container<T> || associative_container<T>) {
+        using E = std::conditional_t<requires { typename T::mapped_type; },
+                                     std::pair<typename T::key_type, typename T::mapped_type>,
+                                     typename T::value_type>;
+        T out;
+        const std::size_t length = in.read_length(min_encoded_size<E>());
+        for (std::size_t i = 0; i < length; ++i) out.insert(out.end(), decode<E>(in));
+        return out;
+    } else if constexpr (is_specialization_of<T, std::pair>) {
+        auto first = decode<typename T::first_type>(in);
+        return T{std::move(first), decode<typename T::second_type>(in)};
+    } else if constexpr (is_specialization_of<T, std::tuple>) {
+        return decode_tuple<T>(in, std::make_index_sequence<std::tuple_size_v<T>>{});
+    } else if constexpr (is_specialization_of<T, std::optional>) {
+        const auto present = in.read_value<std::uint8_t>();
+        if (present > 1) in.fail("invalid std::optional flag");
+        if (!present) return T{};
+        return T{decode<typename T::value_type>(in)};
+    } else if constexpr (is_specialization_of<T, std::variant>) {
+        const auto index = in.read_value<std::uint32_t>();
+        if (index >= std::variant_size_v<T>) in.fail("std::variant index out of range");
+        return decode_variant<T>(in, index, std::make_index_sequence<std::variant_size_v<T>>{});
+    } else {
+        return cereal_decode<T>(in);
+    }
+}
+
+// Convenience: a whole value to bytes and back. deserialize requires the input to be consumed
+// exactly: trailing bytes are an error.
+template <Transferable T>
+std::vector<std::byte> serialize(const T& value) {
+    std::vector<std::byte> bytes;
+    Writer out(bytes);
+    encode(out, value);
+    return bytes;
+}
+
+template <Transferable T>
+T deserialize(std::span<const std::byte> bytes) {
+    Reader in(bytes);
+    T value = decode<T>(in);
+    if (!in.at_end()) in.fail(std::to_string(in.remaining()) + " unexpected trailing bytes");
+    return value;
+}
+
+}  // namespace mproc

@@ -1,0 +1,226 @@
+#include "os/child_process.hpp"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <mproc/errors.hpp>
+
+#include "os/syscall.hpp"
+
+namespace mproc::os {
+namespace {
+
+std::vector<void (*)()>& fork_child_callbacks() {
+    static std::vector<void (*)()> callbacks;
+    return callbacks;
+}
+
+void run_fork_child_callbacks() {
+    for (auto callback : fork_child_callbacks()) callback();
+}
+
+// PR_SET_PDEATHSIG fires when the *thread* that forked exits, not the process. Children forked
+// from a short-lived thread would die with it, so such forks are made by this thread instead,
+// which lives as long as the process.
+class Forker {
+public:
+    void run(const std::function<void()>& job) {
+        std::exception_ptr error;
+        bool done = false;
+        {
+            std::lock_guard lock(mutex_);
+            jobs_.push_back([&] {
+                try {
+                    job();
+                } catch (...) {
+                    error = std::current_exception();
+                }
+                std::lock_guard done_lock(mutex_);
+                done = true;
+                done_.notify_all();
+            });
+            if (!thread_started_) {
+                std::thread([this] { serve(); }).detach();
+                thread_started_ = true;
+            }
+        }
+        wake_.notify_one();
+        std::unique_lock lock(mutex_);
+        done_.wait(lock, [&] { return done; });
+        if (error) std::rethrow_exception(error);
+    }
+
+private:
+    [[noreturn]] void serve() {
+        for (;;) {
+            std::function<void()> job;
+            {
+                std::unique_lock lock(mutex_);
+                wake_.wait(lock, [&] { return !jobs_.empty(); });
+                job = std::move(jobs_.front());
+                jobs_.pop_front();
+            }
+            job();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
+    std::deque<std::function<void()>> jobs_;
+    bool thread_started_ = false;
+};
+
+// Never destroyed (children may be forked while the program exits). A forked child gets a fresh
+// one: its copy of the old one refers to a thread that was not copied, and may hold a lock.
+Forker* forker = [] {
+    at_fork_child([] { forker = new Forker; });
+    return new Forker;
+}();
+
+// Direct system calls: glibc 2.36's <sys/pidfd.h> lacks C++ linkage.
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_send_signal(int pidfd, int sig) {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+bool on_main_thread() { return ::gettid() == ::getpid(); }
+
+[[noreturn]] void run_child(const std::function<int()>& body, const ForkOptions& options,
+                            pid_t parent, const sigset_t& parent_mask) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // The parent may have died before prctl: then nobody would ever send the signal.
+    if (::getppid() != parent) ::_exit(1);
+    if (options.new_process_group) ::setpgid(0, 0);
+    ::pthread_sigmask(SIG_SETMASK, &parent_mask, nullptr);
+    int code = 1;
+    try {
+        code = body();
+    } catch (...) {
+        // body is expected to report its own errors; this only keeps an escaping exception
+        // from unwinding into the parent's stack frames.
+    }
+    std::fflush(nullptr);
+    ::_exit(code);
+}
+
+int exitcode_from(const siginfo_t& info) {
+    if (info.si_code == CLD_EXITED) return info.si_status;
+    return -info.si_status;  // CLD_KILLED or CLD_DUMPED
+}
+
+}  // namespace
+
+void at_fork_child(void (*callback)()) {
+    static const bool registered = [] {
+        ::pthread_atfork(nullptr, nullptr, &run_fork_child_callbacks);
+        return true;
+    }();
+    (void)registered;
+    fork_child_callbacks().push_back(callback);
+}
+
+ChildProcess ChildProcess::fork(const std::function<int()>& body, const ForkOptions& options) {
+    ChildProcess child;
+    auto do_fork = [&] {
+        // Unflushed stdio buffers would otherwise be printed twice, once by each process.
+        std::fflush(nullptr);
+        // No signal handler may run in the child before it has set itself up.
+        sigset_t all, previous;
+        ::sigfillset(&all);
+        ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+        const pid_t parent = ::getpid();
+        const pid_t pid = ::fork();
+        if (pid == 0) run_child(body, options, parent, previous);
+        const int fork_error = errno;
+        ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+        if (pid < 0) throw_os_error("fork", fork_error);
+        child.pid_ = pid;
+        child.own_group_ = options.new_process_group;
+        // Also set here: the parent may signal the group before the child ran setpgid.
+        if (options.new_process_group) ::setpgid(pid, pid);
+        // An unreaped child keeps its pid, so opening the pidfd after fork is race-free.
+        auto pidfd = sys_call([&] { return pidfd_open(pid); });
+        if (!pidfd) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+            throw_os_error("pidfd_open", pidfd.error);
+        }
+        child.pidfd_.reset(pidfd.value);
+    };
+    if (on_main_thread())
+        do_fork();
+    else
+        forker->run(do_fork);
+    return child;
+}
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
+    if (this != &other) {
+        kill_if_running();
+        pid_ = std::exchange(other.pid_, -1);
+        pidfd_ = std::move(other.pidfd_);
+        own_group_ = other.own_group_;
+        exitcode_ = other.exitcode_;
+    }
+    return *this;
+}
+
+ChildProcess::~ChildProcess() { kill_if_running(); }
+
+void ChildProcess::kill_if_running() noexcept {
+    if (pidfd_ && !exitcode_) {
+        signal(SIGKILL);
+        siginfo_t info{};
+        sys_call([&] { return ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED); });
+        exitcode_ = exitcode_from(info);
+    }
+}
+
+std::optional<int> ChildProcess::wait(std::optional<std::chrono::nanoseconds> timeout) {
+    if (exitcode_ || !pidfd_) return exitcode_;
+    if (timeout) {
+        // ppoll takes a timespec: no rounding of sub-millisecond timeouts to zero.
+        const auto ns = std::max(timeout->count(), std::chrono::nanoseconds::rep{0});
+        timespec limit{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+        pollfd fd{pidfd_.get(), POLLIN, 0};
+        const auto ready = sys_call([&] { return ::ppoll(&fd, 1, &limit, nullptr); });
+        ready.or_throw("ppoll(pidfd)");
+        if (ready.value == 0) return std::nullopt;
+    }
+    siginfo_t info{};
+    const auto waited =
+        sys_call([&] { return ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED); });
+    waited.or_throw("waitid");
+    exitcode_ = exitcode_from(info);
+    return exitcode_;
+}
+
+bool ChildProcess::has_exited() const noexcept {
+    if (exitcode_ || !pidfd_) return true;
+    pollfd fd{pidfd_.get(), POLLIN, 0};
+    return ::poll(&fd, 1, 0) == 1;
+}
+
+void ChildProcess::signal(int sig) {
+    if (exitcode_ || !pidfd_) return;
+    if (own_group_) {
+        // Safe from pid reuse: until the leader is reaped, its pid (the group id) stays taken.
+        ::kill(-pid_, sig);
+    } else {
+        pidfd_send_signal(pidfd_.get(), sig);
+    }
+}
+
+}  // namespace mproc::os

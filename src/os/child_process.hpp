@@ -1,0 +1,63 @@
+// A forked child process, owned through a pidfd so that waiting and signalling can never hit a
+// recycled pid, and reaped only by pid (never waitpid(-1), which would steal the user's children).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+
+#include "os/unique_fd.hpp"
+
+namespace mproc::os {
+
+struct ForkOptions {
+    // Put the child in a process group of its own, so that it and anything it starts can be
+    // killed together.
+    bool new_process_group = false;
+};
+
+class ChildProcess {
+public:
+    // Forks. The child runs `body` with the parent's signal mask, then leaves through _exit with
+    // the value it returns (stdio flushed; atexit handlers and static destructors do not run).
+    // The child is killed by SIGKILL if this process dies, however it dies.
+    static ChildProcess fork(const std::function<int()>& body, const ForkOptions& options = {});
+
+    ChildProcess() = default;
+    ChildProcess(ChildProcess&&) noexcept = default;
+    ChildProcess& operator=(ChildProcess&&) noexcept;
+    // A child that was never reaped is killed and reaped: an owner leaves no zombie behind.
+    ~ChildProcess();
+
+    int pid() const noexcept { return pid_; }
+    // Readable once the child has exited; for poll/epoll.
+    int pidfd() const noexcept { return pidfd_.get(); }
+
+    // Waits until the child exits or the timeout passes (no timeout: waits forever). Returns the
+    // exit code as Python reports it (the status, or minus the killing signal), or nothing if the
+    // child is still running.
+    std::optional<int> wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+    // Non-blocking: the exit code if the child has exited (reaping it), nothing otherwise.
+    std::optional<int> poll() { return wait(std::chrono::nanoseconds{0}); }
+    std::optional<int> exitcode() const noexcept { return exitcode_; }
+    // Whether the child has exited, without reaping it.
+    bool has_exited() const noexcept;
+
+    // Sends sig to the child (to its whole process group when it has one). No effect once reaped.
+    void signal(int sig);
+
+private:
+    void kill_if_running() noexcept;
+
+    int pid_ = -1;
+    UniqueFd pidfd_;
+    bool own_group_ = false;
+    std::optional<int> exitcode_;
+};
+
+// Runs after fork() in every child, mproc's or the user's: subsystems holding per-process state
+// (lists of children, helper threads that did not survive the fork) reset it here. Registered
+// callbacks run in registration order. Call from a static initializer or before forking.
+void at_fork_child(void (*callback)());
+
+}  // namespace mproc::os

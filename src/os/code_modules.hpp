@@ -1,0 +1,24 @@
+// Code addresses as (loaded module, offset) pairs. Processes running the same binary agree on
+// these even when address-space layout randomization loads the modules at different addresses:
+// a forked child, a re-executed copy of the program, another MPI rank.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace mproc::os {
+
+struct CodeLocation {
+    std::string module;  // as the dynamic loader names it; empty for the main executable
+    std::uintptr_t offset = 0;
+};
+
+// Where an address of executable code lies; nothing if no loaded module holds it.
+std::optional<CodeLocation> locate_code(std::uintptr_t address);
+
+// The address of a location in this process; nothing unless it falls inside an executable
+// segment of a loaded module of that name (a corrupt message cannot make us jump elsewhere).
+std::optional<std::uintptr_t> resolve_code(const CodeLocation& location);
+
+}  // namespace mproc::os

@@ -1,0 +1,82 @@
+// What a process test must leave as it found it: the same open file descriptors, no zombie
+// children, no live children, no new files in /dev/shm.
+#pragma once
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace mproc::test {
+
+inline std::set<std::string> directory_entries(const std::string& path) {
+    std::set<std::string> names;
+    if (DIR* dir = ::opendir(path.c_str())) {
+        while (dirent* entry = ::readdir(dir))
+            if (entry->d_name[0] != '.') names.insert(entry->d_name);
+        ::closedir(dir);
+    }
+    return names;
+}
+
+inline std::set<std::string> open_fds() {
+    auto fds = directory_entries("/proc/self/fd");
+    // opendir's own descriptor appears in the listing; it is closed again by now.
+    std::erase_if(fds, [](const std::string& fd) {
+        return ::access(("/proc/self/fd/" + fd).c_str(), F_OK) != 0;
+    });
+    return fds;
+}
+
+struct ChildState {
+    int pid;
+    char state;
+};
+
+// Children of this process, from /proc (state 'Z' is a zombie).
+inline std::vector<ChildState> children() {
+    std::vector<ChildState> found;
+    const std::string self = std::to_string(::getpid());
+    for (const auto& task : directory_entries("/proc/self/task")) {
+        std::ifstream list("/proc/self/task/" + task + "/children");
+        int pid;
+        while (list >> pid) {
+            std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+            std::string line;
+            std::getline(stat, line);
+            const auto close = line.rfind(')');
+            const char state = close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
+            found.push_back({pid, state});
+        }
+    }
+    return found;
+}
+
+// Checks, in its destructor, that nothing leaked since its construction. Children get a moment
+// to disappear: a killed child is gone only once its parent has reaped it.
+class LeakCheck {
+public:
+    LeakCheck() : fds_(open_fds()), shm_(directory_entries("/dev/shm")) {}
+    ~LeakCheck() {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!children().empty() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        for (const auto& child : children())
+            ADD_FAILURE() << "child " << child.pid << " left behind in state " << child.state;
+        EXPECT_EQ(open_fds(), fds_) << "file descriptors leaked";
+        EXPECT_EQ(directory_entries("/dev/shm"), shm_) << "files left in /dev/shm";
+    }
+
+private:
+    std::set<std::string> fds_;
+    std::set<std::string> shm_;
+};
+
+}  // namespace mproc::test
