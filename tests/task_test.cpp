@@ -1,0 +1,238 @@
+// Task shipping: a call packed in one process, run in another, the reply unpacked.
+#include <mproc/detail/task.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "support/reexec.hpp"
+#include "support/run_self.hpp"
+
+namespace {
+
+using mproc::Reader;
+using mproc::Writer;
+using mproc::detail::pack_call;
+using mproc::detail::run_packed_call;
+using mproc::detail::unpack_reply;
+
+int square(int x) { return x * x; }
+std::string greet(const std::string& name, int times) {
+    std::string out;
+    for (int i = 0; i < times; ++i) out += "hello " + name + ";";
+    return out;
+}
+void returns_nothing(int) {}
+
+struct Scaler {
+    double factor = 1;
+    std::string label;
+    template <class Archive>
+    void serialize(Archive& archive) {
+        archive(factor, label);
+    }
+    std::string operator()(double x) const { return label + std::to_string(x * factor); }
+};
+
+struct CustomError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::vector<std::byte> pack(auto&&... call) {
+    std::vector<std::byte> message;
+    Writer out(message);
+    pack_call(out, call...);
+    return message;
+}
+
+std::vector<std::byte> run(const std::vector<std::byte>& message) {
+    std::vector<std::byte> reply;
+    Writer out(reply);
+    Reader in(message);
+    run_packed_call(in, out);
+    return reply;
+}
+
+template <class R>
+R unpack(const std::vector<std::byte>& reply) {
+    Reader in(reply);
+    return unpack_reply<R>(in);
+}
+
+std::string to_string(const std::vector<std::byte>& bytes) {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+std::vector<std::byte> to_bytes(const std::string& text) {
+    const auto* data = reinterpret_cast<const std::byte*>(text.data());
+    return {data, data + text.size()};
+}
+
+// The role a re-executed test binary plays: run the packed call read from stdin, write the
+// reply to stdout. The fresh process has its own address-space layout.
+const mproc::test::RegisterRole run_call_role("run-packed-call", [] {
+    std::string input{std::istreambuf_iterator<char>(std::cin), {}};
+    const auto reply = run(to_bytes(input));
+    std::fwrite(reply.data(), 1, reply.size(), stdout);
+    return 0;
+});
+
+// A call packed here, run by a fresh execution of this binary.
+std::vector<std::byte> run_in_reexecuted_binary(const std::vector<std::byte>& message) {
+    const auto result = mproc::test::run_self("run-packed-call", to_string(message));
+    EXPECT_EQ(result.exitcode, 0) << result.err;
+    return to_bytes(result.out);
+}
+
+// A call packed here, run by a forked child.
+std::vector<std::byte> run_in_forked_child(const std::vector<std::byte>& message) {
+    int channel[2];
+    EXPECT_EQ(::pipe(channel), 0);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        const auto reply = run(message);
+        (void)!::write(channel[1], reply.data(), reply.size());
+        ::_exit(0);
+    }
+    ::close(channel[1]);
+    std::vector<std::byte> reply;
+    std::byte buffer[4096];
+    for (ssize_t n; (n = ::read(channel[0], buffer, sizeof buffer)) > 0;) reply.insert(reply.end(), buffer, buffer + n);
+    ::close(channel[0]);
+    ::waitpid(pid, nullptr, 0);
+    return reply;
+}
+
+TEST(TaskShipping, FunctionPointerRunsInSameProcess) {
+    EXPECT_EQ(unpack<int>(run(pack(&square, 7))), 49);
+}
+
+TEST(TaskShipping, CaptureLessLambdaRuns) {
+    auto add = [](int a, int b) { return a + b; };
+    EXPECT_EQ(unpack<int>(run(pack(add, 2, 3))), 5);
+}
+
+TEST(TaskShipping, LambdaWithTriviallyCopyableCapturesCarriesItsState) {
+    const int offset = 100;
+    const double scale = 0.5;
+    auto f = [offset, scale](int x) { return offset + x * scale; };
+    EXPECT_DOUBLE_EQ(unpack<double>(run(pack(f, 10))), 105.0);
+}
+
+TEST(TaskShipping, FunctorWithCerealStateCarriesItsState) {
+    EXPECT_EQ(unpack<std::string>(run(pack(Scaler{2, "x="}, 1.5))), "x=3.000000");
+}
+
+TEST(TaskShipping, VoidFunctionRepliesWithoutValue) {
+    EXPECT_NO_THROW(unpack<void>(run(pack(&returns_nothing, 1))));
+}
+
+TEST(TaskShipping, ArgumentsAreMovedIntoByValueParameters) {
+    auto take = [](std::vector<int> v) { return v.size(); };
+    EXPECT_EQ(unpack<std::size_t>(run(pack(take, std::vector<int>(5)))), 5u);
+}
+
+TEST(TaskShipping, NonConstReferenceParametersReceiveTheReceiversCopy) {
+    auto mutate = [](std::string& s) {
+        s += "!";
+        return s;
+    };
+    EXPECT_EQ(unpack<std::string>(run(pack(mutate, std::string("hi")))), "hi!");
+}
+
+TEST(TaskShipping, ForkedChildRunsTheSameMessage) {
+    EXPECT_EQ(unpack<std::string>(run_in_forked_child(pack(&greet, std::string("bob"), 2))),
+              "hello bob;hello bob;");
+}
+
+TEST(TaskShipping, ReexecutedBinaryRunsTheSameMessage) {
+    // Code travels as module offsets, so a process with another address-space layout runs it.
+    EXPECT_EQ(unpack<std::string>(run_in_reexecuted_binary(pack(&greet, std::string("ann"), 1))),
+              "hello ann;");
+    const int k = 3;
+    auto lambda = [k](int x) { return x * k; };
+    EXPECT_EQ(unpack<int>(run_in_reexecuted_binary(pack(lambda, 14))), 42);
+    EXPECT_EQ(unpack<std::string>(run_in_reexecuted_binary(pack(Scaler{1, "y="}, 2.0))), "y=2.000000");
+}
+
+template <class E>
+void expect_rethrown_as(auto thrower, const std::string& what) {
+    const auto reply = run_in_forked_child(pack(thrower));
+    try {
+        unpack<int>(reply);
+        FAIL() << "no exception";
+    } catch (const E& e) {
+        EXPECT_EQ(typeid(e), typeid(E));
+        EXPECT_EQ(e.what(), what);
+    }
+}
+
+TEST(TaskShipping, StandardExceptionsKeepTheirTypeAndMessage) {
+    expect_rethrown_as<std::runtime_error>([]() -> int { throw std::runtime_error("rt"); }, "rt");
+    expect_rethrown_as<std::logic_error>([]() -> int { throw std::logic_error("lg"); }, "lg");
+    expect_rethrown_as<std::invalid_argument>([]() -> int { throw std::invalid_argument("ia"); }, "ia");
+    expect_rethrown_as<std::out_of_range>([]() -> int { throw std::out_of_range("oor"); }, "oor");
+    expect_rethrown_as<std::domain_error>([]() -> int { throw std::domain_error("dom"); }, "dom");
+    expect_rethrown_as<std::length_error>([]() -> int { throw std::length_error("len"); }, "len");
+    expect_rethrown_as<std::range_error>([]() -> int { throw std::range_error("rng"); }, "rng");
+    expect_rethrown_as<std::overflow_error>([]() -> int { throw std::overflow_error("ovf"); }, "ovf");
+    expect_rethrown_as<std::underflow_error>([]() -> int { throw std::underflow_error("udf"); }, "udf");
+    expect_rethrown_as<mproc::TimeoutError>([]() -> int { throw mproc::TimeoutError("late"); }, "late");
+}
+
+TEST(TaskShipping, BadAllocKeepsItsType) {
+    const auto reply = run_in_forked_child(pack([]() -> int { throw std::bad_alloc(); }));
+    EXPECT_THROW(unpack<int>(reply), std::bad_alloc);
+}
+
+TEST(TaskShipping, OtherExceptionsBecomeRemoteErrorWithTypeMessageAndPid) {
+    const auto reply = run_in_forked_child(pack([]() -> int { throw CustomError("custom " + std::to_string(::getpid())); }));
+    try {
+        unpack<int>(reply);
+        FAIL() << "no exception";
+    } catch (const mproc::RemoteError& e) {
+        EXPECT_EQ(e.type_name(), "(anonymous namespace)::CustomError");
+        EXPECT_NE(e.pid(), ::getpid());
+        EXPECT_EQ(std::string(e.what()), "custom " + std::to_string(e.pid()));
+    }
+}
+
+TEST(TaskShipping, NonExceptionThrowBecomesRemoteErrorNamingTheType) {
+    const auto reply = run(pack([]() -> int { throw 42; }));
+    try {
+        unpack<int>(reply);
+        FAIL() << "no exception";
+    } catch (const mproc::RemoteError& e) {
+        EXPECT_EQ(e.type_name(), "int");
+    }
+}
+
+TEST(TaskShipping, CorruptCodeOffsetIsReportedNotJumpedTo) {
+    auto message = pack(&square, 3);
+    // The message starts with the module name (length 0 for the main executable) and offset.
+    std::uint64_t offset;
+    std::memcpy(&offset, message.data() + 8, sizeof offset);
+    offset = ~offset;
+    std::memcpy(message.data() + 8, &offset, sizeof offset);
+    EXPECT_THROW(unpack<int>(run(message)), mproc::SerializationError);
+}
+
+TEST(TaskShipping, TruncatedCallIsReportedAsSerializationError) {
+    const auto message = pack(&greet, std::string("somebody"), 1);
+    for (std::size_t size = 0; size < message.size(); ++size) {
+        const std::vector<std::byte> truncated(message.begin(), message.begin() + static_cast<long>(size));
+        EXPECT_THROW(unpack<std::string>(run(truncated)), mproc::SerializationError) << size;
+    }
+}
+
+TEST(TaskShipping, TrailingBytesInCallAreRejected) {
+    auto message = pack(&square, 3);
+    message.push_back(std::byte{0});
+    EXPECT_THROW(unpack<int>(run(message)), mproc::SerializationError);
+}
+
+}  // namespace
