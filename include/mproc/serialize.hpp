@@ -17,6 +17,7 @@
 // decode never reads past its input: truncated or corrupt input throws mproc::SerializationError.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <concepts>
 #include <cstddef>
@@ -49,18 +50,37 @@ namespace mproc {
 // ---------------------------------------------------------------------------------------------
 // Byte sinks and sources.
 
-// Appends encoded bytes to a growable buffer. File descriptors that must travel with the message
+// Appends encoded bytes to a buffer: a std::vector, or memory it does not own (mproc's transports
+// encode straight into shared memory this way). File descriptors that must travel with the message
 // (shared objects are backed by memfds) are collected beside the bytes and sent out of band.
 class Writer {
 public:
+    // Memory a Writer may fill. When a write does not fit, `grow` is called with the bytes used so
+    // far and the total needed, and returns new storage that holds the used bytes at its start
+    // and at least `needed` bytes in all; it throws SerializationError if it cannot.
+    struct Storage {
+        std::byte* data = nullptr;
+        std::size_t capacity = 0;
+    };
+    using Grow = Storage (*)(void* context, std::size_t used, std::size_t needed);
+
     Writer() = default;
-    explicit Writer(std::vector<std::byte>& buffer) : buffer_(&buffer) {}
+    explicit Writer(std::vector<std::byte>& buffer) : vector_(&buffer) {}
+    Writer(Storage storage, Grow grow, void* context)
+        : vector_(nullptr), storage_(storage), grow_(grow), grow_context_(context) {}
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
 
     void write(const void* data, std::size_t size) {
         if (size == 0) return;
-        const std::size_t at = buffer_->size();
-        buffer_->resize(at + size);
-        std::memcpy(buffer_->data() + at, data, size);
+        if (vector_) {
+            const auto* bytes = static_cast<const std::byte*>(data);
+            vector_->insert(vector_->end(), bytes, bytes + size);
+            return;
+        }
+        if (size > storage_.capacity - used_) storage_ = grow_(grow_context_, used_, used_ + size);
+        std::memcpy(storage_.data + used_, data, size);
+        used_ += size;
     }
     template <class T>
         requires std::is_trivially_copyable_v<T>
@@ -68,8 +88,17 @@ public:
         write(&value, sizeof(T));
     }
     // Encoded size so far; with truncate(), lets a caller take back a partly written value.
-    std::size_t size() const noexcept { return buffer_->size(); }
-    void truncate(std::size_t size) { buffer_->resize(size); }
+    std::size_t size() const noexcept { return vector_ ? vector_->size() : used_; }
+    void truncate(std::size_t size) {
+        if (vector_)
+            vector_->resize(size);
+        else
+            used_ = size;
+    }
+    // The byte at `offset` of what was written, to patch a length written earlier.
+    std::byte* data_at(std::size_t offset) noexcept {
+        return (vector_ ? vector_->data() : storage_.data) + offset;
+    }
 
     // Registers a descriptor to send with the message; returns its index in the message.
     std::uint32_t attach_fd(int fd) {
@@ -78,11 +107,13 @@ public:
     }
     const std::vector<int>& fds() const noexcept { return fds_; }
 
-    std::vector<std::byte>& buffer() noexcept { return *buffer_; }
-
 private:
     std::vector<std::byte> own_;
-    std::vector<std::byte>* buffer_ = &own_;
+    std::vector<std::byte>* vector_ = &own_;
+    Storage storage_;
+    std::size_t used_ = 0;
+    Grow grow_ = nullptr;
+    void* grow_context_ = nullptr;
     std::vector<int> fds_;
 };
 
@@ -90,7 +121,9 @@ private:
 class Reader {
 public:
     explicit Reader(std::span<const std::byte> bytes, std::span<const int> fds = {})
-        : bytes_(bytes), fds_(fds) {}
+        : bytes_(bytes),
+          fds_(fds),
+          empty_elements_left_(std::max<std::uint64_t>(min_empty_elements, bytes.size())) {}
 
     void read(void* out, std::size_t size) {
         require(size);
@@ -115,10 +148,15 @@ public:
     // make the decoder allocate more than the message could possibly hold.
     std::size_t read_length(std::size_t min_bytes_per_element) {
         const auto length = read_value<std::uint64_t>();
-        const std::size_t per = min_bytes_per_element == 0 ? 1 : min_bytes_per_element;
-        if (length > remaining() / per && !(min_bytes_per_element == 0 && length <= max_empty_elements))
+        if (min_bytes_per_element == 0) {
+            if (length > empty_elements_left_)
+                fail("length " + std::to_string(length) + " exceeds what is left of the message's " +
+                     "budget for elements that may encode to nothing");
+            empty_elements_left_ -= length;
+        } else if (length > remaining() / min_bytes_per_element) {
             fail("length " + std::to_string(length) + " does not fit in the " +
                  std::to_string(remaining()) + " bytes left");
+        }
         return static_cast<std::size_t>(length);
     }
     int fd(std::uint32_t index) const {
@@ -137,9 +175,10 @@ public:
     }
 
 private:
-    // Elements that encode to nothing (std::tuple<>, empty cereal types) cannot be bounded by the
-    // input size; this caps how many of them a message may claim.
-    static constexpr std::uint64_t max_empty_elements = 1u << 20;
+    // Elements that may encode to nothing (std::tuple<>, std::monostate, Codec types) cannot be
+    // bounded by the input size. All the lengths of such elements in one message share one budget,
+    // the larger of this and the message size, so that nested containers cannot multiply it.
+    static constexpr std::uint64_t min_empty_elements = 1u << 20;
 
     void require(std::size_t size) const {
         if (size > remaining())
@@ -150,6 +189,7 @@ private:
     std::span<const std::byte> bytes_;
     std::span<const int> fds_;
     std::size_t position_ = 0;
+    std::uint64_t empty_elements_left_;
 };
 
 // Customization point: specialize with `static void encode(Writer&, const T&)` and
@@ -202,9 +242,26 @@ concept has_codec = requires(Writer& w, Reader& r, const T& value) {
     { Codec<T>::decode(r) } -> std::same_as<T>;
 };
 
+// Whether T is sent with memcpy. Not when a Codec says otherwise, nor for trivially copyable
+// standard types whose bytes must satisfy an invariant that decoding has to check (an optional's
+// engaged flag, a variant's index, the bools in a std::array): those are encoded member by member.
+// (A lone bool is copied, and decode checks that it is 0 or 1.)
 template <class T>
-concept trivially_transferable =
-    std::is_trivially_copyable_v<T> && !refers_to_memory<T>() && !std::is_empty_v<T>;
+constexpr bool copyable_as_bytes() {
+    if constexpr (!std::is_trivially_copyable_v<T> || std::is_empty_v<T> || has_codec<T> ||
+                  refers_to_memory<T>())
+        return false;
+    else if constexpr (is_specialization_of<T, std::optional> || is_specialization_of<T, std::variant>)
+        return false;
+    else if constexpr (is_std_array<T>)
+        return !std::is_same_v<std::remove_cv_t<typename T::value_type>, bool> &&
+               copyable_as_bytes<std::remove_cv_t<typename T::value_type>>();
+    else
+        return true;
+}
+
+template <class T>
+concept trivially_transferable = copyable_as_bytes<T>();
 
 // Stateless types (std::monostate, empty structs) encode to nothing.
 template <class T>
@@ -402,6 +459,10 @@ T decode(Reader& in) {
         return Codec<T>::decode(in);
     } else if constexpr (empty_transferable<T>) {
         return T{};
+    } else if constexpr (std::is_same_v<T, bool>) {
+        const auto byte = in.read_value<std::uint8_t>();
+        if (byte > 1) in.fail("invalid bool");
+        return byte == 1;
     } else if constexpr (trivially_transferable<T>) {
         // Trivially copyable types need not be default constructible (lambda closures are not).
         alignas(T) std::byte storage[sizeof(T)];
@@ -457,7 +518,9 @@ T decode(Reader& in) {
 
 // Convenience: a whole value to bytes and back. deserialize requires the input to be consumed
 // exactly: trailing bytes are an error.
-template <Transferable T>
+// Unconstrained on purpose: for a type that cannot travel, require_transferable's message is the
+// error the user sees, rather than "no matching function".
+template <class T>
 std::vector<std::byte> serialize(const T& value) {
     std::vector<std::byte> bytes;
     Writer out(bytes);
@@ -465,7 +528,7 @@ std::vector<std::byte> serialize(const T& value) {
     return bytes;
 }
 
-template <Transferable T>
+template <class T>
 T deserialize(std::span<const std::byte> bytes) {
     Reader in(bytes);
     T value = decode<T>(in);

@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include <cereal/cereal.hpp>
 #include <cereal/types/array.hpp>
@@ -59,7 +61,14 @@ void CEREAL_SAVE_FUNCTION_NAME(CerealWriter& archive, const T& value) {
 template <class T>
     requires std::is_arithmetic_v<T>
 void CEREAL_LOAD_FUNCTION_NAME(CerealReader& archive, T& value) {
-    archive.load_binary(std::addressof(value), sizeof(value));
+    if constexpr (std::is_same_v<T, bool>) {
+        std::uint8_t byte = 0;
+        archive.load_binary(&byte, 1);
+        if (byte > 1) throw cereal::Exception("invalid bool");
+        value = byte == 1;
+    } else {
+        archive.load_binary(std::addressof(value), sizeof(value));
+    }
 }
 
 template <class Archive, class T>
@@ -85,6 +94,13 @@ void CEREAL_SAVE_FUNCTION_NAME(CerealWriter& archive, const cereal::BinaryData<T
 template <class T>
 void CEREAL_LOAD_FUNCTION_NAME(CerealReader& archive, cereal::BinaryData<T>& data) {
     archive.load_binary(data.data, static_cast<std::size_t>(data.size));
+    // cereal loads std::array<bool, N> as one block: each byte must still be a valid bool.
+    using Element = std::remove_cv_t<std::remove_pointer_t<std::remove_reference_t<T>>>;
+    if constexpr (std::is_same_v<Element, bool>) {
+        const auto* bytes = static_cast<const unsigned char*>(data.data);
+        for (std::size_t i = 0; i < static_cast<std::size_t>(data.size); ++i)
+            if (bytes[i] > 1) throw cereal::Exception("invalid bool");
+    }
 }
 
 template <class T>
@@ -106,7 +122,7 @@ void cereal_encode(Writer& out, const T& value) {
         throw SerializationError(std::string("mproc: cereal failed to encode a value: ") + error.what());
     }
     const auto length = static_cast<std::uint64_t>(out.size() - length_at - sizeof(std::uint64_t));
-    std::memcpy(out.buffer().data() + length_at, &length, sizeof(length));
+    std::memcpy(out.data_at(length_at), &length, sizeof(length));
 }
 
 template <class T>
@@ -118,6 +134,10 @@ T cereal_decode(Reader& in) {
         CerealReader archive(body);
         archive(value);
     } catch (const cereal::Exception& error) {
+        body.fail(std::string("cereal: ") + error.what());
+    } catch (const std::logic_error& error) {
+        // Standard constructors reject some corrupt values themselves (std::bitset from a string
+        // that is not all '0' and '1' throws std::invalid_argument).
         body.fail(std::string("cereal: ") + error.what());
     }
     if (!body.at_end()) body.fail("a cereal-encoded value left " + std::to_string(body.remaining()) +

@@ -1,0 +1,20 @@
+// A counter another thread or process can bump to wake a poll() on it.
+#pragma once
+
+#include "os/unique_fd.hpp"
+
+namespace mproc::os {
+
+class EventFd {
+public:
+    EventFd();
+    int fd() const noexcept { return fd_.get(); }
+    void notify() const noexcept;
+    // Resets the counter; never blocks.
+    void drain() const noexcept;
+
+private:
+    UniqueFd fd_;
+};
+
+}  // namespace mproc::os

@@ -1,0 +1,52 @@
+#include "os/shared_region.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "os/syscall.hpp"
+
+namespace mproc::os {
+
+SharedRegion SharedRegion::create(const std::string& debug_name, std::size_t size) {
+    UniqueFd fd(sys_call([&] { return ::memfd_create(debug_name.c_str(), MFD_CLOEXEC); })
+                    .or_throw("memfd_create"));
+    sys_call([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }).or_throw("ftruncate(memfd)");
+    return attach(std::move(fd), size);
+}
+
+SharedRegion SharedRegion::attach(UniqueFd fd, std::size_t size) {
+    void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd.get(), 0);
+    if (data == MAP_FAILED) throw_os_error("mmap(memfd)", errno);
+    SharedRegion region;
+    region.fd_ = std::move(fd);
+    region.data_ = static_cast<std::byte*>(data);
+    region.size_ = size;
+    return region;
+}
+
+SharedRegion::SharedRegion(SharedRegion&& other) noexcept
+    : fd_(std::move(other.fd_)), data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+SharedRegion& SharedRegion::operator=(SharedRegion&& other) noexcept {
+    if (this != &other) {
+        if (data_) ::munmap(data_, size_);
+        fd_ = std::move(other.fd_);
+        data_ = std::exchange(other.data_, nullptr);
+        size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+}
+
+SharedRegion::~SharedRegion() {
+    if (data_) ::munmap(data_, size_);
+}
+
+void SharedRegion::discard(std::size_t offset, std::size_t length) {
+    ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                static_cast<off_t>(length));
+}
+
+}  // namespace mproc::os

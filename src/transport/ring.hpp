@@ -1,0 +1,103 @@
+// A single-producer, single-consumer queue of variable-length messages in shared memory.
+//
+// Messages are encoded in place: the producer gets a Writer over the ring's free space and the
+// consumer decodes straight out of the ring, so a message is written once and read once. A
+// message that outgrows the contiguous free space moves to the spill area, a large sparse region
+// that holds one message at a time; the ring then carries only its header.
+//
+// Memory layout (all in one shared region, no pointers inside it):
+//   RingControl   positions and futex words, in shared memory
+//   ring bytes    `capacity` bytes, records aligned to 16
+//   spill bytes   `spill_capacity` bytes
+// Both sides hold a Ring object (in their own memory) that points at their own mapping.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include <mproc/serialize.hpp>
+
+namespace mproc::transport {
+
+struct alignas(64) RingControl {
+    // Producer side.
+    std::atomic<std::uint64_t> write_position{0};  // bytes published, ever
+    std::atomic<std::uint32_t> published{0};       // futex word: bumped on every publish
+    std::atomic<std::uint32_t> consumer_waiting{0};
+    // Consumer side, on its own cache line to avoid false sharing.
+    alignas(64) std::atomic<std::uint64_t> read_position{0};
+    std::atomic<std::uint32_t> consumed{0};  // futex word: bumped on every release
+    std::atomic<std::uint32_t> producer_waiting{0};
+    // 1 while the spill area holds a message the consumer has not released. Futex word.
+    alignas(64) std::atomic<std::uint32_t> spill_busy{0};
+};
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "ring positions must be lock-free");
+
+struct Record {
+    std::uint16_t type = 0;
+    std::uint64_t tag = 0;
+    std::span<const std::byte> payload;
+    // Private to the ring: where the record ends, and whether its payload is in the spill area.
+    std::uint64_t end_position = 0;
+    bool spilled = false;
+};
+
+class Ring {
+public:
+    static constexpr std::size_t alignment = 16;
+
+    // Bytes a region needs for a ring of these capacities (capacity: a multiple of 16).
+    static std::size_t region_size(std::size_t capacity, std::size_t spill_capacity);
+
+    Ring() = default;
+    // `region` points at region_size(...) bytes of shared memory, zero-filled when new.
+    Ring(std::byte* region, std::size_t capacity, std::size_t spill_capacity);
+
+    // --- Producer ---
+    // Whether a message can be started without blocking: room for a record header and the
+    // spill area free (so that the message can always be completed).
+    bool can_start_without_blocking() const noexcept;
+    // Starts a message. Blocks (if the consumer is slow) until there is room for a header.
+    Writer& begin(std::uint16_t type, std::uint64_t tag);
+    // Publishes the message begun last. Returns true if the consumer is asleep and must be woken
+    // (wake_consumer()); waking is left to the caller so that it can use another mechanism.
+    bool commit();
+    // Drops the message begun last; nothing is published.
+    void abandon() noexcept;
+    void wake_consumer() const noexcept;
+
+    // --- Consumer ---
+    // The oldest unreleased record, if any. Records must be released in order.
+    // Throws SerializationError if the record is corrupt.
+    std::optional<Record> peek() const;
+    // Like peek(), but sleeps until a record arrives or the timeout passes.
+    std::optional<Record> wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+    // Frees the record's memory for the producer; its payload must not be read afterwards.
+    void release(const Record& record);
+    bool empty() const noexcept;
+
+private:
+    struct Header;
+    static Writer::Storage grow(void* self, std::size_t used, std::size_t needed);
+    std::size_t free_bytes() const noexcept;
+    void wait_for_space(std::size_t bytes);
+
+    RingControl* control_ = nullptr;
+    std::byte* data_ = nullptr;
+    std::size_t capacity_ = 0;
+    std::byte* spill_ = nullptr;
+    std::size_t spill_capacity_ = 0;
+
+    // Producer state of the message in progress.
+    std::optional<Writer> writer_;
+    std::uint64_t header_position_ = 0;
+    std::uint16_t type_ = 0;
+    std::uint64_t tag_ = 0;
+    bool spilling_ = false;
+};
+
+}  // namespace mproc::transport

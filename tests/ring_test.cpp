@@ -1,0 +1,116 @@
+// The shared-memory message ring: order, wrap-around, spilling, limits, and two processes.
+#include "transport/ring.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "os/shared_region.hpp"
+
+namespace {
+
+using mproc::transport::Ring;
+
+constexpr std::size_t capacity = 64 * 1024;
+constexpr std::size_t spill_capacity = 1 << 20;
+
+struct RingPair {
+    mproc::os::SharedRegion region = mproc::os::SharedRegion::create("ring-test", Ring::region_size(capacity, spill_capacity));
+    Ring producer{region.data(), capacity, spill_capacity};
+    // Both sides map the same memory; the consumer's object must not reinitialize the control block.
+    Ring& consumer = producer;
+};
+
+void send(Ring& ring, std::uint64_t tag, const std::vector<std::uint32_t>& values) {
+    auto& out = ring.begin(7, tag);
+    mproc::encode(out, values);
+    if (ring.commit()) ring.wake_consumer();
+}
+
+std::vector<std::uint32_t> receive(Ring& ring, std::uint64_t& tag) {
+    auto record = ring.wait();
+    EXPECT_TRUE(record);
+    EXPECT_EQ(record->type, 7);
+    tag = record->tag;
+    mproc::Reader in(record->payload);
+    auto values = mproc::decode<std::vector<std::uint32_t>>(in);
+    ring.release(*record);
+    return values;
+}
+
+TEST(Ring, MessagesArriveInOrderAcrossWrapAroundAndSpills) {
+    RingPair rings;
+    std::mt19937 random(1);
+    std::uniform_int_distribution<std::size_t> size(0, 40000);  // some exceed the ring's free run
+    std::thread producer([&] {
+        std::mt19937 values(2);
+        for (std::uint64_t i = 0; i < 2000; ++i) {
+            std::vector<std::uint32_t> message(size(random) / 4);
+            for (auto& v : message) v = static_cast<std::uint32_t>(values());
+            send(rings.producer, i, message);
+        }
+    });
+    std::mt19937 expected_random(1), expected_values(2);
+    for (std::uint64_t i = 0; i < 2000; ++i) {
+        std::uint64_t tag = 0;
+        const auto message = receive(rings.consumer, tag);
+        ASSERT_EQ(tag, i);
+        ASSERT_EQ(message.size(), size(expected_random) / 4);
+        for (auto v : message) ASSERT_EQ(v, static_cast<std::uint32_t>(expected_values()));
+    }
+    producer.join();
+    EXPECT_TRUE(rings.consumer.empty());
+}
+
+TEST(Ring, MessageOverTheSpillLimitIsASerializationErrorAndNothingIsPublished) {
+    RingPair rings;
+    auto& out = rings.producer.begin(1, 1);
+    EXPECT_THROW(mproc::encode(out, std::vector<char>(spill_capacity + 1)), mproc::SerializationError);
+    rings.producer.abandon();
+    EXPECT_TRUE(rings.consumer.empty());
+    send(rings.producer, 2, {1, 2, 3});
+    std::uint64_t tag = 0;
+    EXPECT_EQ(receive(rings.consumer, tag), (std::vector<std::uint32_t>{1, 2, 3}));
+    EXPECT_EQ(tag, 2u);
+}
+
+TEST(Ring, WaitTimesOutWhenNothingArrives) {
+    RingPair rings;
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(rings.consumer.wait(std::chrono::milliseconds(20)));
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(20));
+}
+
+TEST(Ring, CorruptHeaderIsDetected) {
+    RingPair rings;
+    send(rings.producer, 1, {1});
+    // Overwrite the record's length with garbage, as a crashed writer might.
+    std::uint64_t garbage = ~0ull;
+    std::memcpy(rings.region.data() + 4096, &garbage, sizeof garbage);
+    EXPECT_THROW(rings.consumer.peek(), mproc::SerializationError);
+}
+
+TEST(Ring, WorksBetweenTwoProcesses) {
+    RingPair rings;
+    const pid_t child = ::fork();
+    if (child == 0) {
+        for (std::uint32_t i = 0; i < 10000; ++i) send(rings.producer, i, std::vector<std::uint32_t>(i % 300, i));
+        ::_exit(0);
+    }
+    for (std::uint32_t i = 0; i < 10000; ++i) {
+        std::uint64_t tag = 0;
+        const auto message = receive(rings.consumer, tag);
+        ASSERT_EQ(tag, i);
+        ASSERT_EQ(message, std::vector<std::uint32_t>(i % 300, i));
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_EQ(status, 0);
+}
+
+}  // namespace
