@@ -125,6 +125,19 @@ public:
           fds_(fds),
           empty_elements_left_(std::max<std::uint64_t>(min_empty_elements, bytes.size())) {}
 
+    // A transport that lends its memory to a Reader learns through this hook when the decoder
+    // no longer needs it (see release_input()).
+    void on_release(void (*release)(void* context), void* context) noexcept {
+        release_ = release;
+        release_context_ = context;
+    }
+    // Called by decoders once everything they need has been copied out, so that the transport
+    // may reuse the memory. Only the first call has an effect; nothing more can be read after it.
+    void release_input() {
+        if (release_) std::exchange(release_, nullptr)(release_context_);
+        bytes_ = bytes_.first(position_);
+    }
+
     void read(void* out, std::size_t size) {
         require(size);
         if (size != 0) std::memcpy(out, bytes_.data() + position_, size);
@@ -189,6 +202,8 @@ private:
     std::span<const std::byte> bytes_;
     std::span<const int> fds_;
     std::size_t position_ = 0;
+    void (*release_)(void*) = nullptr;
+    void* release_context_ = nullptr;
     std::uint64_t empty_elements_left_;
 };
 
@@ -394,6 +409,18 @@ void encode_length(Writer& out, const T& container) {
     out.write_value(static_cast<std::uint64_t>(std::ranges::distance(container)));
 }
 
+// What a container's elements are decoded as: maps decode pair<key, mapped> (the key not const).
+// A trait rather than std::conditional_t, which would name T::key_type even for a std::deque.
+template <class T>
+struct decoded_element {
+    using type = typename T::value_type;
+};
+template <class T>
+    requires requires { typename T::mapped_type; }
+struct decoded_element<T> {
+    using type = std::pair<typename T::key_type, typename T::mapped_type>;
+};
+
 template <class Tuple, std::size_t... I>
 Tuple decode_tuple(Reader& in, std::index_sequence<I...>) {
     // Braced initialization evaluates its elements left to right.
@@ -490,9 +517,7 @@ T decode(Reader& in) {
         for (std::size_t i = 0; i < length; ++i) tail = out.insert_after(tail, decode<E>(in));
         return out;
     } else if constexpr (sequence_container<T> || associative_container<T>) {
-        using E = std::conditional_t<requires { typename T::mapped_type; },
-                                     std::pair<typename T::key_type, typename T::mapped_type>,
-                                     typename T::value_type>;
+        using E = typename decoded_element<T>::type;
         T out;
         const std::size_t length = in.read_length(min_encoded_size<E>());
         for (std::size_t i = 0; i < length; ++i) out.insert(out.end(), decode<E>(in));

@@ -1,0 +1,175 @@
+// mproc/async_result.hpp: mproc::AsyncResult<T>, the handle to a result that a pool computes in
+// the background (Python's multiprocessing.pool.AsyncResult).
+//
+//   mproc::AsyncResult<int> r = pool.apply_async(square, 7);
+//   r.wait(1s);             // true once ready
+//   int v = r.get();        // blocks; rethrows the task's exception
+//   int w = r.get(2s);      // throws mproc::TimeoutError if not ready within 2 s
+//
+// get() may be called any number of times, from any thread. Callbacks (see mproc::callbacks in
+// pool.hpp) run exactly once, on the pool's own thread, before get() returns to any waiter; they
+// must be quick and must not wait for other results of the same pool.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+
+#include <mproc/errors.hpp>
+
+namespace mproc {
+
+namespace detail {
+
+class ResultStateBase {
+public:
+    void wait() const {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return done_; });
+    }
+    bool wait(std::chrono::duration<double> timeout) const {
+        std::unique_lock lock(mutex_);
+        return ready_.wait_for(lock, timeout, [&] { return done_; });
+    }
+    bool ready() const {
+        std::lock_guard lock(mutex_);
+        return done_;
+    }
+    bool successful() const {
+        std::lock_guard lock(mutex_);
+        if (!done_) throw StateError("mproc::AsyncResult::successful: the result is not ready");
+        return !error_;
+    }
+
+    void set_error(std::exception_ptr error) {
+        if (error_callback_) {
+            try {
+                std::rethrow_exception(error);
+            } catch (const std::exception& e) {
+                run_callback([&] { error_callback_(e); });
+            } catch (...) {
+            }
+        }
+        finish([&] { error_ = std::move(error); });
+    }
+
+    void set_error_callback(std::function<void(const std::exception&)> callback) {
+        error_callback_ = std::move(callback);
+    }
+
+protected:
+    template <class Store>
+    void finish(Store store) {
+        {
+            std::lock_guard lock(mutex_);
+            store();
+            done_ = true;
+        }
+        ready_.notify_all();
+    }
+
+    // A throwing callback must not take the pool's thread down with it.
+    template <class Call>
+    static void run_callback(Call call) noexcept {
+        try {
+            call();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "mproc: exception in result callback: %s\n", e.what());
+        } catch (...) {
+            std::fprintf(stderr, "mproc: exception in result callback\n");
+        }
+    }
+
+    void rethrow_if_failed() const {
+        if (error_) std::rethrow_exception(error_);
+    }
+
+    mutable std::mutex mutex_;
+    mutable std::condition_variable ready_;
+    bool done_ = false;
+    std::exception_ptr error_;
+    std::function<void(const std::exception&)> error_callback_;
+};
+
+template <class T>
+class ResultState : public ResultStateBase {
+public:
+    void set_value(T value) {
+        if (callback_) run_callback([&] { callback_(value); });
+        finish([&] { value_.emplace(std::move(value)); });
+    }
+    void set_callback(std::function<void(const T&)> callback) { callback_ = std::move(callback); }
+
+    const T& get() const {
+        wait();
+        rethrow_if_failed();
+        return *value_;
+    }
+    const T& get(std::chrono::duration<double> timeout) const {
+        if (!wait(timeout)) throw TimeoutError("mproc::AsyncResult::get: timed out");
+        rethrow_if_failed();
+        return *value_;
+    }
+    // For the blocking pool calls, which own their result: no copy.
+    T take() {
+        wait();
+        rethrow_if_failed();
+        return std::move(*value_);
+    }
+
+private:
+    std::optional<T> value_;
+    std::function<void(const T&)> callback_;
+};
+
+template <>
+class ResultState<void> : public ResultStateBase {
+public:
+    void set_value() {
+        if (callback_) run_callback([&] { callback_(); });
+        finish([] {});
+    }
+    void set_callback(std::function<void()> callback) { callback_ = std::move(callback); }
+    void get() const {
+        wait();
+        rethrow_if_failed();
+    }
+    void get(std::chrono::duration<double> timeout) const {
+        if (!wait(timeout)) throw TimeoutError("mproc::AsyncResult::get: timed out");
+        rethrow_if_failed();
+    }
+    void take() { get(); }
+
+private:
+    std::function<void()> callback_;
+};
+
+}  // namespace detail
+
+template <class T>
+class AsyncResult {
+public:
+    explicit AsyncResult(std::shared_ptr<detail::ResultState<T>> state) : state_(std::move(state)) {}
+
+    // The result, once ready; rethrows the task's exception (see errors.hpp).
+    decltype(auto) get() const { return state_->get(); }
+    // As get(), but throws mproc::TimeoutError if the result is not ready within `timeout`.
+    decltype(auto) get(std::chrono::duration<double> timeout) const { return state_->get(timeout); }
+    void wait() const { state_->wait(); }
+    // True if the result became ready within `timeout`.
+    bool wait(std::chrono::duration<double> timeout) const { return state_->wait(timeout); }
+    bool ready() const { return state_->ready(); }
+    // Whether the task completed without an exception. StateError if it is not ready yet.
+    bool successful() const { return state_->successful(); }
+
+private:
+    std::shared_ptr<detail::ResultState<T>> state_;
+};
+
+}  // namespace mproc

@@ -1,0 +1,79 @@
+// mproc/detail/pool_core.hpp: the type-erased engine under mproc::Pool. The public templates turn
+// calls into Jobs; the engine (src/pool_core.cpp) runs them on worker processes.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <mproc/serialize.hpp>
+
+namespace mproc::detail {
+
+// One message to a worker (a chunk of items) and what to do with its reply.
+class Job {
+public:
+    virtual ~Job() = default;
+    // Writes the message. May be called again if the job has to be sent to another worker.
+    virtual void encode(Writer& out) = 0;
+    // Receives the reply; runs on the pool's thread.
+    virtual void deliver(Reader& reply) = 0;
+    // The job failed as a whole (worker crashed, timeout, pool terminated, message too large).
+    virtual void fail(std::exception_ptr error) = 0;
+
+    // Limit on the run time of each item, counted from the moment a worker starts the job.
+    std::optional<std::chrono::nanoseconds> timeout;
+    // Position of the job's first item in its map/imap input; -1 if it is not part of one.
+    long first_index = -1;
+};
+
+struct PoolConfig {
+    int processes = 1;
+    std::optional<long> maxtasksperchild;
+    std::size_t max_message_size = 0;
+    // A packed call (see task.hpp) run by every worker before its first task; empty for none.
+    std::vector<std::byte> initializer;
+};
+
+class PoolCore {
+public:
+    // Starts the workers and waits until each has run the initializer. If an initializer throws,
+    // the workers are stopped and its exception is rethrown here.
+    static std::shared_ptr<PoolCore> start(const PoolConfig& config);
+    virtual ~PoolCore() = default;
+
+    // Queues a job. Throws PoolClosed after close(), PoolTerminated after terminate().
+    virtual void submit(std::unique_ptr<Job> job) = 0;
+    virtual void close() = 0;
+    virtual void terminate() = 0;
+    // Waits until every submitted job has finished and the workers have exited. Requires close()
+    // or terminate() first (StateError otherwise).
+    virtual void join() = 0;
+
+    virtual int processes() const = 0;
+    virtual std::vector<int> worker_pids() const = 0;
+    virtual bool is_closed() const = 0;
+    virtual bool is_terminated() const = 0;
+};
+
+// Progress bar on stderr for a map or imap (see MapOptions::progress): done/total, rate and time
+// left, or done and rate when the total is unknown; redrawn at most 10 times a second.
+// Defined in src/progress.cpp.
+class Progress {
+public:
+    explicit Progress(std::optional<std::size_t> total);
+    ~Progress();
+    Progress(const Progress&) = delete;
+    Progress& operator=(const Progress&) = delete;
+    void advance(std::size_t items);
+    void finish();
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace mproc::detail

@@ -1,0 +1,595 @@
+// mproc/pool.hpp: mproc::Pool, a pool of worker processes (Python's multiprocessing.Pool).
+//
+//   int square(int x) { return x * x; }
+//
+//   mproc::Pool pool(4);                                    // 4 workers; Pool() uses cpu_count()
+//   std::vector<int> a = pool.map(square, std::vector{1, 2, 3});
+//   auto r = pool.map_async(square, std::views::iota(0, 1000));   // AsyncResult<std::vector<int>>
+//   for (int x : pool.imap(square, std::views::iota(0, 10))) { }  // in order, lazily
+//   for (int x : pool.imap_unordered(square, items, {.chunksize = 16})) { }  // completion order
+//   auto s = pool.starmap([](int a, int b) { return a + b; }, std::vector<std::tuple<int, int>>{{1, 2}});
+//   int v = pool.apply_async(square, 2).get();
+//
+// Functions, arguments and results cross a process boundary: see serialize.hpp for what can.
+// Inputs may be any input range: containers, views, generators. map and starmap read their whole
+// input first (as Python does); imap and imap_unordered read it lazily with a bounded number of
+// items in flight, so an endless generator works in bounded memory.
+//
+// Failures (errors.hpp): an exception thrown by a task is rethrown by get()/map/the imap
+// iteration. A worker that dies while running a task (a crash, a signal, exit()) fails only that
+// task, with mproc::WorkerCrashed, and is replaced. A task running longer than its timeout fails
+// with mproc::TimeoutError; its worker is killed (with anything it started) and replaced. map and
+// map_async wait for every chunk, then report the failure of the earliest failed item.
+//
+// Lifetime: close() stops new submissions; join() waits for the work and the workers; terminate()
+// kills the workers at once and fails unfinished tasks with mproc::PoolTerminated. The destructor
+// of a pool that was not terminated finishes the work already submitted (close + join): no result
+// is silently dropped. (Python's `with Pool()` terminates instead.)
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <span>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <mproc/async_result.hpp>
+#include <mproc/detail/chunk.hpp>
+#include <mproc/detail/pool_core.hpp>
+#include <mproc/errors.hpp>
+#include <mproc/process.hpp>
+
+namespace mproc {
+
+// A function and its arguments, packed to run in another process (used for initializers).
+class Call {
+public:
+    Call() = default;
+    bool empty() const noexcept { return packed_.empty(); }
+    const std::vector<std::byte>& packed() const noexcept { return packed_; }
+
+private:
+    template <class F, class... Args>
+    friend Call call(const F& f, const Args&... args);
+    std::vector<std::byte> packed_;
+};
+
+template <class F, class... Args>
+Call call(const F& f, const Args&... args) {
+    Call packed;
+    Writer out(packed.packed_);
+    detail::pack_call(out, f, args...);
+    return packed;
+}
+
+struct PoolOptions {
+    // Number of worker processes; 0 means cpu_count().
+    int processes = 0;
+    // Run by every worker before its first task, as Python's initializer/initargs:
+    // `.initializer = mproc::call(setup, 42)`. If it throws, the Pool constructor throws it.
+    Call initializer;
+    // A worker exits after this many tasks (chunks) and is replaced, as in Python.
+    std::optional<long> maxtasksperchild;
+    // Largest message (task or result) the transport carries; larger ones fail with
+    // SerializationError. Only touched memory is used, so the default costs nothing.
+    std::size_t max_message_size = std::size_t{4} << 30;
+};
+
+struct MapOptions {
+    // Items per task. 0: as Python, len/(4*processes) rounded up for map, 1 for imap.
+    std::size_t chunksize = 0;
+    // Longest time one item may run; past it, mproc::TimeoutError and the worker is replaced.
+    std::optional<std::chrono::duration<double>> timeout;
+    // Draw a progress bar on stderr.
+    bool progress = false;
+};
+
+struct TaskOptions {
+    std::optional<std::chrono::duration<double>> timeout;
+};
+
+// Python's callback/error_callback: `pool.apply_async(mproc::callbacks(on_done, on_error), f, x)`.
+// They run on the pool's thread, exactly once, before get() returns.
+struct NoCallback {};
+template <class Callback, class ErrorCallback>
+struct Callbacks {
+    Callback callback;
+    ErrorCallback error_callback;
+};
+template <class Callback, class ErrorCallback = NoCallback>
+Callbacks<Callback, ErrorCallback> callbacks(Callback callback, ErrorCallback error_callback = {}) {
+    return {std::move(callback), std::move(error_callback)};
+}
+template <class ErrorCallback>
+Callbacks<NoCallback, ErrorCallback> error_callback(ErrorCallback error_callback) {
+    return {{}, std::move(error_callback)};
+}
+
+namespace detail {
+
+template <class T>
+inline constexpr bool is_callbacks = false;
+template <class C, class E>
+inline constexpr bool is_callbacks<Callbacks<C, E>> = true;
+
+template <class T>
+concept call_prefix = is_callbacks<std::remove_cvref_t<T>> || std::is_same_v<std::remove_cvref_t<T>, TaskOptions>;
+
+// Results of void functions are std::monostate in vectors (Python's list of None).
+template <class R>
+using value_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+
+template <class T, class C, class E>
+void attach_callbacks(ResultState<T>& state, Callbacks<C, E>& callbacks) {
+    if constexpr (!std::is_same_v<C, NoCallback>) state.set_callback(std::move(callbacks.callback));
+    if constexpr (!std::is_same_v<E, NoCallback>) state.set_error_callback(std::move(callbacks.error_callback));
+}
+
+inline std::optional<std::chrono::nanoseconds> to_timeout(std::optional<std::chrono::duration<double>> timeout) {
+    if (!timeout) return std::nullopt;
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(*timeout);
+}
+
+// Decodes the per-item replies of a chunk (see chunk.hpp) into sink.deliver(index, outcome).
+template <class R, class Sink>
+void decode_chunk_reply(Reader& in, long first, std::size_t count, Sink& sink) {
+    std::exception_ptr last_error;
+    std::size_t i = 0;
+    for (; i < count && !in.at_end(); ++i) {
+        try {
+            if constexpr (std::is_void_v<R>) {
+                unpack_reply<void>(in);
+                sink.deliver(first + static_cast<long>(i), std::monostate{});
+            } else {
+                sink.deliver(first + static_cast<long>(i), unpack_reply<R>(in));
+            }
+        } catch (...) {
+            last_error = std::current_exception();
+            sink.deliver_error(first + static_cast<long>(i), last_error);
+        }
+    }
+    if (i < count) {
+        if (!last_error)
+            last_error = std::make_exception_ptr(SerializationError("mproc: reply is missing results"));
+        for (; i < count; ++i) sink.deliver_error(first + static_cast<long>(i), last_error);
+    }
+}
+
+// A chunk of items of one map/imap/apply call.
+template <class F, class Item, bool Spread, class Sink>
+class ChunkJob final : public Job {
+public:
+    using R = item_result_t<F, Item, Spread>;
+
+    ChunkJob(const F& f, std::shared_ptr<const std::vector<Item>> items, std::size_t offset, std::size_t count,
+             std::shared_ptr<Sink> sink)
+        : f_(f), items_(std::move(items)), offset_(offset), count_(count), sink_(std::move(sink)) {}
+
+    void encode(Writer& out) override {
+        pack_chunk<F, Item, Spread>(out, f_, std::span<const Item>(items_->data() + offset_, count_));
+    }
+    void deliver(Reader& reply) override { decode_chunk_reply<R>(reply, first_index, count_, *sink_); }
+    void fail(std::exception_ptr error) override {
+        for (std::size_t i = 0; i < count_; ++i) sink_->deliver_error(first_index + static_cast<long>(i), error);
+    }
+
+private:
+    F f_;
+    std::shared_ptr<const std::vector<Item>> items_;
+    std::size_t offset_, count_;
+    std::shared_ptr<Sink> sink_;
+};
+
+// Collects the items of a map into one vector, in input order.
+template <class V>
+class MapSink {
+public:
+    MapSink(std::size_t count, std::shared_ptr<ResultState<std::vector<V>>> result, std::unique_ptr<Progress> progress)
+        : slots_(count), remaining_(count), result_(std::move(result)), progress_(std::move(progress)) {
+        if (count == 0) complete();
+    }
+    void deliver(long index, V value) {
+        std::unique_lock lock(mutex_);
+        slots_[static_cast<std::size_t>(index)].emplace(std::move(value));
+        done_one(lock);
+    }
+    void deliver_error(long index, std::exception_ptr error) {
+        std::unique_lock lock(mutex_);
+        if (!error_ || index < error_index_) {
+            error_ = std::move(error);
+            error_index_ = index;
+        }
+        done_one(lock);
+    }
+
+private:
+    void done_one(std::unique_lock<std::mutex>& lock) {
+        if (progress_) progress_->advance(1);
+        if (--remaining_ == 0) {
+            lock.unlock();
+            complete();
+        }
+    }
+    void complete() {
+        if (progress_) progress_->finish();
+        if (error_) return result_->set_error(error_);
+        std::vector<V> values;
+        values.reserve(slots_.size());
+        for (auto& slot : slots_) values.push_back(std::move(*slot));
+        slots_.clear();
+        result_->set_value(std::move(values));
+    }
+
+    std::mutex mutex_;
+    std::vector<std::optional<V>> slots_;
+    std::size_t remaining_;
+    std::exception_ptr error_;
+    long error_index_ = 0;
+    std::shared_ptr<ResultState<std::vector<V>>> result_;
+    std::unique_ptr<Progress> progress_;
+};
+
+// The single result of apply/apply_async.
+template <class R>
+class ApplySink {
+public:
+    explicit ApplySink(std::shared_ptr<ResultState<R>> result) : result_(std::move(result)) {}
+    void deliver(long, value_t<R> value) {
+        if constexpr (std::is_void_v<R>)
+            result_->set_value();
+        else
+            result_->set_value(std::move(value));
+    }
+    void deliver_error(long, std::exception_ptr error) { result_->set_error(std::move(error)); }
+
+private:
+    std::shared_ptr<ResultState<R>> result_;
+};
+
+// Results of an imap, waiting to be taken by the consuming thread.
+template <class V>
+class ImapSink {
+public:
+    using Outcome = std::variant<V, std::exception_ptr>;
+
+    explicit ImapSink(bool ordered, std::unique_ptr<Progress> progress)
+        : ordered_(ordered), progress_(std::move(progress)) {}
+
+    void deliver(long index, V value) { store(index, Outcome(std::in_place_index<0>, std::move(value))); }
+    void deliver_error(long index, std::exception_ptr error) { store(index, Outcome(std::in_place_index<1>, error)); }
+
+    void submitted(std::size_t items) {
+        std::lock_guard lock(mutex_);
+        in_flight_ += items;
+    }
+    std::size_t in_flight() const {
+        std::lock_guard lock(mutex_);
+        return in_flight_;
+    }
+    // The next outcome, waiting at most until deadline; nothing if none is due by then.
+    std::optional<Outcome> take(std::chrono::steady_clock::time_point deadline) {
+        std::unique_lock lock(mutex_);
+        const auto due = [&] { return ordered_ ? ready_.contains(next_) : !ready_.empty(); };
+        if (!arrived_.wait_until(lock, deadline, due)) return std::nullopt;
+        auto found = ordered_ ? ready_.find(next_) : ready_.begin();
+        Outcome outcome = std::move(found->second);
+        ready_.erase(found);
+        ++next_;
+        --in_flight_;
+        return outcome;
+    }
+    void finish() {
+        if (progress_) progress_->finish();
+    }
+
+private:
+    void store(long index, Outcome outcome) {
+        {
+            std::lock_guard lock(mutex_);
+            ready_.emplace(index, std::move(outcome));
+            if (progress_) progress_->advance(1);
+        }
+        arrived_.notify_all();
+    }
+
+    const bool ordered_;
+    mutable std::mutex mutex_;
+    std::condition_variable arrived_;
+    std::map<long, Outcome> ready_;  // ordered: by input index; unordered: by arrival
+    long next_ = 0;
+    std::size_t in_flight_ = 0;
+    std::unique_ptr<Progress> progress_;
+};
+
+template <class Range>
+using range_item_t = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
+
+}  // namespace detail
+
+// The range returned by imap and imap_unordered: an input range over the results, which also
+// offers next(timeout) as Python's IMapIterator does. It keeps a bounded number of items in
+// flight and reads more input only as results are taken.
+template <class F, class View, bool Spread, bool Ordered>
+class ImapResults {
+    using Item = detail::range_item_t<View>;
+    using R = detail::item_result_t<F, Item, Spread>;
+    using V = detail::value_t<R>;
+    using Sink = detail::ImapSink<V>;
+
+public:
+    ImapResults(std::shared_ptr<detail::PoolCore> core, F f, View input, const MapOptions& options)
+        : core_(std::move(core)),
+          f_(std::move(f)),
+          input_(std::move(input)),
+          position_(std::ranges::begin(input_)),
+          chunksize_(options.chunksize == 0 ? 1 : options.chunksize),
+          window_(static_cast<std::size_t>(core_->processes()) * 4 * chunksize_ + chunksize_),
+          timeout_(detail::to_timeout(options.timeout)),
+          sink_(std::make_shared<Sink>(Ordered, options.progress ? std::make_unique<detail::Progress>(known_size(input_)) : nullptr)) {
+        refill();
+    }
+    ImapResults(ImapResults&&) = default;
+    ~ImapResults() {
+        if (sink_) sink_->finish();
+    }
+
+    // The next result; nothing once all are taken. Rethrows the item's exception.
+    std::optional<V> next() { return next_before(std::chrono::steady_clock::time_point::max()); }
+    // As next(), but throws mproc::TimeoutError if no result is ready within `timeout`.
+    std::optional<V> next(std::chrono::duration<double> timeout) {
+        return next_before(std::chrono::steady_clock::now() +
+                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
+    }
+
+    class iterator {
+    public:
+        using value_type = V;
+        using difference_type = std::ptrdiff_t;
+
+        iterator() = default;
+        explicit iterator(ImapResults* owner) : owner_(owner) {}
+        V& operator*() const {
+            fetch();
+            return *current_;
+        }
+        iterator& operator++() {
+            fetch();
+            current_.reset();
+            fetched_ = false;
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) {
+            it.fetch();
+            return !it.current_.has_value();
+        }
+
+    private:
+        void fetch() const {
+            if (fetched_) return;
+            fetched_ = true;
+            current_ = owner_->next();
+        }
+        ImapResults* owner_ = nullptr;
+        mutable std::optional<V> current_;
+        mutable bool fetched_ = false;
+    };
+
+    iterator begin() { return iterator(this); }
+    std::default_sentinel_t end() { return {}; }
+
+private:
+    static std::optional<std::size_t> known_size(View& input) {
+        if constexpr (std::ranges::sized_range<View>)
+            return static_cast<std::size_t>(std::ranges::size(input));
+        else
+            return std::nullopt;
+    }
+
+    std::optional<V> next_before(std::chrono::steady_clock::time_point deadline) {
+        refill();
+        if (sink_->in_flight() == 0) return std::nullopt;
+        auto outcome = sink_->take(deadline);
+        if (!outcome) throw TimeoutError("mproc: imap: no result within the timeout");
+        refill();
+        if (outcome->index() == 1) std::rethrow_exception(std::get<1>(*outcome));
+        return std::move(std::get<0>(*outcome));
+    }
+
+    // Reads input until the window is full again.
+    void refill() {
+        while (!exhausted_ && sink_->in_flight() < window_) {
+            auto items = std::make_shared<std::vector<Item>>();
+            items->reserve(chunksize_);
+            for (; items->size() < chunksize_ && position_ != std::ranges::end(input_); ++position_)
+                items->push_back(*position_);
+            if (position_ == std::ranges::end(input_)) exhausted_ = true;
+            if (items->empty()) break;
+            const std::size_t count = items->size();
+            auto job = std::make_unique<detail::ChunkJob<F, Item, Spread, Sink>>(f_, std::move(items), 0, count, sink_);
+            job->first_index = next_index_;
+            job->timeout = timeout_;
+            next_index_ += static_cast<long>(count);
+            sink_->submitted(count);
+            core_->submit(std::move(job));
+        }
+    }
+
+    std::shared_ptr<detail::PoolCore> core_;
+    F f_;
+    View input_;
+    std::ranges::iterator_t<View> position_;
+    std::size_t chunksize_;
+    std::size_t window_;
+    std::optional<std::chrono::nanoseconds> timeout_;
+    std::shared_ptr<Sink> sink_;
+    long next_index_ = 0;
+    bool exhausted_ = false;
+};
+
+class Pool {
+public:
+    // `processes` workers; 0 means cpu_count().
+    explicit Pool(int processes = 0) : Pool(PoolOptions{.processes = processes}) {}
+    explicit Pool(const PoolOptions& options);
+    Pool(Pool&&) noexcept = default;
+    Pool& operator=(Pool&&) noexcept = default;
+    // Unless terminated: close(), then join(). Every submitted task runs to completion.
+    ~Pool();
+
+    // --- map family: f(item) for each item ---
+
+    template <class F, std::ranges::input_range Range>
+    auto map(F f, Range&& items, const MapOptions& options = {}) {
+        return submit_map<false>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{}))->take();
+    }
+    template <class F, std::ranges::input_range Range>
+    auto map_async(F f, Range&& items, const MapOptions& options = {}) {
+        return AsyncResult(submit_map<false>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{})));
+    }
+    template <class C, class E, class F, std::ranges::input_range Range>
+    auto map_async(Callbacks<C, E> handlers, F f, Range&& items, const MapOptions& options = {}) {
+        return AsyncResult(submit_map<false>(std::move(f), std::forward<Range>(items), options, std::move(handlers)));
+    }
+
+    // --- starmap family: f(args...) for each tuple of args ---
+
+    template <class F, std::ranges::input_range Range>
+    auto starmap(F f, Range&& items, const MapOptions& options = {}) {
+        return submit_map<true>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{}))->take();
+    }
+    template <class F, std::ranges::input_range Range>
+    auto starmap_async(F f, Range&& items, const MapOptions& options = {}) {
+        return AsyncResult(submit_map<true>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{})));
+    }
+    template <class C, class E, class F, std::ranges::input_range Range>
+    auto starmap_async(Callbacks<C, E> handlers, F f, Range&& items, const MapOptions& options = {}) {
+        return AsyncResult(submit_map<true>(std::move(f), std::forward<Range>(items), options, std::move(handlers)));
+    }
+
+    // --- imap family: lazily, in input order or in completion order ---
+
+    template <class F, std::ranges::input_range Range>
+    auto imap(F f, Range&& items, const MapOptions& options = {}) {
+        return make_imap<true>(std::move(f), std::forward<Range>(items), options);
+    }
+    template <class F, std::ranges::input_range Range>
+    auto imap_unordered(F f, Range&& items, const MapOptions& options = {}) {
+        return make_imap<false>(std::move(f), std::forward<Range>(items), options);
+    }
+
+    // --- apply family: one call ---
+
+    template <class F, class... Args>
+        requires(!detail::call_prefix<F>)
+    auto apply(F f, Args... args) {
+        return submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::move(args)...).take();
+    }
+    template <class F, class... Args>
+    auto apply(TaskOptions options, F f, Args... args) {
+        return submit_apply(options, callbacks(NoCallback{}), std::move(f), std::move(args)...).take();
+    }
+    template <class F, class... Args>
+        requires(!detail::call_prefix<F>)
+    auto apply_async(F f, Args... args) {
+        return AsyncResult(submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::move(args)...));
+    }
+    template <class F, class... Args>
+    auto apply_async(TaskOptions options, F f, Args... args) {
+        return AsyncResult(submit_apply(options, callbacks(NoCallback{}), std::move(f), std::move(args)...));
+    }
+    template <class C, class E, class F, class... Args>
+        requires(!detail::call_prefix<F>)
+    auto apply_async(Callbacks<C, E> handlers, F f, Args... args) {
+        return AsyncResult(submit_apply(TaskOptions{}, std::move(handlers), std::move(f), std::move(args)...));
+    }
+    template <class C, class E, class F, class... Args>
+    auto apply_async(Callbacks<C, E> handlers, TaskOptions options, F f, Args... args) {
+        return AsyncResult(submit_apply(options, std::move(handlers), std::move(f), std::move(args)...));
+    }
+
+    // --- lifetime ---
+
+    // No more tasks may be submitted (PoolClosed); those submitted still run.
+    void close();
+    // Kills the workers now; unfinished tasks fail with PoolTerminated.
+    void terminate();
+    // Waits for all tasks and the workers' exit. Call close() or terminate() first.
+    void join();
+
+    int processes() const;
+    // Current worker pids (they change as workers are replaced).
+    std::vector<int> worker_pids() const;
+
+private:
+    template <bool Spread, class F, class Range, class C, class E>
+    auto submit_map(F f, Range&& range, const MapOptions& options, Callbacks<C, E> handlers) {
+        using Item = detail::range_item_t<Range>;
+        detail::require_shippable_chunk<F, Item, Spread>();
+        using V = detail::value_t<detail::item_result_t<F, Item, Spread>>;
+        using Sink = detail::MapSink<V>;
+
+        auto items = std::make_shared<std::vector<Item>>();
+        if constexpr (std::ranges::sized_range<Range>) items->reserve(std::ranges::size(range));
+        for (auto&& item : range) items->push_back(item);
+        std::size_t chunksize = options.chunksize;
+        if (chunksize == 0) {
+            // Python's rule: about four chunks per worker.
+            const std::size_t chunks = static_cast<std::size_t>(processes()) * 4;
+            chunksize = std::max<std::size_t>(1, (items->size() + chunks - 1) / chunks);
+        }
+        auto result = std::make_shared<detail::ResultState<std::vector<V>>>();
+        detail::attach_callbacks(*result, handlers);
+        auto progress = options.progress ? std::make_unique<detail::Progress>(items->size()) : nullptr;
+        auto sink = std::make_shared<Sink>(items->size(), result, std::move(progress));
+        for (std::size_t offset = 0; offset < items->size(); offset += chunksize) {
+            const std::size_t count = std::min(chunksize, items->size() - offset);
+            auto job = std::make_unique<detail::ChunkJob<F, Item, Spread, Sink>>(f, items, offset, count, sink);
+            job->first_index = static_cast<long>(offset);
+            job->timeout = detail::to_timeout(options.timeout);
+            core_->submit(std::move(job));
+        }
+        return result;
+    }
+
+    template <bool Ordered, class F, class Range>
+    auto make_imap(F f, Range&& range, const MapOptions& options) {
+        using View = std::views::all_t<Range>;
+        using Item = detail::range_item_t<View>;
+        detail::require_shippable_chunk<F, Item, false>();
+        return ImapResults<F, View, false, Ordered>(core_, std::move(f), std::views::all(std::forward<Range>(range)), options);
+    }
+
+    template <class C, class E, class F, class... Args>
+    auto submit_apply(const TaskOptions& options, Callbacks<C, E> handlers, F f, Args... args) {
+        using Item = std::tuple<Args...>;
+        detail::require_shippable_chunk<F, Item, true>();
+        using R = detail::item_result_t<F, Item, true>;
+        using Sink = detail::ApplySink<R>;
+        auto result = std::make_shared<detail::ResultState<R>>();
+        detail::attach_callbacks(*result, handlers);
+        auto items = std::make_shared<const std::vector<Item>>(1, Item(std::move(args)...));
+        auto job = std::make_unique<detail::ChunkJob<F, Item, true, Sink>>(f, std::move(items), 0, 1,
+                                                                            std::make_shared<Sink>(result));
+        job->timeout = detail::to_timeout(options.timeout);
+        core_->submit(std::move(job));
+        return result;
+    }
+
+    std::shared_ptr<detail::PoolCore> core_;
+};
+
+}  // namespace mproc

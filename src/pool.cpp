@@ -1,0 +1,33 @@
+#include <mproc/pool.hpp>
+
+namespace mproc {
+
+Pool::Pool(const PoolOptions& options) {
+    if (options.processes < 0) throw std::invalid_argument("mproc::Pool: processes must be at least 1");
+    if (options.maxtasksperchild && *options.maxtasksperchild < 1)
+        throw std::invalid_argument("mproc::Pool: maxtasksperchild must be at least 1");
+    detail::PoolConfig config;
+    config.processes = options.processes == 0 ? cpu_count() : options.processes;
+    config.maxtasksperchild = options.maxtasksperchild;
+    config.max_message_size = options.max_message_size;
+    config.initializer = options.initializer.packed();
+    core_ = detail::PoolCore::start(config);
+}
+
+Pool::~Pool() {
+    if (!core_) return;
+    try {
+        if (!core_->is_terminated()) core_->close();
+        core_->join();
+    } catch (...) {
+        // join() cannot fail once closed; nothing else may escape a destructor.
+    }
+}
+
+void Pool::close() { core_->close(); }
+void Pool::terminate() { core_->terminate(); }
+void Pool::join() { core_->join(); }
+int Pool::processes() const { return core_->processes(); }
+std::vector<int> Pool::worker_pids() const { return core_->worker_pids(); }
+
+}  // namespace mproc

@@ -1,0 +1,56 @@
+// What a pool's parent and one of its workers share: two message rings (tasks in, replies out)
+// and a status block the worker updates so that the parent can blame a crash or a timeout on
+// the right task and item. All of it lives in one memfd region.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "transport/ring.hpp"
+
+namespace mproc::pool {
+
+// Record types on the task ring.
+enum ToWorker : std::uint16_t { task_message = 1, exit_message = 2 };
+// Record types on the reply ring. `ready` carries the initializer's reply (a value or exception).
+enum ToParent : std::uint16_t { reply_message = 1, ready_message = 2 };
+
+struct alignas(64) WorkerStatus {
+    std::atomic<std::uint64_t> current_task{0};  // tag of the task being run; 0 between tasks
+    std::atomic<std::uint64_t> current_item{0};  // index of the running item within its chunk
+    std::atomic<std::int64_t> item_started_ns{0};  // steady clock, shared by all processes
+};
+
+// Shared by the parent and all workers of one pool.
+struct alignas(64) PoolSignals {
+    // Set while the parent's pool thread sleeps; a worker that publishes a reply then wakes it.
+    std::atomic<std::uint32_t> parent_sleeping{0};
+};
+
+inline std::int64_t steady_now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+struct Channel {
+    static constexpr std::size_t ring_capacity = 1 << 20;
+    static constexpr std::size_t status_size = 4096;
+
+    static std::size_t region_size(std::size_t max_message_size) {
+        return status_size + 2 * transport::Ring::region_size(ring_capacity, max_message_size);
+    }
+
+    // Lays a channel out in a new, zero-filled region.
+    Channel(std::byte* region, std::size_t max_message_size)
+        : status(new (region) WorkerStatus),
+          tasks(region + status_size, ring_capacity, max_message_size),
+          replies(region + status_size + transport::Ring::region_size(ring_capacity, max_message_size), ring_capacity,
+                  max_message_size) {}
+
+    WorkerStatus* status;
+    transport::Ring tasks;
+    transport::Ring replies;
+};
+
+}  // namespace mproc::pool

@@ -1,0 +1,433 @@
+// The engine under mproc::Pool.
+//
+// Threads: user threads submit jobs and dispatch them straight to an idle worker when one has
+// room; one pool thread per pool receives replies, notices dead workers (their pidfds become
+// readable), enforces timeouts, replaces workers and dispatches whatever is still queued. All
+// state below is guarded by `mutex_`; replies are decoded without holding it. Only the pool
+// thread consumes reply rings; task rings are written under the mutex.
+#include <mproc/detail/pool_core.hpp>
+
+#include <poll.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include <mproc/detail/task.hpp>
+#include <mproc/errors.hpp>
+
+#include "os/child_process.hpp"
+#include "os/event_fd.hpp"
+#include "os/shared_region.hpp"
+#include "pool_channel.hpp"
+#include "pool_worker.hpp"
+
+namespace mproc::detail {
+namespace {
+
+using pool::Channel;
+
+// Jobs queued on one worker: one running, one waiting, so that it never idles for a round trip.
+constexpr std::size_t max_jobs_per_worker = 2;
+
+struct InFlight {
+    std::uint64_t tag;
+    std::unique_ptr<Job> job;
+};
+
+struct Worker {
+    os::SharedRegion region;
+    std::unique_ptr<Channel> channel;
+    os::ChildProcess process;
+    std::deque<InFlight> in_flight;  // in dispatch order, which is also reply order
+    long dispatched = 0;
+    bool ready = false;
+    bool retiring = false;  // will exit after its last task (maxtasksperchild), or was told to
+    std::optional<std::uint64_t> timed_out_tag;
+};
+
+struct Failure {
+    std::unique_ptr<Job> job;
+    std::exception_ptr error;
+};
+
+class PoolEngine final : public PoolCore {
+public:
+    explicit PoolEngine(const PoolConfig& config)
+        : config_(config),
+          signals_region_(os::SharedRegion::create("mproc-pool", sizeof(pool::PoolSignals))),
+          signals_(new (signals_region_.data()) pool::PoolSignals) {}
+
+    ~PoolEngine() override {
+        if (supervisor_.joinable()) {
+            terminate();
+            join();
+        }
+    }
+
+    void launch() {
+        std::unique_lock lock(mutex_);
+        for (int i = 0; i < config_.processes; ++i) spawn_worker();
+        supervisor_ = std::thread([this] { supervise(); });
+        changed_.wait(lock, [&] {
+            return init_error_ || std::all_of(workers_.begin(), workers_.end(), [](auto& w) { return w->ready; });
+        });
+        if (init_error_) {
+            const auto error = init_error_;
+            lock.unlock();
+            terminate();
+            join();
+            std::rethrow_exception(error);
+        }
+    }
+
+    void submit(std::unique_ptr<Job> job) override {
+        std::vector<Failure> failures;
+        {
+            std::lock_guard lock(mutex_);
+            if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
+            if (state_ == State::closed) throw PoolClosed("mproc::Pool: the pool is closed");
+            pending_.push_back(std::move(job));
+            pump(failures);
+        }
+        fail_all(failures);
+    }
+
+    void close() override {
+        {
+            std::lock_guard lock(mutex_);
+            if (state_ == State::running) state_ = State::closed;
+        }
+        wake_.notify();
+    }
+
+    void terminate() override {
+        std::vector<Failure> failures;
+        {
+            std::lock_guard lock(mutex_);
+            if (state_ == State::terminated) return;
+            state_ = State::terminated;
+            for (auto& job : pending_) failures.push_back({std::move(job), terminated_error()});
+            pending_.clear();
+            for (auto& worker : workers_) worker->process.signal(SIGKILL);
+        }
+        wake_.notify();
+        fail_all(failures);
+    }
+
+    void join() override {
+        {
+            std::lock_guard lock(mutex_);
+            if (state_ == State::running)
+                throw StateError("mproc::Pool::join: call close() or terminate() first");
+        }
+        if (std::this_thread::get_id() == supervisor_.get_id())
+            throw StateError("mproc::Pool::join: cannot be called from a callback");
+        std::lock_guard join_lock(join_mutex_);
+        if (supervisor_.joinable()) supervisor_.join();
+    }
+
+    int processes() const override { return config_.processes; }
+
+    std::vector<int> worker_pids() const override {
+        std::lock_guard lock(mutex_);
+        std::vector<int> pids;
+        for (const auto& worker : workers_) pids.push_back(worker->process.pid());
+        return pids;
+    }
+    bool is_closed() const override {
+        std::lock_guard lock(mutex_);
+        return state_ != State::running;
+    }
+    bool is_terminated() const override {
+        std::lock_guard lock(mutex_);
+        return state_ == State::terminated;
+    }
+
+private:
+    enum class State { running, closed, terminated };
+
+    static std::exception_ptr terminated_error() {
+        return std::make_exception_ptr(PoolTerminated("mproc::Pool: the pool was terminated before the task finished"));
+    }
+
+    static void fail_all(std::vector<Failure>& failures) {
+        for (auto& failure : failures) failure.job->fail(failure.error);
+        failures.clear();
+    }
+
+    void spawn_worker() {
+        auto worker = std::make_unique<Worker>();
+        worker->region = os::SharedRegion::create("mproc-worker", Channel::region_size(config_.max_message_size));
+        worker->channel = std::make_unique<Channel>(worker->region.data(), config_.max_message_size);
+        Channel* channel = worker->channel.get();
+        worker->process = os::ChildProcess::fork(
+            [this, channel] {
+                return pool::run_worker(*channel, *signals_, wake_, config_.initializer,
+                                        config_.maxtasksperchild.value_or(0));
+            },
+            {.new_process_group = true});
+        workers_.push_back(std::move(worker));
+    }
+
+    bool accepts_work(const Worker& worker) const {
+        return worker.ready && !worker.retiring && worker.in_flight.size() < max_jobs_per_worker &&
+               worker.channel->tasks.can_start_without_blocking();
+    }
+
+    // Hands queued jobs to workers with room. Jobs that cannot even be encoded are returned in
+    // `failures`, to be failed once the mutex is released.
+    void pump(std::vector<Failure>& failures) {
+        while (!pending_.empty()) {
+            if (init_error_) {
+                failures.push_back({std::move(pending_.front()), init_error_});
+                pending_.pop_front();
+                continue;
+            }
+            Worker* chosen = nullptr;
+            for (auto& worker : workers_)
+                if (accepts_work(*worker) && (!chosen || worker->in_flight.size() < chosen->in_flight.size()))
+                    chosen = worker.get();
+            if (!chosen) return;
+            auto job = std::move(pending_.front());
+            pending_.pop_front();
+            const std::uint64_t tag = next_tag_++;
+            auto& tasks = chosen->channel->tasks;
+            Writer& out = tasks.begin(pool::task_message, tag);
+            try {
+                job->encode(out);
+            } catch (...) {
+                tasks.abandon();
+                failures.push_back({std::move(job), std::current_exception()});
+                continue;
+            }
+            if (tasks.commit()) tasks.wake_consumer();
+            chosen->in_flight.push_back({tag, std::move(job)});
+            if (config_.maxtasksperchild && ++chosen->dispatched >= *config_.maxtasksperchild) chosen->retiring = true;
+        }
+    }
+
+    // --- The pool thread ---
+
+    void supervise() {
+        std::unique_lock lock(mutex_);
+        std::vector<Failure> failures;
+        for (;;) {
+            bool progressed = false;
+            for (std::size_t i = 0; i < workers_.size(); ++i) progressed |= drain(*workers_[i], lock);
+            for (std::size_t i = 0; i < workers_.size();) {
+                if (workers_[i]->process.has_exited()) {
+                    handle_exit(i, lock, failures);
+                    progressed = true;
+                } else {
+                    ++i;
+                }
+            }
+            const auto next_deadline = enforce_timeouts();
+            pump(failures);
+            if (!failures.empty()) {
+                lock.unlock();
+                fail_all(failures);
+                lock.lock();
+                progressed = true;
+            }
+            maybe_send_exit();
+            if (state_ != State::running && exit_sent_or_killed() && workers_.empty()) break;
+            if (progressed) continue;
+            sleep(lock, next_deadline);
+        }
+    }
+
+    bool exit_sent_or_killed() const { return exit_sent_ || state_ == State::terminated; }
+
+    // Once closed and idle, tells every worker to exit.
+    void maybe_send_exit() {
+        if (state_ != State::closed || exit_sent_ || !pending_.empty()) return;
+        for (const auto& worker : workers_)
+            if (!worker->in_flight.empty() || !worker->ready) return;
+        for (auto& worker : workers_) {
+            auto& tasks = worker->channel->tasks;
+            tasks.begin(pool::exit_message, 0);
+            if (tasks.commit()) tasks.wake_consumer();
+            worker->retiring = true;
+        }
+        exit_sent_ = true;
+    }
+
+    // Receives every reply a worker has published. Returns whether there was any.
+    bool drain(Worker& worker, std::unique_lock<std::mutex>& lock) {
+        bool any = false;
+        for (;;) {
+            std::optional<transport::Record> record;
+            try {
+                record = worker.channel->replies.peek();
+            } catch (const SerializationError&) {
+                // A worker that scribbled over its own channel cannot be trusted with more work.
+                worker.process.signal(SIGKILL);
+                return any;
+            }
+            if (!record) return any;
+            any = true;
+            if (record->type == pool::ready_message) {
+                receive_ready(worker, *record);
+                worker.channel->replies.release(*record);
+                continue;
+            }
+            if (worker.in_flight.empty() || worker.in_flight.front().tag != record->tag) {
+                worker.process.signal(SIGKILL);  // out of step with us: treat it as crashed
+                return any;
+            }
+            auto job = std::move(worker.in_flight.front().job);
+            worker.in_flight.pop_front();
+            lock.unlock();
+            Reader in(record->payload);
+            try {
+                job->deliver(in);
+            } catch (...) {
+                // deliver() reports decoding problems through the job's own result.
+            }
+            worker.channel->replies.release(*record);
+            job.reset();
+            lock.lock();
+        }
+    }
+
+    void receive_ready(Worker& worker, const transport::Record& record) {
+        Reader in(record.payload);
+        try {
+            unpack_reply<void>(in);
+            worker.ready = true;
+        } catch (...) {
+            if (!init_error_) init_error_ = std::current_exception();
+        }
+        changed_.notify_all();
+    }
+
+    void handle_exit(std::size_t index, std::unique_lock<std::mutex>& lock, std::vector<Failure>& failures) {
+        Worker& worker = *workers_[index];
+        const int exitcode = worker.process.wait().value_or(-SIGKILL);
+        drain(worker, lock);  // replies published before it died still count
+        if (!worker.ready && !init_error_ && state_ != State::terminated)
+            init_error_ = std::make_exception_ptr(
+                Error("mproc::Pool: a worker died while running the initializer (exit code " +
+                      std::to_string(exitcode) + ")"));
+        const std::uint64_t running = worker.channel->status->current_task.load(std::memory_order_acquire);
+        while (!worker.in_flight.empty()) {
+            auto entry = std::move(worker.in_flight.front());
+            worker.in_flight.pop_front();
+            if (state_ == State::terminated) {
+                failures.push_back({std::move(entry.job), terminated_error()});
+            } else if (entry.tag == running) {
+                failures.push_back({std::move(entry.job), crash_error(worker, entry, exitcode)});
+            } else {
+                // Never started: another worker will run it, in the same order.
+                requeue_.push_back(std::move(entry.job));
+            }
+        }
+        for (auto it = requeue_.rbegin(); it != requeue_.rend(); ++it) pending_.push_front(std::move(*it));
+        requeue_.clear();
+        workers_.erase(workers_.begin() + static_cast<long>(index));
+        const bool needed = state_ == State::running || (state_ == State::closed && !exit_sent_);
+        if (needed && !init_error_) {
+            try {
+                spawn_worker();
+            } catch (...) {
+                init_error_ = std::current_exception();
+            }
+        }
+        changed_.notify_all();
+    }
+
+    std::exception_ptr crash_error(const Worker& worker, const InFlight& entry, int exitcode) const {
+        const auto item = static_cast<long>(worker.channel->status->current_item.load(std::memory_order_relaxed));
+        const std::optional<long> index =
+            entry.job->first_index >= 0 ? std::optional<long>(entry.job->first_index + item) : std::nullopt;
+        if (worker.timed_out_tag == entry.tag)
+            return std::make_exception_ptr(TimeoutError(
+                "mproc: task" + (index ? " " + std::to_string(*index) : std::string()) +
+                " exceeded its timeout; its worker (pid " + std::to_string(worker.process.pid()) + ") was killed"));
+        return std::make_exception_ptr(WorkerCrashed(worker.process.pid(), exitcode, index));
+    }
+
+    // Kills workers whose current item has run past its timeout. Returns when the pool thread
+    // must look again.
+    std::optional<std::chrono::steady_clock::time_point> enforce_timeouts() {
+        std::optional<std::chrono::steady_clock::time_point> next;
+        const auto now = std::chrono::steady_clock::now();
+        for (auto& worker : workers_) {
+            if (worker->in_flight.empty() || worker->timed_out_tag) continue;
+            const auto& front = worker->in_flight.front();
+            if (!front.job->timeout) continue;
+            const auto& status = *worker->channel->status;
+            std::chrono::steady_clock::time_point deadline;
+            if (status.current_task.load(std::memory_order_acquire) == front.tag) {
+                const auto started = std::chrono::steady_clock::time_point(
+                    std::chrono::nanoseconds(status.item_started_ns.load(std::memory_order_acquire)));
+                deadline = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*front.job->timeout);
+                if (deadline <= now) {
+                    worker->timed_out_tag = front.tag;
+                    worker->process.signal(SIGKILL);  // the whole process group
+                    continue;
+                }
+            } else {
+                deadline = now + std::chrono::milliseconds(5);  // not started yet: look again soon
+            }
+            if (!next || deadline < *next) next = deadline;
+        }
+        return next;
+    }
+
+    void sleep(std::unique_lock<std::mutex>& lock, std::optional<std::chrono::steady_clock::time_point> deadline) {
+        std::vector<pollfd> fds{{wake_.fd(), POLLIN, 0}};
+        for (const auto& worker : workers_) fds.push_back({worker->process.pidfd(), POLLIN, 0});
+        signals_->parent_sleeping.store(1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        for (const auto& worker : workers_) {
+            if (!worker->channel->replies.empty()) {
+                signals_->parent_sleeping.store(0, std::memory_order_relaxed);
+                return;
+            }
+        }
+        timespec limit{};
+        if (deadline) {
+            const auto left = std::max(std::chrono::nanoseconds(0), *deadline - std::chrono::steady_clock::now());
+            limit = {static_cast<time_t>(left.count() / 1'000'000'000), static_cast<long>(left.count() % 1'000'000'000)};
+        }
+        lock.unlock();
+        ::ppoll(fds.data(), fds.size(), deadline ? &limit : nullptr, nullptr);
+        lock.lock();
+        signals_->parent_sleeping.store(0, std::memory_order_relaxed);
+        wake_.drain();
+    }
+
+    const PoolConfig config_;
+    os::SharedRegion signals_region_;
+    pool::PoolSignals* signals_;
+    os::EventFd wake_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::deque<std::unique_ptr<Job>> pending_;
+    std::vector<std::unique_ptr<Job>> requeue_;
+    std::uint64_t next_tag_ = 1;
+    State state_ = State::running;
+    bool exit_sent_ = false;
+    std::exception_ptr init_error_;
+
+    std::mutex join_mutex_;
+    std::thread supervisor_;
+};
+
+}  // namespace
+
+std::shared_ptr<PoolCore> PoolCore::start(const PoolConfig& config) {
+    auto engine = std::make_shared<PoolEngine>(config);
+    engine->launch();
+    return engine;
+}
+
+}  // namespace mproc::detail

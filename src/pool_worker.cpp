@@ -1,0 +1,78 @@
+#include "pool_worker.hpp"
+
+#include <mproc/detail/chunk.hpp>
+#include <mproc/detail/task.hpp>
+
+namespace mproc {
+namespace pool {
+namespace {
+
+WorkerStatus* running_status = nullptr;  // set in worker processes only
+
+struct ReleaseContext {
+    transport::Ring* ring;
+    const transport::Record* record;
+};
+
+void release_task(void* context) {
+    auto* release = static_cast<ReleaseContext*>(context);
+    release->ring->release(*release->record);
+}
+
+void publish(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake) {
+    channel.replies.commit();
+    // Pairs with the parent's fence before it sleeps: either it sees the reply or we see it asleep.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (signals.parent_sleeping.load(std::memory_order_relaxed) != 0 &&
+        signals.parent_sleeping.exchange(0) != 0)
+        parent_wake.notify();
+}
+
+}  // namespace
+
+int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake,
+               std::span<const std::byte> initializer, long max_tasks) {
+    running_status = channel.status;
+    bool initialized = true;
+    {
+        Writer& out = channel.replies.begin(ready_message, 0);
+        if (initializer.empty()) {
+            out.write_value(detail::ReplyStatus::value);
+        } else {
+            Reader in(initializer);
+            detail::run_packed_call(in, out);
+            initialized = *out.data_at(0) == static_cast<std::byte>(detail::ReplyStatus::value);
+        }
+        publish(channel, signals, parent_wake);
+    }
+    if (!initialized) return 1;
+
+    for (long done = 0; max_tasks <= 0 || done < max_tasks; ++done) {
+        const auto record = channel.tasks.wait();
+        if (record->type == exit_message) {
+            channel.tasks.release(*record);
+            return 0;
+        }
+        channel.status->current_task.store(record->tag, std::memory_order_relaxed);
+        detail::note_item_started(0);
+        ReleaseContext release{&channel.tasks, &*record};
+        Reader in(record->payload);
+        in.on_release(&release_task, &release);
+        Writer& out = channel.replies.begin(reply_message, record->tag);
+        detail::run_packed_call(in, out);
+        in.release_input();
+        publish(channel, signals, parent_wake);
+        channel.status->current_task.store(0, std::memory_order_relaxed);
+    }
+    return 0;
+}
+
+}  // namespace pool
+
+void detail::note_item_started(std::uint64_t index) noexcept {
+    if (!pool::running_status) return;
+    pool::running_status->current_item.store(index, std::memory_order_relaxed);
+    pool::running_status->item_started_ns.store(pool::steady_now_ns(), std::memory_order_release);
+}
+
+}  // namespace mproc

@@ -1,0 +1,16 @@
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "os/event_fd.hpp"
+#include "pool_channel.hpp"
+
+namespace mproc::pool {
+
+// The whole life of a worker process: run the initializer, then tasks until told to exit or
+// until `max_tasks` have run. Returns the process's exit code.
+int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake,
+               std::span<const std::byte> initializer, long max_tasks);
+
+}  // namespace mproc::pool
