@@ -89,9 +89,12 @@ struct Registry {
         ProcessInfo info;
     };
 
+    explicit Registry(Registry* parent_registry = nullptr) : previous(parent_registry) {}
+
     std::mutex mutex;
     std::set<Process::Impl*> running;
     std::vector<Orphan> orphans;
+    Registry* previous;  // the parent's, kept reachable for leak checkers
 
     void reap_orphans() {
         std::erase_if(orphans, [](Orphan& orphan) { return orphan.child.poll().has_value(); });
@@ -117,7 +120,7 @@ struct Registry {
 // Never destroyed: the exit-time policy runs from atexit. A forked child starts with an empty
 // one: the children of its parent are not its own.
 Registry* registry = [] {
-    os::at_fork_child([] { registry = new Registry; });
+    os::at_fork_child([] { registry = new Registry(registry); });
     std::atexit([] { registry->finish_at_exit(); });
     return new Registry;
 }();

@@ -496,11 +496,11 @@ public:
     template <class F, class... Args>
         requires(!detail::call_prefix<F>)
     auto apply(F f, Args... args) {
-        return submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::move(args)...).take();
+        return submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::move(args)...)->take();
     }
     template <class F, class... Args>
     auto apply(TaskOptions options, F f, Args... args) {
-        return submit_apply(options, callbacks(NoCallback{}), std::move(f), std::move(args)...).take();
+        return submit_apply(options, callbacks(NoCallback{}), std::move(f), std::move(args)...)->take();
     }
     template <class F, class... Args>
         requires(!detail::call_prefix<F>)

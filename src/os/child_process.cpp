@@ -36,6 +36,8 @@ void run_fork_child_callbacks() {
 // which lives as long as the process.
 class Forker {
 public:
+    explicit Forker(Forker* previous) : previous_(previous) {}
+
     void run(const std::function<void()>& job) {
         std::exception_ptr error;
         bool done = false;
@@ -80,13 +82,15 @@ private:
     std::condition_variable wake_, done_;
     std::deque<std::function<void()>> jobs_;
     bool thread_started_ = false;
+    Forker* previous_;
 };
 
 // Never destroyed (children may be forked while the program exits). A forked child gets a fresh
-// one: its copy of the old one refers to a thread that was not copied, and may hold a lock.
+// one: its copy of the old one refers to a thread that was not copied, and may hold a lock. The
+// old one stays reachable through `previous`, so that leak checkers do not report it.
 Forker* forker = [] {
-    at_fork_child([] { forker = new Forker; });
-    return new Forker;
+    at_fork_child([] { forker = new Forker(forker); });
+    return new Forker(nullptr);
 }();
 
 // Direct system calls: glibc 2.36's <sys/pidfd.h> lacks C++ linkage.

@@ -21,7 +21,7 @@ namespace {
 enum Placement : std::uint16_t { inline_payload = 0, spilled_payload = 1, padding = 2 };
 
 constexpr std::size_t page = 4096;
-constexpr std::size_t header_size = 32;
+constexpr std::size_t header_size = Ring::alignment;
 // A record is only started where at least this much payload fits inline; smaller gaps at the end
 // of the ring are padded over.
 constexpr std::size_t min_inline = 256;
@@ -41,6 +41,7 @@ Ring::Ring(std::byte* region, std::size_t capacity, std::size_t spill_capacity)
       spill_(region + page + round_up(capacity, page)),
       spill_capacity_(spill_capacity) {
     static_assert(sizeof(RingControl) <= page);
+    static_assert(sizeof(Header) == alignment, "a record header is one alignment unit");
 }
 
 std::size_t Ring::free_bytes() const noexcept {

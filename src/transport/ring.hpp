@@ -48,9 +48,11 @@ struct Record {
 
 class Ring {
 public:
-    static constexpr std::size_t alignment = 16;
+    // Record headers are this size; records start at multiples of it, so that a header never
+    // straddles the end of the ring.
+    static constexpr std::size_t alignment = 32;
 
-    // Bytes a region needs for a ring of these capacities (capacity: a multiple of 16).
+    // Bytes a region needs for a ring of these capacities (capacity: a multiple of 32).
     static std::size_t region_size(std::size_t capacity, std::size_t spill_capacity);
 
     Ring() = default;

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages mproc needs to build, test, fuzz, benchmark and run its demos.
+# Idempotent: packages already installed are left alone, and `apt-get update` runs only when
+# something is missing. Runs as root, or through sudo when it is available.
+#
+#   scripts/install-deps.sh            install what is missing
+#   scripts/install-deps.sh --check    only report what is missing (exit 1 if anything is)
+#   MPROC_SKIP_DEPS=1 ...              do nothing (for machines set up some other way)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config   # toolchain
+  libcereal-dev                                  # serialization (mproc's public headers use it)
+  libgtest-dev libgmock-dev                      # tests
+  libbenchmark-dev                               # benchmarks
+  libcli11-dev libfmt-dev                        # examples and tools
+  clang libclang-rt-14-dev                       # libFuzzer and clang's sanitizer runtimes
+  python3 gnuplot-nox                            # peer scripts and plots of the benchmarks
+  libopenmpi-dev openmpi-bin python3-mpi4py      # the MPI backend and its Python peer
+)
+
+if [[ ${MPROC_SKIP_DEPS:-0} == 1 ]]; then
+  echo "install-deps: MPROC_SKIP_DEPS=1, not checking packages"
+  exit 0
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ $status == "install ok installed" ]] || missing+=("$package")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages are installed"
+  exit 0
+fi
+echo "install-deps: missing: ${missing[*]}"
+if [[ ${1:-} == --check ]]; then
+  exit 1
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "install-deps: not root and sudo is not available; install these as root:" >&2
+  echo "  apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${missing[@]}"
+echo "install-deps: installed ${missing[*]}"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds mproc (Release) into build/release and runs the main demo. Arguments go to the demo.
+#
+#   scripts/run-demo.sh
+#   MPROC_SKIP_DEPS=1 scripts/run-demo.sh     skip the package check
+set -euo pipefail
+
+# The demo: a path under build/release/; its file name is also its CMake target.
+demo=examples/hello_bob
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+build_dir=build/release
+target=$(basename "$demo")
+
+scripts/install-deps.sh
+
+echo "run-demo: configuring $build_dir (Release)"
+mkdir -p "$build_dir"
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DMPROC_BUILD_EXAMPLES=ON -DMPROC_BUILD_TESTS=OFF -DMPROC_BUILD_BENCHMARKS=OFF >"$build_dir/configure.log" 2>&1 ||
+  { cat "$build_dir/configure.log" >&2; exit 1; }
+echo "run-demo: building $target"
+cmake --build "$build_dir" --target "$target" --parallel 2
+
+echo "run-demo: running $build_dir/$demo $*"
+exec "$build_dir/$demo" "$@"
