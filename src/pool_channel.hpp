@@ -11,8 +11,9 @@
 
 namespace mproc::pool {
 
-// Record types on the task ring.
-enum ToWorker : std::uint16_t { task_message = 1, exit_message = 2 };
+// Record types on the task ring. A timed task has a per-item timeout: its worker records when
+// each item starts (a clock read per item, which untimed tasks are spared).
+enum ToWorker : std::uint16_t { task_message = 1, exit_message = 2, timed_task_message = 3 };
 // Record types on the reply ring. `ready` carries the initializer's reply (a value or exception).
 enum ToParent : std::uint16_t { reply_message = 1, ready_message = 2 };
 

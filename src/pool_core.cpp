@@ -196,7 +196,7 @@ private:
             pending_.pop_front();
             const std::uint64_t tag = next_tag_++;
             auto& tasks = chosen->channel->tasks;
-            Writer& out = tasks.begin(pool::task_message, tag);
+            Writer& out = tasks.begin(job->timeout ? pool::timed_task_message : pool::task_message, tag);
             try {
                 job->encode(out);
             } catch (...) {

@@ -8,6 +8,7 @@ namespace pool {
 namespace {
 
 WorkerStatus* running_status = nullptr;  // set in worker processes only
+bool timing_items = false;               // whether the running task has a per-item timeout
 
 struct ReleaseContext {
     transport::Ring* ring;
@@ -53,8 +54,10 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
             channel.tasks.release(*record);
             return 0;
         }
-        channel.status->current_task.store(record->tag, std::memory_order_relaxed);
-        detail::note_item_started(0);
+        timing_items = record->type == timed_task_message;
+        channel.status->current_item.store(0, std::memory_order_relaxed);
+        channel.status->item_started_ns.store(steady_now_ns(), std::memory_order_relaxed);
+        channel.status->current_task.store(record->tag, std::memory_order_release);
         ReleaseContext release{&channel.tasks, &*record};
         Reader in(record->payload);
         in.on_release(&release_task, &release);
@@ -71,8 +74,8 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
 
 void detail::note_item_started(std::uint64_t index) noexcept {
     if (!pool::running_status) return;
-    pool::running_status->current_item.store(index, std::memory_order_relaxed);
-    pool::running_status->item_started_ns.store(pool::steady_now_ns(), std::memory_order_release);
+    if (pool::timing_items) pool::running_status->item_started_ns.store(pool::steady_now_ns(), std::memory_order_relaxed);
+    pool::running_status->current_item.store(index, std::memory_order_release);
 }
 
 }  // namespace mproc

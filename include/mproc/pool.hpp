@@ -143,28 +143,62 @@ inline std::optional<std::chrono::nanoseconds> to_timeout(std::optional<std::chr
     return std::chrono::duration_cast<std::chrono::nanoseconds>(*timeout);
 }
 
-// Decodes the per-item replies of a chunk (see chunk.hpp) into sink.deliver(index, outcome).
+// Decodes a chunk's reply (see chunk.hpp) into the sink: sink.deliver_block(first, Reader&, count)
+// for a block of values, sink.deliver(index, value) / sink.deliver_error(index, error) otherwise.
+// Each item gets exactly one outcome, whatever the reply holds.
 template <class R, class Sink>
 void decode_chunk_reply(Reader& in, long first, std::size_t count, Sink& sink) {
-    std::exception_ptr last_error;
-    std::size_t i = 0;
-    for (; i < count && !in.at_end(); ++i) {
+    const auto fail_from = [&](std::size_t i, std::exception_ptr error) {
+        for (; i < count; ++i) sink.deliver_error(first + static_cast<long>(i), error);
+    };
+    const auto current = [] { return std::current_exception(); };
+    std::uint8_t layout = 0;
+    try {
+        layout = in.read_value<std::uint8_t>();
+        if (layout == static_cast<std::uint8_t>(ReplyStatus::exception)) rethrow_exception_reply(in);
+        if (layout == static_cast<std::uint8_t>(ChunkReply::all_values)) {
+            if constexpr (std::is_void_v<R>)
+                for (std::size_t i = 0; i < count; ++i) sink.deliver(first + static_cast<long>(i), std::monostate{});
+            else
+                sink.deliver_block(first, in, count);
+            return;
+        }
+        if (layout != static_cast<std::uint8_t>(ChunkReply::per_item)) in.fail("invalid chunk reply");
+    } catch (...) {
+        return fail_from(0, current());
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+        const long index = first + static_cast<long>(i);
         try {
-            if constexpr (std::is_void_v<R>) {
-                unpack_reply<void>(in);
-                sink.deliver(first + static_cast<long>(i), std::monostate{});
-            } else {
-                sink.deliver(first + static_cast<long>(i), unpack_reply<R>(in));
+            const auto status = in.read_value<ReplyStatus>();
+            if (status == ReplyStatus::exception) {
+                try {
+                    rethrow_exception_reply(in);
+                } catch (...) {
+                    sink.deliver_error(index, current());
+                }
+                continue;
             }
+            if (status != ReplyStatus::value) in.fail("invalid reply status");
+            if constexpr (std::is_void_v<R>)
+                sink.deliver(index, std::monostate{});
+            else
+                sink.deliver(index, decode<R>(in));
         } catch (...) {
-            last_error = std::current_exception();
-            sink.deliver_error(first + static_cast<long>(i), last_error);
+            return fail_from(i, current());
         }
     }
-    if (i < count) {
-        if (!last_error)
-            last_error = std::make_exception_ptr(SerializationError("mproc: reply is missing results"));
-        for (; i < count; ++i) sink.deliver_error(first + static_cast<long>(i), last_error);
+}
+
+// Decodes a block of `count` values into consecutive slots starting at `out`.
+template <class V, class Slot>
+void decode_block(Reader& in, std::size_t count, Slot* out) {
+    const std::size_t length = in.read_length(min_encoded_size<V>());
+    if (length != count) in.fail("chunk reply holds " + std::to_string(length) + " results, not " + std::to_string(count));
+    if constexpr (std::is_same_v<Slot, V> && trivially_transferable<V> && !std::is_same_v<V, bool>) {
+        in.read(out, count * sizeof(V));
+    } else {
+        for (std::size_t i = 0; i < count; ++i) out[i] = decode<V>(in);
     }
 }
 
@@ -193,9 +227,20 @@ private:
     std::shared_ptr<Sink> sink_;
 };
 
+// Decodes a block of values and hands them to sink.deliver one by one.
+template <class V, class Sink>
+void deliver_each(Sink& sink, long first, Reader& in, std::size_t count) {
+    auto values = decode<std::vector<V>>(in);
+    if (values.size() != count) in.fail("chunk reply holds the wrong number of results");
+    for (std::size_t i = 0; i < count; ++i) sink.deliver(first + static_cast<long>(i), std::move(values[i]));
+}
+
 // Collects the items of a map into one vector, in input order.
 template <class V>
 class MapSink {
+    // Results land in their final place; only types without a default constructor need optional.
+    using Slot = std::conditional_t<std::is_default_constructible_v<V>, V, std::optional<V>>;
+
 public:
     MapSink(std::size_t count, std::shared_ptr<ResultState<std::vector<V>>> result, std::unique_ptr<Progress> progress)
         : slots_(count), remaining_(count), result_(std::move(result)), progress_(std::move(progress)) {
@@ -203,8 +248,13 @@ public:
     }
     void deliver(long index, V value) {
         std::unique_lock lock(mutex_);
-        slots_[static_cast<std::size_t>(index)].emplace(std::move(value));
-        done_one(lock);
+        slots_[static_cast<std::size_t>(index)] = std::move(value);
+        done(1, lock);
+    }
+    void deliver_block(long first, Reader& in, std::size_t count) {
+        std::unique_lock lock(mutex_);
+        decode_block<V>(in, count, slots_.data() + first);
+        done(count, lock);
     }
     void deliver_error(long index, std::exception_ptr error) {
         std::unique_lock lock(mutex_);
@@ -212,13 +262,14 @@ public:
             error_ = std::move(error);
             error_index_ = index;
         }
-        done_one(lock);
+        done(1, lock);
     }
 
 private:
-    void done_one(std::unique_lock<std::mutex>& lock) {
-        if (progress_) progress_->advance(1);
-        if (--remaining_ == 0) {
+    void done(std::size_t items, std::unique_lock<std::mutex>& lock) {
+        if (progress_) progress_->advance(items);
+        remaining_ -= items;
+        if (remaining_ == 0) {
             lock.unlock();
             complete();
         }
@@ -226,15 +277,18 @@ private:
     void complete() {
         if (progress_) progress_->finish();
         if (error_) return result_->set_error(error_);
-        std::vector<V> values;
-        values.reserve(slots_.size());
-        for (auto& slot : slots_) values.push_back(std::move(*slot));
-        slots_.clear();
-        result_->set_value(std::move(values));
+        if constexpr (std::is_same_v<Slot, V>) {
+            result_->set_value(std::move(slots_));
+        } else {
+            std::vector<V> values;
+            values.reserve(slots_.size());
+            for (auto& slot : slots_) values.push_back(std::move(*slot));
+            result_->set_value(std::move(values));
+        }
     }
 
     std::mutex mutex_;
-    std::vector<std::optional<V>> slots_;
+    std::vector<Slot> slots_;
     std::size_t remaining_;
     std::exception_ptr error_;
     long error_index_ = 0;
@@ -253,6 +307,7 @@ public:
         else
             result_->set_value(std::move(value));
     }
+    void deliver_block(long first, Reader& in, std::size_t count) { deliver_each<value_t<R>>(*this, first, in, count); }
     void deliver_error(long, std::exception_ptr error) { result_->set_error(std::move(error)); }
 
 private:
@@ -269,6 +324,7 @@ public:
         : ordered_(ordered), progress_(std::move(progress)) {}
 
     void deliver(long index, V value) { store(index, Outcome(std::in_place_index<0>, std::move(value))); }
+    void deliver_block(long first, Reader& in, std::size_t count) { deliver_each<V>(*this, first, in, count); }
     void deliver_error(long index, std::exception_ptr error) { store(index, Outcome(std::in_place_index<1>, error)); }
 
     void submitted(std::size_t items) {
@@ -443,7 +499,7 @@ private:
 class Pool {
 public:
     // `processes` workers; 0 means cpu_count().
-    explicit Pool(int processes = 0) : Pool(PoolOptions{.processes = processes}) {}
+    explicit Pool(int processes = 0) : Pool(options_for(processes)) {}
     explicit Pool(const PoolOptions& options);
     Pool(Pool&&) noexcept = default;
     Pool& operator=(Pool&&) noexcept = default;
@@ -535,6 +591,12 @@ public:
     std::vector<int> worker_pids() const;
 
 private:
+    static PoolOptions options_for(int processes) {
+        PoolOptions options;
+        options.processes = processes;
+        return options;
+    }
+
     template <bool Spread, class F, class Range, class C, class E>
     auto submit_map(F f, Range&& range, const MapOptions& options, Callbacks<C, E> handlers) {
         using Item = detail::range_item_t<Range>;
