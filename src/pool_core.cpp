@@ -30,12 +30,19 @@ namespace {
 
 using pool::Channel;
 
-// Jobs queued on one worker: one running, one waiting, so that it never idles for a round trip.
-constexpr std::size_t max_jobs_per_worker = 2;
+// How many jobs a worker is given ahead. Long jobs: two (one running, one waiting, so that it
+// never idles for a round trip), keeping the rest queued here for whichever worker frees up
+// first. Short jobs: enough to cover the time the pool thread takes to wake up and refill.
+constexpr std::size_t min_jobs_ahead = 2;
+constexpr std::size_t max_jobs_ahead = 64;
+constexpr std::chrono::microseconds work_ahead{200};
+
+using Clock = std::chrono::steady_clock;
 
 struct InFlight {
     std::uint64_t tag;
     std::unique_ptr<Job> job;
+    Clock::time_point dispatched;
 };
 
 struct Worker {
@@ -44,6 +51,9 @@ struct Worker {
     os::ChildProcess process;
     std::deque<InFlight> in_flight;  // in dispatch order, which is also reply order
     long dispatched = 0;
+    // Moving average of the time a job occupies the worker, and when it last replied.
+    double average_job_ns = 1e9;
+    Clock::time_point last_reply{};
     bool ready = false;
     bool retiring = false;  // will exit after its last task (maxtasksperchild), or was told to
     std::optional<std::uint64_t> timed_out_tag;
@@ -173,8 +183,13 @@ private:
         workers_.push_back(std::move(worker));
     }
 
+    static std::size_t jobs_ahead(const Worker& worker) {
+        const double fit = std::chrono::duration<double, std::nano>(work_ahead).count() / worker.average_job_ns;
+        return std::clamp(static_cast<std::size_t>(fit), min_jobs_ahead, max_jobs_ahead);
+    }
+
     bool accepts_work(const Worker& worker) const {
-        return worker.ready && !worker.retiring && worker.in_flight.size() < max_jobs_per_worker &&
+        return worker.ready && !worker.retiring && worker.in_flight.size() < jobs_ahead(worker) &&
                worker.channel->tasks.can_start_without_blocking();
     }
 
@@ -205,7 +220,7 @@ private:
                 continue;
             }
             if (tasks.commit()) tasks.wake_consumer();
-            chosen->in_flight.push_back({tag, std::move(job)});
+            chosen->in_flight.push_back({tag, std::move(job), Clock::now()});
             if (config_.maxtasksperchild && ++chosen->dispatched >= *config_.maxtasksperchild) chosen->retiring = true;
         }
     }
@@ -281,6 +296,13 @@ private:
                 return any;
             }
             auto job = std::move(worker.in_flight.front().job);
+            // The job occupied the worker from its dispatch, or from the previous reply if the
+            // worker was still busy then.
+            const auto now = Clock::now();
+            const auto began = std::max(worker.in_flight.front().dispatched, worker.last_reply);
+            const double took = std::chrono::duration<double, std::nano>(now - began).count();
+            worker.average_job_ns = worker.last_reply == Clock::time_point{} ? took : 0.8 * worker.average_job_ns + 0.2 * took;
+            worker.last_reply = now;
             worker.in_flight.pop_front();
             lock.unlock();
             Reader in(record->payload);
@@ -354,9 +376,9 @@ private:
 
     // Kills workers whose current item has run past its timeout. Returns when the pool thread
     // must look again.
-    std::optional<std::chrono::steady_clock::time_point> enforce_timeouts() {
-        std::optional<std::chrono::steady_clock::time_point> next;
-        const auto now = std::chrono::steady_clock::now();
+    std::optional<Clock::time_point> enforce_timeouts() {
+        std::optional<Clock::time_point> next;
+        const auto now = Clock::now();
         for (auto& worker : workers_) {
             if (worker->in_flight.empty() || worker->timed_out_tag) continue;
             const auto& front = worker->in_flight.front();

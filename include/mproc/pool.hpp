@@ -392,7 +392,8 @@ public:
           input_(std::move(input)),
           position_(std::ranges::begin(input_)),
           chunksize_(options.chunksize == 0 ? 1 : options.chunksize),
-          window_(static_cast<std::size_t>(core_->processes()) * 4 * chunksize_ + chunksize_),
+          // Enough items in flight to keep every worker busy, and no more.
+          window_(static_cast<std::size_t>(core_->processes()) * std::max<std::size_t>(4 * chunksize_, 64)),
           timeout_(detail::to_timeout(options.timeout)),
           sink_(std::make_shared<Sink>(Ordered, options.progress ? std::make_unique<detail::Progress>(known_size(input_)) : nullptr)) {
         refill();
@@ -643,7 +644,8 @@ private:
         using Sink = detail::ApplySink<R>;
         auto result = std::make_shared<detail::ResultState<R>>();
         detail::attach_callbacks(*result, handlers);
-        auto items = std::make_shared<const std::vector<Item>>(1, Item(std::move(args)...));
+        auto items = std::make_shared<std::vector<Item>>();
+        items->emplace_back(std::move(args)...);
         auto job = std::make_unique<detail::ChunkJob<F, Item, true, Sink>>(f, std::move(items), 0, 1,
                                                                             std::make_shared<Sink>(result));
         job->timeout = detail::to_timeout(options.timeout);

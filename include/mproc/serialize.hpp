@@ -365,6 +365,13 @@ constexpr void require_transferable() {
                   "std::function refer to one process's memory and can never travel.");
 }
 
+namespace detail {
+// Blocks at least this large are decoded into memory prepared with prepare_large_block().
+inline constexpr std::size_t large_block = std::size_t{4} << 20;
+// Advises the kernel to back [data, data + bytes) with huge pages. Defined in src/os/memory.cpp.
+void prepare_large_block(void* data, std::size_t bytes) noexcept;
+}  // namespace detail
+
 template <class T>
 void encode(Writer& out, const T& value);
 template <class T>
@@ -502,8 +509,20 @@ T decode(Reader& in) {
         T out;
         const std::size_t length = in.read_length(min_encoded_size<E>());
         if constexpr (trivially_transferable<E> && !std::is_same_v<E, bool>) {
-            out.resize(length);
-            in.read(out.data(), length * sizeof(E));
+            const std::size_t bytes = length * sizeof(E);
+            if (bytes >= large_block) {
+                // Fresh memory costs a page fault per 4 KiB: ask for huge pages before touching it.
+                out.reserve(length);
+                prepare_large_block(out.data(), bytes);
+            }
+            if constexpr (sizeof(E) == 1) {
+                const auto block = in.take(bytes);
+                const auto* first = reinterpret_cast<const E*>(block.data());
+                out.insert(out.end(), first, first + length);  // one pass: no zero-filling first
+            } else {
+                out.resize(length);
+                in.read(out.data(), bytes);
+            }
         } else {
             out.reserve(length);
             for (std::size_t i = 0; i < length; ++i) out.push_back(decode<E>(in));
