@@ -21,6 +21,7 @@
 
 #include "os/child_process.hpp"
 #include "os/event_fd.hpp"
+#include "os/fd_passing.hpp"
 #include "os/shared_region.hpp"
 #include "pool_channel.hpp"
 #include "pool_worker.hpp"
@@ -48,6 +49,7 @@ struct InFlight {
 struct Worker {
     os::SharedRegion region;
     std::unique_ptr<Channel> channel;
+    os::UniqueFd fd_socket;  // ours; the worker has the other end
     os::ChildProcess process;
     std::deque<InFlight> in_flight;  // in dispatch order, which is also reply order
     long dispatched = 0;
@@ -174,12 +176,15 @@ private:
         worker->region = os::SharedRegion::create("mproc-worker", Channel::region_size(config_.max_message_size));
         worker->channel = std::make_unique<Channel>(worker->region.data(), config_.max_message_size);
         Channel* channel = worker->channel.get();
+        auto [ours, theirs] = os::socket_pair();
+        const int worker_socket = theirs.get();
         worker->process = os::ChildProcess::fork(
-            [this, channel] {
-                return pool::run_worker(*channel, *signals_, wake_, config_.initializer,
+            [this, channel, worker_socket] {
+                return pool::run_worker(*channel, *signals_, wake_, worker_socket, config_.initializer,
                                         config_.maxtasksperchild.value_or(0));
             },
             {.new_process_group = true});
+        worker->fd_socket = std::move(ours);
         workers_.push_back(std::move(worker));
     }
 
@@ -214,6 +219,7 @@ private:
             Writer& out = tasks.begin(job->timeout ? pool::timed_task_message : pool::task_message, tag);
             try {
                 job->encode(out);
+                if (!out.fds().empty()) os::send_fds(chosen->fd_socket.get(), out.fds());
             } catch (...) {
                 tasks.abandon();
                 failures.push_back({std::move(job), std::current_exception()});
@@ -305,11 +311,17 @@ private:
             worker.last_reply = now;
             worker.in_flight.pop_front();
             lock.unlock();
-            Reader in(record->payload);
             try {
+                std::vector<os::UniqueFd> received;
+                if (record->fd_count) received = os::receive_fds(worker.fd_socket.get(), record->fd_count);
+                std::vector<int> fds;
+                for (const auto& fd : received) fds.push_back(fd.get());
+                Reader in(record->payload, fds);
                 job->deliver(in);
             } catch (...) {
-                // deliver() reports decoding problems through the job's own result.
+                // deliver() reports decoding problems through the job's own result; this is a
+                // failure to receive the descriptors.
+                job->fail(std::current_exception());
             }
             worker.channel->replies.release(*record);
             job.reset();

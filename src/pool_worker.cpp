@@ -3,6 +3,8 @@
 #include <mproc/detail/chunk.hpp>
 #include <mproc/detail/task.hpp>
 
+#include "os/fd_passing.hpp"
+
 namespace mproc {
 namespace pool {
 namespace {
@@ -20,7 +22,16 @@ void release_task(void* context) {
     release->ring->release(*release->record);
 }
 
-void publish(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake) {
+void publish(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake, int fd_socket, Writer& reply) {
+    if (!reply.fds().empty()) {
+        try {
+            os::send_fds(fd_socket, reply.fds());
+        } catch (...) {
+            reply.truncate(0);
+            reply.clear_fds();
+            detail::encode_current_exception(reply);
+        }
+    }
     channel.replies.commit();
     // Pairs with the parent's fence before it sleeps: either it sees the reply or we see it asleep.
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -31,7 +42,7 @@ void publish(Channel& channel, PoolSignals& signals, const os::EventFd& parent_w
 
 }  // namespace
 
-int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake,
+int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake, int fd_socket,
                std::span<const std::byte> initializer, long max_tasks) {
     running_status = channel.status;
     bool initialized = true;
@@ -44,7 +55,7 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
             detail::run_packed_call(in, out);
             initialized = *out.data_at(0) == static_cast<std::byte>(detail::ReplyStatus::value);
         }
-        publish(channel, signals, parent_wake);
+        publish(channel, signals, parent_wake, fd_socket, out);
     }
     if (!initialized) return 1;
 
@@ -59,12 +70,21 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
         channel.status->item_started_ns.store(steady_now_ns(), std::memory_order_relaxed);
         channel.status->current_task.store(record->tag, std::memory_order_release);
         ReleaseContext release{&channel.tasks, &*record};
-        Reader in(record->payload);
-        in.on_release(&release_task, &release);
         Writer& out = channel.replies.begin(reply_message, record->tag);
-        detail::run_packed_call(in, out);
-        in.release_input();
-        publish(channel, signals, parent_wake);
+        std::vector<os::UniqueFd> received;
+        std::vector<int> fds;
+        try {
+            if (record->fd_count) received = os::receive_fds(fd_socket, record->fd_count);
+            for (const auto& fd : received) fds.push_back(fd.get());
+            Reader in(record->payload, fds);
+            in.on_release(&release_task, &release);
+            detail::run_packed_call(in, out);
+            in.release_input();
+        } catch (...) {
+            channel.tasks.release(*record);
+            detail::encode_current_exception(out);
+        }
+        publish(channel, signals, parent_wake, fd_socket, out);
         channel.status->current_task.store(0, std::memory_order_relaxed);
     }
     return 0;

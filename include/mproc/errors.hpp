@@ -96,4 +96,29 @@ public:
     using Error::Error;
 };
 
+// Queue::put_nowait, or put with a timeout, on a full bounded queue (Python's queue.Full).
+class Full : public Error {
+public:
+    using Error::Error;
+};
+
+// Queue::get_nowait, or get with a timeout, on an empty queue (Python's queue.Empty).
+class Empty : public Error {
+public:
+    using Error::Error;
+};
+
+// Connection::recv when nothing is left to read and every copy of the other end is closed.
+class EOFError : public Error {
+public:
+    using Error::Error;
+};
+
+// Barrier::wait on a barrier that was aborted, reset while this process waited, timed out, or
+// whose action failed or died.
+class BrokenBarrierError : public Error {
+public:
+    using Error::Error;
+};
+
 }  // namespace mproc

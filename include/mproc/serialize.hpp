@@ -106,6 +106,7 @@ public:
         return static_cast<std::uint32_t>(fds_.size() - 1);
     }
     const std::vector<int>& fds() const noexcept { return fds_; }
+    void clear_fds() noexcept { fds_.clear(); }
 
 private:
     std::vector<std::byte> own_;

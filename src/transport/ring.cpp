@@ -12,8 +12,8 @@ struct Ring::Header {
     std::uint64_t tag;
     std::uint16_t placement;
     std::uint16_t type;
-    std::uint32_t unused = 0;
-    std::uint64_t unused_too = 0;
+    std::uint32_t fd_count;  // descriptors sent beside the ring for this record
+    std::uint64_t unused = 0;
 };
 
 namespace {
@@ -82,7 +82,7 @@ Writer& Ring::begin(std::uint16_t type, std::uint64_t tag) {
             return *writer_;
         }
         if (tail < header_size + min_inline && free_bytes() >= tail) {
-            const Header filler{tail - header_size, 0, padding, 0};
+            const Header filler{tail - header_size, 0, padding, 0, 0};
             std::memcpy(data_ + offset, &filler, sizeof filler);
             control_->write_position.store(position + tail, std::memory_order_release);
             continue;
@@ -106,8 +106,9 @@ Writer::Storage Ring::grow(void* context, std::size_t used, std::size_t needed) 
 
 bool Ring::commit() {
     const std::size_t length = writer_->size();
+    const auto fd_count = static_cast<std::uint32_t>(writer_->fds().size());
     writer_.reset();
-    const Header header{length, tag_, spilling_ ? spilled_payload : inline_payload, type_};
+    const Header header{length, tag_, spilling_ ? spilled_payload : inline_payload, type_, fd_count};
     std::memcpy(data_ + header_position_ % capacity_, &header, sizeof header);
     if (spilling_) control_->spill_busy.store(1, std::memory_order_relaxed);
     const std::uint64_t advance = header_size + (spilling_ ? 0 : round_up(length, alignment));
@@ -145,6 +146,7 @@ std::optional<Record> Ring::peek() const {
         Record record;
         record.type = header.type;
         record.tag = header.tag;
+        record.fd_count = header.fd_count;
         record.spilled = header.placement == spilled_payload;
         if (record.spilled ? header.length > spill_capacity_ : header.length > room)
             throw SerializationError("mproc: corrupt ring record (length " + std::to_string(header.length) + ")");

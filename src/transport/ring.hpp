@@ -41,6 +41,9 @@ struct Record {
     std::uint16_t type = 0;
     std::uint64_t tag = 0;
     std::span<const std::byte> payload;
+    // Descriptors the message refers to (Writer::fds()); the ring does not carry them: the
+    // producer sends them on a socket before publishing the record.
+    std::uint32_t fd_count = 0;
     // Private to the ring: where the record ends, and whether its payload is in the spill area.
     std::uint64_t end_position = 0;
     bool spilled = false;

@@ -1,0 +1,67 @@
+#include "os/fd_passing.hpp"
+
+#include <sys/socket.h>
+
+#include <cstring>
+#include <string>
+
+#include <mproc/errors.hpp>
+
+#include "os/syscall.hpp"
+
+namespace mproc::os {
+
+std::pair<UniqueFd, UniqueFd> socket_pair() {
+    int fds[2];
+    sys_call([&] { return ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }).or_throw("socketpair");
+    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+void send_fds(int socket, std::span<const int> fds) {
+    if (fds.size() > max_fds_per_message)
+        throw SerializationError("mproc: a message may carry at most " + std::to_string(max_fds_per_message) +
+                                 " shared objects");
+    char byte = 0;
+    iovec data{&byte, 1};
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+    msghdr message{};
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control.data();
+    message.msg_controllen = control.size();
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
+    sys_call([&] { return ::sendmsg(socket, &message, MSG_NOSIGNAL); }).or_throw("sendmsg(SCM_RIGHTS)");
+}
+
+std::vector<UniqueFd> receive_fds(int socket, std::size_t count) {
+    char byte = 0;
+    iovec data{&byte, 1};
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * max_fds_per_message));
+    msghdr message{};
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control.data();
+    message.msg_controllen = control.size();
+    const auto received = sys_call([&] { return ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC); });
+    received.or_throw("recvmsg(SCM_RIGHTS)");
+    std::vector<UniqueFd> fds;
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t n = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < n; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof fd);
+            fds.emplace_back(fd);
+        }
+    }
+    if (received.value == 0 || fds.size() != count || (message.msg_flags & MSG_CTRUNC))
+        throw SerializationError("mproc: expected " + std::to_string(count) + " file descriptors with a message, got " +
+                                 std::to_string(fds.size()));
+    return fds;
+}
+
+}  // namespace mproc::os

@@ -1,0 +1,14 @@
+// Helpers for the process-shared objects: this thread's kernel id (cached, and reset in forked
+// children), and whether a process still exists.
+#pragma once
+
+namespace mproc::os {
+
+// gettid(), cached per thread; correct in forked children.
+int this_thread_id() noexcept;
+// gettid() == getpid() is not needed here: the process id, uncached.
+int this_process_id() noexcept;
+// Whether a process with this pid exists (a zombie counts as gone).
+bool process_exists(int pid) noexcept;
+
+}  // namespace mproc::os
