@@ -98,6 +98,8 @@ public:
 
     void submit(std::unique_ptr<Job> job) override {
         std::vector<Failure> failures;
+        // The pool thread watches the clock for timed jobs: it must learn of this one.
+        const bool timed = job->timeout.has_value();
         {
             std::lock_guard lock(mutex_);
             if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
@@ -105,6 +107,7 @@ public:
             pending_.push_back(std::move(job));
             pump(failures);
         }
+        if (timed) wake_.notify();
         fail_all(failures);
     }
 
@@ -355,7 +358,8 @@ private:
             if (state_ == State::terminated) {
                 failures.push_back({std::move(entry.job), terminated_error()});
             } else if (entry.tag == running) {
-                failures.push_back({std::move(entry.job), crash_error(worker, entry, exitcode)});
+                auto error = crash_error(worker, entry, exitcode);
+                failures.push_back({std::move(entry.job), std::move(error)});
             } else {
                 // Never started: another worker will run it, in the same order.
                 requeue_.push_back(std::move(entry.job));

@@ -1,0 +1,83 @@
+// Shared helpers of mproc's benchmarks: timing, medians, running the Python peer script, and
+// printing a comparison table.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mproc::bench {
+
+inline double seconds_of(const std::function<void()>& work) {
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+inline double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    const auto n = values.size();
+    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+inline double median_seconds(int repetitions, const std::function<void()>& work) {
+    std::vector<double> times;
+    for (int i = 0; i < repetitions; ++i) times.push_back(seconds_of(work));
+    return median(times);
+}
+
+// Runs the peer script and reads the flat JSON object of numbers it prints.
+inline std::map<std::string, double> run_python(const std::string& command) {
+    std::map<std::string, double> values;
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), &::pclose);
+    if (!pipe) return values;
+    std::string text;
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, pipe.get())) text += buffer;
+    for (std::size_t at = 0; (at = text.find('"', at)) != std::string::npos;) {
+        const auto end = text.find('"', at + 1);
+        if (end == std::string::npos) break;
+        const std::string key = text.substr(at + 1, end - at - 1);
+        const auto colon = text.find_first_not_of(" :", end + 1);
+        if (colon != std::string::npos && (std::isdigit(static_cast<unsigned char>(text[colon])) || text[colon] == '-'))
+            values[key] = std::stod(text.substr(colon));
+        at = end + 1;
+    }
+    return values;
+}
+
+struct Row {
+    std::string name;
+    std::string unit;
+    double mproc;
+    double python;  // 0: not measured
+    bool lower_is_better;
+    std::string target;
+};
+
+inline void print_table(const std::vector<Row>& rows) {
+    std::printf("\n| %-44s | %14s | %14s | %9s | %-18s |\n", "benchmark", "mproc", "Python", "ratio", "target");
+    std::printf("|%s|%s|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(16, '-').c_str(),
+                std::string(16, '-').c_str(), std::string(11, '-').c_str(), std::string(20, '-').c_str());
+    for (const auto& row : rows) {
+        char mproc_text[32], python_text[32], ratio_text[32];
+        std::snprintf(mproc_text, sizeof mproc_text, "%.4g %s", row.mproc, row.unit.c_str());
+        if (row.python > 0) {
+            std::snprintf(python_text, sizeof python_text, "%.4g %s", row.python, row.unit.c_str());
+            std::snprintf(ratio_text, sizeof ratio_text, "%.1fx",
+                          row.lower_is_better ? row.python / row.mproc : row.mproc / row.python);
+        } else {
+            std::snprintf(python_text, sizeof python_text, "-");
+            std::snprintf(ratio_text, sizeof ratio_text, "-");
+        }
+        std::printf("| %-44s | %14s | %14s | %9s | %-18s |\n", row.name.c_str(), mproc_text, python_text, ratio_text,
+                    row.target.c_str());
+    }
+}
+
+}  // namespace mproc::bench

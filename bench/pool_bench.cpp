@@ -1,0 +1,119 @@
+// Pool benchmarks, side by side with Python's multiprocessing.Pool on the same work in the same
+// run (bench/pool_bench.py). Ratios are medians of repeated runs; "ratio" is how many times
+// better mproc is. Usage:
+//     pool_bench [--processes N] [--quick] [--no-python] [--python-script PATH]
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <ranges>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+#include "bench_support.hpp"
+
+namespace {
+
+int inc(int x) { return x + 1; }
+
+std::vector<std::byte> echo(std::vector<std::byte> bytes) { return bytes; }
+
+// CPU work that the compiler cannot fold away: ~20 ms when calibrated.
+std::uint64_t spin(std::uint64_t iterations) {
+    std::uint64_t x = 88172645463325252ull + iterations;
+    for (std::uint64_t i = 0; i < iterations; ++i) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    return x;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int processes = 2;
+    bool quick = false, with_python = true;
+    std::string script = MPROC_BENCH_DIR "/pool_bench.py";
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--processes") && i + 1 < argc) processes = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--quick")) quick = true;
+        else if (!std::strcmp(argv[i], "--no-python")) with_python = false;
+        else if (!std::strcmp(argv[i], "--python-script") && i + 1 < argc) script = argv[++i];
+        else {
+            std::fprintf(stderr, "usage: %s [--processes N] [--quick] [--no-python] [--python-script PATH]\n", argv[0]);
+            return 2;
+        }
+    }
+    using mproc::bench::median_seconds;
+    const double scale = quick ? 0.2 : 1.0;
+
+    std::map<std::string, double> python;
+    if (with_python) {
+        std::printf("running %s (Python's multiprocessing, Pool(%d)) ...\n", script.c_str(), processes);
+        std::fflush(stdout);
+        python = mproc::bench::run_python("python3 " + script + " --processes " + std::to_string(processes) +
+                                          (quick ? " --quick" : ""));
+    }
+    std::printf("running mproc, Pool(%d) ...\n", processes);
+    std::fflush(stdout);
+
+    mproc::Pool pool(processes);
+    std::vector<mproc::bench::Row> rows;
+
+    {
+        pool.apply(inc, 0);
+        std::vector<double> samples;
+        for (int i = 0; i < static_cast<int>(20000 * scale); ++i)
+            samples.push_back(mproc::bench::seconds_of([&] { pool.apply_async(inc, i).get(); }));
+        rows.push_back({"apply_async(f, x).get() latency, median", "us", mproc::bench::median(samples) * 1e6,
+                        python["apply_latency_us"], true, ">= 15x Python"});
+    }
+    {
+        std::vector<int> items(1'000'000);
+        std::iota(items.begin(), items.end(), 0);
+        pool.map(inc, items);
+        const double time = median_seconds(static_cast<int>(std::max(3.0, 11 * scale)), [&] { pool.map(inc, items); });
+        rows.push_back({"map of 1e6 trivial ints, throughput", "M/s", static_cast<double>(items.size()) / time / 1e6,
+                        python["map_items_per_s"] / 1e6, false, ">= 50x Python"});
+    }
+    {
+        const int n = static_cast<int>(200000 * scale);
+        const double time = median_seconds(3, [&] {
+            long sum = 0;
+            for (int x : pool.imap(inc, std::views::iota(0, n))) sum += x;
+        });
+        rows.push_back({"imap, chunksize 1, throughput", "k/s", n / time / 1e3, python["imap_items_per_s"] / 1e3,
+                        false, ">= 30x Python"});
+    }
+    {
+        std::vector<std::byte> payload(std::size_t{128} << 20, std::byte{1});
+        const double first = mproc::bench::seconds_of([&] { payload = pool.apply(echo, std::move(payload)); });
+        const double time = median_seconds(5, [&] { payload = pool.apply(echo, std::move(payload)); });
+        const double size = static_cast<double>(payload.size());
+        rows.push_back({"128 MiB vector<byte> echoed by apply (first)", "GB/s", size / first / 1e9, 0, false, ""});
+        rows.push_back({"128 MiB vector<byte> echoed by apply, median", "GB/s", size / time / 1e9,
+                        python["echo_bytes_per_s"] / 1e9, false, ">= 1.5 GB/s"});
+    }
+    {
+        // Results go to a volatile so that the serial baseline is not optimized away.
+        volatile std::uint64_t sink = 0;
+        std::uint64_t iterations = 1 << 16;
+        while (mproc::bench::seconds_of([&] { sink = spin(iterations); }) < 0.02) iterations *= 2;
+        iterations = static_cast<std::uint64_t>(static_cast<double>(iterations) * 0.02 /
+                                                mproc::bench::seconds_of([&] { sink = spin(iterations); }));
+        const std::vector<std::uint64_t> tasks(4 * static_cast<std::size_t>(processes), iterations);
+        const double serial = median_seconds(3, [&] {
+            for (auto t : tasks) sink = sink + spin(t);
+        });
+        const double parallel = median_seconds(3, [&] { pool.map(spin, tasks, {.chunksize = 1}); });
+        rows.push_back({"CPU-bound map, 4 x processes tasks of 20 ms", "x", serial / parallel, python["cpu_speedup"],
+                        false, ">= 0.9 x " + std::to_string(processes)});
+    }
+    std::printf("\nmachine: %u hardware threads, mproc::cpu_count() = %d; Python %s\n",
+                std::thread::hardware_concurrency(), mproc::cpu_count(), with_python ? "3 (see script)" : "not run");
+    mproc::bench::print_table(rows);
+    return 0;
+}
