@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the benchmarks (Release) and runs them, each side by side with Python's multiprocessing
+# on the same work. Prints one table per benchmark. Arguments go to every benchmark.
+#
+#   scripts/run-benchmarks.sh                 2 processes, full runs
+#   scripts/run-benchmarks.sh --processes 8   more workers (for a machine with more cores)
+#   scripts/run-benchmarks.sh --quick         shorter runs
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+build_dir=build/release
+
+scripts/install-deps.sh
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMPROC_BUILD_BENCHMARKS=ON \
+  -DMPROC_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build_dir" --parallel 2 --target pool_bench
+
+echo "machine: $(nproc) CPUs, $(uname -sr), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$build_dir/bench/pool_bench" "$@"
