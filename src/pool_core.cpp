@@ -96,15 +96,16 @@ public:
         }
     }
 
-    void submit(std::unique_ptr<Job> job) override {
+    void submit(std::vector<std::unique_ptr<Job>>& jobs) override {
         std::vector<Failure> failures;
-        // The pool thread watches the clock for timed jobs: it must learn of this one.
-        const bool timed = job->timeout.has_value();
+        // The pool thread watches the clock for timed jobs: it must learn of these.
+        const bool timed = std::any_of(jobs.begin(), jobs.end(), [](const auto& job) { return job->timeout.has_value(); });
         {
             std::lock_guard lock(mutex_);
             if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
             if (state_ == State::closed) throw PoolClosed("mproc::Pool: the pool is closed");
-            pending_.push_back(std::move(job));
+            for (auto& job : jobs) pending_.push_back(std::move(job));
+            jobs.clear();
             pump(failures);
         }
         if (timed) wake_.notify();

@@ -466,8 +466,11 @@ private:
         return std::move(std::get<0>(*outcome));
     }
 
-    // Reads input until the window is full again.
+    // Reads input until the window is full again, once it is half empty: refilling in batches
+    // wakes each worker once per batch instead of once per item.
     void refill() {
+        if (exhausted_ || sink_->in_flight() > window_ / 2) return;
+        std::vector<std::unique_ptr<detail::Job>> jobs;
         while (!exhausted_ && sink_->in_flight() < window_) {
             auto items = std::make_shared<std::vector<Item>>();
             items->reserve(chunksize_);
@@ -481,7 +484,14 @@ private:
             job->timeout = timeout_;
             next_index_ += static_cast<long>(count);
             sink_->submitted(count);
-            core_->submit(std::move(job));
+            jobs.push_back(std::move(job));
+        }
+        if (jobs.empty()) return;
+        try {
+            core_->submit(jobs);
+        } catch (...) {
+            // Not queued (the pool was closed): the items fail where the iteration reaches them.
+            for (auto& job : jobs) job->fail(std::current_exception());
         }
     }
 

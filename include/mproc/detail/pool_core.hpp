@@ -45,8 +45,14 @@ public:
     static std::shared_ptr<PoolCore> start(const PoolConfig& config);
     virtual ~PoolCore() = default;
 
-    // Queues a job. Throws PoolClosed after close(), PoolTerminated after terminate().
-    virtual void submit(std::unique_ptr<Job> job) = 0;
+    // Takes the jobs and queues them, in order. Throws PoolClosed after close(), PoolTerminated
+    // after terminate(), and then leaves the jobs in `jobs`.
+    virtual void submit(std::vector<std::unique_ptr<Job>>& jobs) = 0;
+    void submit(std::unique_ptr<Job> job) {
+        std::vector<std::unique_ptr<Job>> jobs;
+        jobs.push_back(std::move(job));
+        submit(jobs);
+    }
     virtual void close() = 0;
     virtual void terminate() = 0;
     // Waits until every submitted job has finished and the workers have exited. Requires close()
