@@ -3,6 +3,11 @@
 
 #include <mproc/async_result.hpp>
 #include <mproc/errors.hpp>
+#include <mproc/pipe.hpp>
 #include <mproc/pool.hpp>
 #include <mproc/process.hpp>
+#include <mproc/queue.hpp>
 #include <mproc/serialize.hpp>
+#include <mproc/shared.hpp>
+#include <mproc/shared_memory.hpp>
+#include <mproc/sync.hpp>

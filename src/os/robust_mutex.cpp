@@ -131,7 +131,7 @@ bool mutex_lock(MutexState& mutex, const Deadline& deadline) {
             owner_died(mutex);
         case EDEADLK:
             if (deadline) return false;
-            throw StateError("mproc: Lock.acquire: this thread already holds this Lock, which is not "
+            throw StateError("mproc::Lock::acquire: this thread already holds this Lock, which is not "
                              "recursive (acquiring it again would never return; use an RLock)");
         default:
             os::throw_os_error("pthread_mutex_lock", code);
@@ -167,7 +167,7 @@ void mutex_unlock(MutexState& mutex) {
 
 std::uint32_t mutex_unlock_all(MutexState& mutex) {
     if (!mutex_held_by_this_thread(mutex))
-        throw StateError("mproc: Condition.wait: the condition's lock is not held by this thread");
+        throw StateError("mproc::Condition::wait: the condition's lock is not held by this thread");
     const std::uint32_t levels = mutex.recursion;
     mutex.recursion = 0;
     check(pthread_mutex_unlock(native(mutex)), "pthread_mutex_unlock");

@@ -1,0 +1,270 @@
+// mproc/queue.hpp: process-safe FIFO queues (Python's multiprocessing.Queue, SimpleQueue and
+// JoinableQueue).
+//
+//   mproc::Queue<std::string> q;                       // Python: q = Queue()
+//   mproc::Process p([](mproc::Queue<std::string> q) { q.put("hello"); }, q);
+//   p.start();
+//   std::string s = q.get();                           // blocks until an item arrives
+//   q.get(500ms);                                      // throws mproc::Empty after 0.5 s
+//   mproc::Queue<int> bounded(10);                     // Python: Queue(maxsize=10)
+//   bounded.put_nowait(1);                             // throws mproc::Full when full
+//
+// Items are any Transferable type (see mproc/serialize.hpp); they are encoded by put and decoded
+// by get. Any number of processes may put and get at once: each item is delivered exactly once,
+// in the order of the puts (FIFO across all producers, as one queue). Items travel through a ring
+// in shared memory (1 MiB by default, QueueOptions::buffer_bytes); an item larger than a quarter
+// of the ring goes through a separate shared area, one such item at a time, up to 16 GiB. Unlike
+// Python, put() has no feeder thread: it returns once the item is in shared memory, and blocks
+// while the queue is full (maxsize items, or the ring has no room).
+//
+// Items that hold shared objects (a Lock, a Value, another Queue) cannot be put: pass those to
+// the Process or pool task instead (SerializationError).
+//
+// A Queue is a handle: copies, copies inherited by forked children and copies sent to another
+// process all refer to the same queue; nothing is left behind once they are all gone. close()
+// ends this process's use of the queue (its copies in this process then throw StateError); it
+// does not affect other processes.
+//
+// If a process dies while holding the queue's internal lock (it was in the middle of a put or a
+// get), the next put/get repairs the queue and throws mproc::OwnerDied without doing anything:
+// only the dead process's own item may be lost; retrying works.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <mproc/detail/message_queue.hpp>
+#include <mproc/detail/shared_block.hpp>
+#include <mproc/errors.hpp>
+#include <mproc/serialize.hpp>
+
+namespace mproc {
+
+struct QueueOptions {
+    // Bytes of the shared ring that holds the items waiting in the queue.
+    std::size_t buffer_bytes = detail::MessageQueue::default_capacity;
+};
+
+namespace detail {
+
+// Per-thread buffers for encoding and decoding items, reused to avoid an allocation per item.
+inline std::vector<std::byte>& item_buffer() {
+    thread_local std::vector<std::byte> buffer;
+    return buffer;
+}
+inline void trim_item_buffer(std::vector<std::byte>& buffer) {
+    if (buffer.capacity() > (std::size_t{64} << 20)) std::vector<std::byte>().swap(buffer);
+}
+
+inline Writer::Storage grow_item_buffer(void* context, std::size_t, std::size_t needed) {
+    auto& buffer = *static_cast<std::vector<std::byte>*>(context);
+    buffer.resize(std::max(needed, buffer.size() * 2));  // keeps the bytes written so far
+    return {buffer.data(), buffer.size()};
+}
+
+// Encodes into `buffer` (grown as needed, never shrunk here) and returns the bytes written.
+template <class T>
+std::span<const std::byte> encode_item(std::vector<std::byte>& buffer, const T& item) {
+    if (buffer.size() < 256) buffer.resize(256);
+    Writer out(Writer::Storage{buffer.data(), buffer.size()}, &grow_item_buffer, &buffer);
+    mproc::encode(out, item);
+    if (!out.fds().empty())
+        throw SerializationError(
+            "mproc: an item holding shared objects (a Lock, Value, Queue, ...) cannot be sent "
+            "through a Queue or Pipe; pass the shared object to the Process or pool task instead");
+    return {buffer.data(), out.size()};
+}
+
+// What every copy of one queue handle in this process shares.
+struct QueueLocal {
+    SharedBlock block;
+    MessageQueue queue;
+};
+
+// The common part of Queue, SimpleQueue and JoinableQueue.
+template <class T>
+class QueueBase {
+    static_assert((require_transferable<T>(), true));
+
+public:
+    explicit QueueBase(std::size_t maxsize, QueueOptions options) : local_(std::make_shared<QueueLocal>()) {
+        local_->block = MessageQueue::create_block(ObjectKind::queue, 1, options.buffer_bytes, maxsize);
+        local_->queue = MessageQueue::at(local_->block, 0);
+    }
+
+    // Blocks while the queue is full.
+    void put(const T& item) { (void)put_until(item, std::nullopt); }
+    // Full if the queue stays full for `timeout`.
+    template <class Rep, class Period>
+    void put(const T& item, const std::chrono::duration<Rep, Period>& timeout) {
+        if (!put_until(item, deadline_after(timeout))) throw Full("mproc::Queue::put: the queue is full");
+    }
+    // Full if the queue is full now.
+    void put_nowait(const T& item) {
+        if (!put_until(item, std::chrono::steady_clock::now())) throw Full("mproc::Queue::put_nowait: the queue is full");
+    }
+
+    // Blocks while the queue is empty.
+    T get() { return *get_until(std::nullopt); }
+    // Empty if nothing arrives within `timeout`.
+    template <class Rep, class Period>
+    T get(const std::chrono::duration<Rep, Period>& timeout) {
+        auto item = get_until(deadline_after(timeout));
+        if (!item) throw Empty("mproc::Queue::get: the queue is empty");
+        return std::move(*item);
+    }
+    // Empty if nothing is there now.
+    T get_nowait() {
+        auto item = get_until(std::chrono::steady_clock::now());
+        if (!item) throw Empty("mproc::Queue::get_nowait: the queue is empty");
+        return std::move(*item);
+    }
+
+    // Items in the queue now (approximate while other processes use it, as in Python).
+    std::size_t qsize() const { return queue().qsize(); }
+    bool empty() const { return queue().qsize() == 0; }
+    bool full() const { return queue().full(); }
+    // 0: unbounded.
+    std::size_t maxsize() const { return static_cast<std::size_t>(queue().maxsize()); }
+
+    // Ends this process's use of the queue; other processes are not affected.
+    void close() noexcept {
+        if (local_) *local_ = QueueLocal{};
+    }
+    bool closed() const noexcept { return !local_ || !local_->queue; }
+
+protected:
+    QueueBase() = default;
+
+    MessageQueue& queue() const {
+        if (closed()) throw StateError("mproc::Queue: the queue is closed in this process");
+        return local_->queue;
+    }
+
+    bool put_until(const T& item, const Deadline& deadline) {
+        MessageQueue& q = queue();
+        auto& buffer = item_buffer();
+        const auto bytes = encode_item(buffer, item);
+        const bool done = q.put(bytes, deadline) == MessageQueue::Status::ok;
+        trim_item_buffer(buffer);
+        return done;
+    }
+
+    std::optional<T> get_until(const Deadline& deadline) {
+        MessageQueue& q = queue();
+        auto& buffer = item_buffer();
+        if (q.get(buffer, deadline) != MessageQueue::Status::ok) return std::nullopt;
+        std::optional<T> item(deserialize<T>(buffer));
+        trim_item_buffer(buffer);
+        return item;
+    }
+
+    void encode_handle(Writer& out) const {
+        (void)queue();
+        local_->block.encode(out);
+    }
+    void decode_handle(Reader& in) {
+        auto block = SharedBlock::decode(in, 64);
+        if (MessageQueue::check_block(block, ObjectKind::queue, "Queue") != 1) in.fail("a Queue holds one queue");
+        local_ = std::make_shared<QueueLocal>();
+        local_->queue = MessageQueue::at(block, 0);
+        local_->block = std::move(block);
+    }
+
+    std::shared_ptr<QueueLocal> local_;
+};
+
+}  // namespace detail
+
+// Python's multiprocessing.Queue: maxsize 0 means unbounded (up to the ring's room).
+template <class T>
+class Queue : public detail::QueueBase<T> {
+public:
+    explicit Queue(std::size_t maxsize = 0, QueueOptions options = {}) : detail::QueueBase<T>(maxsize, options) {}
+
+private:
+    struct Decoding {};
+    explicit Queue(Decoding) {}
+    friend struct Codec<Queue<T>>;
+};
+
+// Python's multiprocessing.JoinableQueue: every put() adds an unfinished task; task_done(), called
+// by a consumer once it has processed an item it got, removes one; join() waits until none is
+// left. A consumer that dies before calling task_done() leaves its task unfinished, as in Python.
+template <class T>
+class JoinableQueue : public detail::QueueBase<T> {
+public:
+    explicit JoinableQueue(std::size_t maxsize = 0, QueueOptions options = {})
+        : detail::QueueBase<T>(maxsize, options) {}
+
+    // StateError if called more times than items were put.
+    void task_done() { this->queue().task_done(); }
+    void join() { (void)this->queue().join(std::nullopt); }
+    // False if tasks are still unfinished after `timeout`.
+    template <class Rep, class Period>
+    bool join(const std::chrono::duration<Rep, Period>& timeout) {
+        return this->queue().join(detail::deadline_after(timeout));
+    }
+
+private:
+    struct Decoding {};
+    explicit JoinableQueue(Decoding) {}
+    friend struct Codec<JoinableQueue<T>>;
+};
+
+// Python's multiprocessing.SimpleQueue: unbounded, put/get/empty/close only.
+template <class T>
+class SimpleQueue : private detail::QueueBase<T> {
+    using Base = detail::QueueBase<T>;
+
+public:
+    explicit SimpleQueue(QueueOptions options = {}) : Base(0, options) {}
+    void put(const T& item) { Base::put(item); }
+    T get() { return Base::get(); }
+    using Base::close;
+    using Base::closed;
+    using Base::empty;
+
+private:
+    struct Decoding {};
+    explicit SimpleQueue(Decoding) {}
+    friend struct Codec<SimpleQueue<T>>;
+};
+
+template <class T>
+struct Codec<Queue<T>> {
+    static void encode(Writer& out, const Queue<T>& queue) { queue.encode_handle(out); }
+    static Queue<T> decode(Reader& in) {
+        Queue<T> queue{typename Queue<T>::Decoding{}};
+        queue.decode_handle(in);
+        return queue;
+    }
+};
+
+template <class T>
+struct Codec<JoinableQueue<T>> {
+    static void encode(Writer& out, const JoinableQueue<T>& queue) { queue.encode_handle(out); }
+    static JoinableQueue<T> decode(Reader& in) {
+        JoinableQueue<T> queue{typename JoinableQueue<T>::Decoding{}};
+        queue.decode_handle(in);
+        return queue;
+    }
+};
+
+template <class T>
+struct Codec<SimpleQueue<T>> {
+    static void encode(Writer& out, const SimpleQueue<T>& queue) { queue.encode_handle(out); }
+    static SimpleQueue<T> decode(Reader& in) {
+        SimpleQueue<T> queue{typename SimpleQueue<T>::Decoding{}};
+        queue.decode_handle(in);
+        return queue;
+    }
+};
+
+}  // namespace mproc

@@ -1,0 +1,72 @@
+// mproc/shared_memory.hpp: named shared memory segments (Python's
+// multiprocessing.shared_memory.SharedMemory).
+//
+//   auto shm = mproc::SharedMemory::create(1024);         // Python: SharedMemory(create=True, size=1024)
+//   std::span<std::byte> bytes = shm.buf();
+//   mproc::SharedMemory other(shm.name());                // Python: SharedMemory(name)
+//   other.close();
+//   shm.close();
+//   shm.unlink();                                         // removes the name; call it once
+//
+// Names follow Python's rules: a segment created without a name gets a fresh one ("psm_"
+// followed by 8 hex digits); names are given without a leading '/' (one is accepted and ignored)
+// and may not otherwise contain '/'. The segment lives in /dev/shm under that name until
+// unlink(), even when every process using it has exited: like Python's, and unlike mproc's
+// unnamed objects (Value, Queue, ...), a named segment is left behind if nobody unlinks it.
+// Creating a name that exists throws OSError with code() == EEXIST (Python's FileExistsError);
+// attaching to a name that does not exist throws OSError with code() == ENOENT
+// (FileNotFoundError).
+//
+// A SharedMemory object is a handle: copies share the mapping, which close() releases for every
+// copy in this process. It can be passed to a Process or sent to another process (it travels as a
+// descriptor, so it works even after unlink()).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include <mproc/errors.hpp>
+#include <mproc/serialize.hpp>
+
+namespace mproc {
+
+class SharedMemory {
+public:
+    // Creates a segment of `size` bytes (zero-filled) under a fresh name, or under `name`.
+    static SharedMemory create(std::size_t size);
+    static SharedMemory create(const std::string& name, std::size_t size);
+    // Attaches to an existing segment.
+    explicit SharedMemory(const std::string& name);
+    // Python's signature: SharedMemory(name=None, create=False, size=0).
+    SharedMemory(std::optional<std::string> name, bool create, std::size_t size = 0);
+
+    // Without the leading '/'.
+    const std::string& name() const;
+    std::size_t size() const;
+    std::span<std::byte> buf() const;
+
+    // Unmaps the segment in this process (every copy of this handle here). Idempotent.
+    void close() noexcept;
+    bool closed() const noexcept;
+    // Removes the name (the memory lives on while mapped). OSError (ENOENT) if already removed.
+    void unlink();
+
+    struct Impl;
+
+private:
+    explicit SharedMemory(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+    Impl& impl() const;
+    std::shared_ptr<Impl> impl_;
+    friend struct Codec<SharedMemory>;
+};
+
+template <>
+struct Codec<SharedMemory> {
+    static void encode(Writer& out, const SharedMemory& memory);
+    static SharedMemory decode(Reader& in);
+};
+
+}  // namespace mproc

@@ -1,0 +1,369 @@
+// mproc/sync.hpp: synchronization between processes, as Python's multiprocessing offers it:
+// Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event and Barrier.
+//
+//   mproc::Lock lock;                          // Python: lock = multiprocessing.Lock()
+//   mproc::Process p([](mproc::Lock l) { std::lock_guard guard(l); ... }, lock);
+//   p.start();
+//   { std::lock_guard guard(lock); ... }       // Python: with lock: ...
+//   if (lock.acquire(500ms)) { ...; lock.release(); }
+//
+// Every object is a handle to state in unnamed shared memory: copies, copies inherited by forked
+// children, and copies sent to other processes (they are Transferable; the shared memory travels
+// as a file descriptor) all refer to the same lock. Nothing is left behind in /dev/shm or
+// anywhere else once the processes using it are gone, however they ended.
+//
+// Lock and RLock are robust pthread mutexes and meet the Lockable and TimedLockable requirements:
+// std::lock_guard, std::unique_lock and std::scoped_lock work with them (and with Condition and
+// Semaphore, which are lockable too). A Lock and an RLock are owned by the thread that acquired
+// them: releasing one this thread does not hold throws StateError (Python allows another process
+// to release a multiprocessing.Lock; mproc does not). Acquiring a Lock this thread already holds
+// throws StateError instead of never returning.
+//
+// A holder that dies does not deadlock the others. When a process (or thread) dies holding a
+// Lock or RLock, the next acquirer gets it, and its lock()/acquire()/try_lock() throws
+// mproc::OwnerDied *while holding the lock*: the data the lock protects may be half-updated, and
+// the catcher decides what to do with it, then releases the lock. The lock itself is already
+// consistent and usable again. With RAII guards, note that a guard whose constructor threw does
+// not own the lock:
+//
+//   try {
+//       std::lock_guard guard(lock);
+//       update(shared);
+//   } catch (const mproc::OwnerDied&) {
+//       repair(shared);                   // we hold the lock here
+//       lock.release();
+//   }
+//
+// Semaphore, Event and Barrier are built on shared futexes. A Barrier's internal lock is robust
+// as well: a process that dies while running the barrier's action breaks the barrier (the others
+// get BrokenBarrierError within about 0.1 s) and reset() makes it usable again.
+//
+// Timeouts are std::chrono durations (500ms, 2s, std::chrono::duration<double>(0.5)); a plain
+// number is refused at compile time, since its unit would be a guess. Negative timeouts mean
+// "do not wait", as in Python.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <type_traits>
+
+#include <mproc/detail/shared_block.hpp>
+#include <mproc/errors.hpp>
+#include <mproc/serialize.hpp>
+
+namespace mproc {
+
+class Lock;
+class RLock;
+class Condition;
+class BoundedSemaphore;
+
+namespace detail {
+
+template <class T>
+class ValueStorage;
+
+// Refuses a plain number where a timeout is expected: 0.5 would otherwise become `true`.
+template <class N>
+concept plain_number = std::is_arithmetic_v<N> && !std::is_same_v<N, bool>;
+
+// What Lock and RLock share: a handle to a robust mutex, in a block of its own or inside another
+// object's block (a Value's lock).
+class MutexHandle {
+public:
+    MutexHandle(const MutexHandle&) = default;
+    MutexHandle& operator=(const MutexHandle&) = default;
+
+    // Blocks until acquired. OwnerDied (holding the lock) when the previous holder died.
+    void lock() { mutex_lock(*state_); }
+    // Never blocks.
+    bool try_lock() { return mutex_try_lock(*state_); }
+    template <class Rep, class Period>
+    bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
+        return mutex_lock(*state_, deadline_after(timeout));
+    }
+    template <class Clock, class Duration>
+    bool try_lock_until(const std::chrono::time_point<Clock, Duration>& when) {
+        return mutex_lock(*state_, deadline_at(when));
+    }
+    void unlock() { mutex_unlock(*state_); }
+
+    // Python's names: acquire(), acquire(false) (never blocks), acquire(timeout), release().
+    bool acquire(bool block = true) { return block ? mutex_lock(*state_) : mutex_try_lock(*state_); }
+    template <class Rep, class Period>
+    bool acquire(const std::chrono::duration<Rep, Period>& timeout) {
+        return try_lock_for(timeout);
+    }
+    template <plain_number N>
+    bool acquire(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
+    void release() { unlock(); }
+
+    // Whether this thread holds the lock.
+    bool held_by_this_thread() const noexcept { return mutex_held_by_this_thread(*state_); }
+
+    // Whether two handles refer to the same lock.
+    friend bool operator==(const MutexHandle& a, const MutexHandle& b) noexcept {
+        return a.block_.same_mapping(b.block_) && a.state_ == b.state_;
+    }
+
+protected:
+    explicit MutexHandle(bool recursive);
+    MutexHandle(SharedBlock block, MutexState* state) : block_(std::move(block)), state_(state) {}
+
+    void encode(Writer& out) const;
+    static MutexHandle decode(Reader& in, bool recursive);
+
+    SharedBlock block_;
+    MutexState* state_ = nullptr;
+
+    friend class mproc::Condition;
+    friend struct mproc::Codec<mproc::Lock>;
+    friend struct mproc::Codec<mproc::RLock>;
+    friend struct mproc::Codec<mproc::Condition>;
+    template <class T>
+    friend class ValueStorage;
+};
+
+}  // namespace detail
+
+// A non-recursive lock (Python's multiprocessing.Lock).
+class Lock : public detail::MutexHandle {
+public:
+    Lock() : MutexHandle(false) {}
+
+private:
+    explicit Lock(MutexHandle handle) : MutexHandle(std::move(handle)) {}
+    friend struct Codec<Lock>;
+};
+
+// A recursive lock (Python's multiprocessing.RLock): the holding thread may acquire it again,
+// and must release it as many times.
+class RLock : public detail::MutexHandle {
+public:
+    RLock() : MutexHandle(true) {}
+
+private:
+    explicit RLock(MutexHandle handle) : MutexHandle(std::move(handle)) {}
+    RLock(detail::SharedBlock block, detail::MutexState* state) : MutexHandle(std::move(block), state) {}
+    friend struct Codec<RLock>;
+    template <class T>
+    friend class detail::ValueStorage;
+};
+
+// A counting semaphore (Python's multiprocessing.Semaphore). Any process may release it.
+// Usable with std::lock_guard (lock() acquires, unlock() releases).
+class Semaphore {
+public:
+    explicit Semaphore(unsigned value = 1) : Semaphore(value, 0) {}
+
+    bool acquire(bool block = true);
+    template <class Rep, class Period>
+    bool acquire(const std::chrono::duration<Rep, Period>& timeout) {
+        return acquire_until(detail::deadline_after(timeout));
+    }
+    template <detail::plain_number N>
+    bool acquire(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
+    // Adds n to the value, waking up to n waiters. A BoundedSemaphore throws StateError (and
+    // changes nothing) when that would take the value above its initial value.
+    void release(unsigned n = 1);
+    unsigned get_value() const;
+
+    void lock() { acquire(); }
+    bool try_lock() { return acquire(false); }
+    void unlock() { release(); }
+
+protected:
+    Semaphore(unsigned value, unsigned maximum);
+    explicit Semaphore(detail::SharedBlock block) : block_(std::move(block)) {}
+    bool acquire_until(const detail::Deadline& deadline);
+
+    detail::SharedBlock block_;
+    friend struct Codec<Semaphore>;
+    friend struct Codec<BoundedSemaphore>;
+};
+
+// A semaphore that may not be released above its initial value (Python's BoundedSemaphore).
+class BoundedSemaphore : public Semaphore {
+public:
+    explicit BoundedSemaphore(unsigned value = 1) : Semaphore(value, value) {}
+
+private:
+    explicit BoundedSemaphore(detail::SharedBlock block) : Semaphore(std::move(block)) {}
+    friend struct Codec<BoundedSemaphore>;
+};
+
+// A condition variable bound to a Lock or RLock (Python's multiprocessing.Condition; by default
+// a new RLock). The condition is itself lockable: lock it (std::unique_lock, or acquire()), then
+// wait() or notify(). wait() releases the lock (every level of an RLock), sleeps until notified,
+// and reacquires it; it may also return without a notification, as condition variables do:
+// wait_for(predicate) loops for you.
+class Condition {
+public:
+    Condition() : Condition(RLock()) {}
+    explicit Condition(Lock lock);
+    explicit Condition(RLock lock);
+
+    void lock() { lock_.lock(); }
+    bool try_lock() { return lock_.try_lock(); }
+    void unlock() { lock_.unlock(); }
+    bool acquire(bool block = true) { return lock_.acquire(block); }
+    template <class Rep, class Period>
+    bool acquire(const std::chrono::duration<Rep, Period>& timeout) {
+        return lock_.acquire(timeout);
+    }
+    template <detail::plain_number N>
+    bool acquire(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
+    void release() { lock_.release(); }
+
+    // The lock must be held (StateError otherwise). False when the timeout passed.
+    void wait() { (void)wait_until(std::nullopt); }
+    template <class Rep, class Period>
+    bool wait(const std::chrono::duration<Rep, Period>& timeout) {
+        return wait_until(detail::deadline_after(timeout));
+    }
+    template <detail::plain_number N>
+    bool wait(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
+
+    // Waits until predicate() is true; returns its last value (false only on timeout).
+    template <class Predicate>
+    bool wait_for(Predicate predicate) {
+        while (!predicate()) wait();
+        return true;
+    }
+    template <class Predicate, class Rep, class Period>
+    bool wait_for(Predicate predicate, const std::chrono::duration<Rep, Period>& timeout) {
+        const auto deadline = detail::deadline_after(timeout);
+        bool result = predicate();
+        while (!result) {
+            if (!wait_until(deadline)) return predicate();
+            result = predicate();
+        }
+        return result;
+    }
+
+    // The lock should be held, as in Python (not checked: notifying without it is harmless here).
+    void notify(unsigned n = 1);
+    void notify_all();
+
+private:
+    Condition(detail::MutexHandle lock, detail::SharedBlock block)
+        : lock_(std::move(lock)), block_(std::move(block)) {}
+    bool wait_until(const detail::Deadline& deadline);
+    void init_block();
+
+    detail::MutexHandle lock_;
+    detail::SharedBlock block_;
+    friend struct Codec<Condition>;
+};
+
+// A flag processes can wait for (Python's multiprocessing.Event).
+class Event {
+public:
+    Event();
+    bool is_set() const;
+    void set();
+    void clear();
+    // Returns whether the flag is set (false only when the timeout passed first).
+    bool wait() { return wait_until(std::nullopt); }
+    template <class Rep, class Period>
+    bool wait(const std::chrono::duration<Rep, Period>& timeout) {
+        return wait_until(detail::deadline_after(timeout));
+    }
+    template <detail::plain_number N>
+    bool wait(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
+
+private:
+    explicit Event(detail::SharedBlock block) : block_(std::move(block)) {}
+    bool wait_until(const detail::Deadline& deadline);
+    detail::SharedBlock block_;
+    friend struct Codec<Event>;
+};
+
+// A barrier for a fixed number of parties (Python's multiprocessing.Barrier).
+//
+// wait() returns a different index in [0, parties) to each of the parties of one round (the last
+// to arrive gets parties - 1). The action, when given, is run by the last process to arrive,
+// before any is released; if it throws, the barrier breaks and the exception propagates in that
+// process. The barrier breaks, and every waiting process gets BrokenBarrierError, when a wait
+// times out, when abort() is called, when the action throws, or when a process dies while
+// running the action; it stays broken until reset(). reset() while processes wait breaks their
+// round and leaves the barrier ready for a new one.
+//
+// The action is a plain function (a captureless lambda converts to one), so that a Barrier can
+// be sent to another process, where it is found again by its offset in the program.
+class Barrier {
+public:
+    using Action = void (*)();
+
+    explicit Barrier(unsigned parties, Action action = nullptr,
+                     std::optional<std::chrono::duration<double>> timeout = std::nullopt);
+
+    // With the default timeout given to the constructor, if any.
+    unsigned wait() { return wait_until(default_deadline()); }
+    template <class Rep, class Period>
+    unsigned wait(const std::chrono::duration<Rep, Period>& timeout) {
+        return wait_until(detail::deadline_after(timeout));
+    }
+    template <detail::plain_number N>
+    unsigned wait(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
+
+    void reset();
+    void abort();
+    unsigned parties() const;
+    // Processes waiting in the current round.
+    unsigned n_waiting() const;
+    bool broken() const;
+
+private:
+    Barrier(detail::SharedBlock block, Action action, std::optional<std::chrono::duration<double>> timeout)
+        : block_(std::move(block)), action_(action), timeout_(timeout) {}
+    detail::Deadline default_deadline() const {
+        return timeout_ ? detail::deadline_after(*timeout_) : std::nullopt;
+    }
+    unsigned wait_until(const detail::Deadline& deadline);
+
+    detail::SharedBlock block_;
+    Action action_ = nullptr;
+    std::optional<std::chrono::duration<double>> timeout_;
+    friend struct Codec<Barrier>;
+};
+
+// How each object travels to another process (see mproc/serialize.hpp).
+template <>
+struct Codec<Lock> {
+    static void encode(Writer& out, const Lock& lock);
+    static Lock decode(Reader& in);
+};
+template <>
+struct Codec<RLock> {
+    static void encode(Writer& out, const RLock& lock);
+    static RLock decode(Reader& in);
+};
+template <>
+struct Codec<Semaphore> {
+    static void encode(Writer& out, const Semaphore& semaphore);
+    static Semaphore decode(Reader& in);
+};
+template <>
+struct Codec<BoundedSemaphore> {
+    static void encode(Writer& out, const BoundedSemaphore& semaphore);
+    static BoundedSemaphore decode(Reader& in);
+};
+template <>
+struct Codec<Condition> {
+    static void encode(Writer& out, const Condition& condition);
+    static Condition decode(Reader& in);
+};
+template <>
+struct Codec<Event> {
+    static void encode(Writer& out, const Event& event);
+    static Event decode(Reader& in);
+};
+template <>
+struct Codec<Barrier> {
+    static void encode(Writer& out, const Barrier& barrier);
+    static Barrier decode(Reader& in);
+};
+
+}  // namespace mproc

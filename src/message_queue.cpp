@@ -1,0 +1,468 @@
+// The shared-memory message queue under Queue and Pipe (mproc/detail/message_queue.hpp).
+#include <mproc/detail/message_queue.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <string>
+#include <thread>
+
+#include <mproc/errors.hpp>
+
+#include "message_queue_hooks.hpp"
+#include "os/cpu.hpp"
+#include "os/futex.hpp"
+#include "os/robust_mutex.hpp"
+#include "os/syscall.hpp"
+#include "os/unique_fd.hpp"
+
+namespace mproc::detail {
+
+void (*queue_locked_hook)() = nullptr;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr std::size_t block_header_size = 64;
+constexpr std::size_t control_stride = 384;  // QueueControl, padded; the ring follows
+constexpr std::size_t record_alignment = 16;
+constexpr std::size_t spill_alignment = std::size_t{1} << 20;
+// Spill memory kept allocated after a large message, so that the next one finds it pre-faulted.
+constexpr std::uint64_t spill_keep = std::uint64_t{64} << 20;
+static_assert(sizeof(QueueControl) <= control_stride, "QueueControl must fit its stride");
+
+constexpr std::uint64_t pad(std::uint64_t n, std::uint64_t to) { return (n + to - 1) / to * to; }
+
+// A record: this header, then the payload padded to 16 (none when the payload is in the spill
+// area). `check` lets repair() tell a record from garbage.
+struct RecordHeader {
+    std::uint64_t length;
+    std::uint32_t flags;
+    std::uint32_t check;
+};
+static_assert(sizeof(RecordHeader) == record_alignment, "records start at multiples of their header size");
+constexpr std::uint32_t spilled_flag = 1;
+std::uint32_t check_of(std::uint64_t length, std::uint32_t flags) {
+    return static_cast<std::uint32_t>(length * 0x9e3779b97f4a7c15u >> 32) ^ flags ^ 0x6d717565u;
+}
+
+// spill_state: free (0), or the claimant's state in the top two bits and its pid below.
+constexpr std::uint32_t spill_free = 0;
+constexpr std::uint32_t spill_writing = 1u << 30;    // | pid of the producer copying into it
+constexpr std::uint32_t spill_published = 2u << 30;  // its message is in the ring, owned by the queue
+constexpr std::uint32_t spill_reading = 3u << 30;    // | pid of the consumer copying out of it
+constexpr std::uint32_t spill_kind_mask = 3u << 30;
+
+std::uint64_t record_size(std::uint64_t length, bool spilled) {
+    return sizeof(RecordHeader) + (spilled ? 0 : pad(length, record_alignment));
+}
+
+bool expired(const Deadline& deadline) { return deadline && Clock::now() >= *deadline; }
+
+// Spinning helps only when another core can make progress meanwhile, and only briefly (with 2
+// cores and 3 busy processes a long spin costs more than it saves). About a microsecond of plain
+// loads: no PAUSE instruction, which virtual machines trap after a burst of them ("pause-loop
+// exiting") and answer by descheduling the spinning CPU for tens of microseconds, as measured on
+// this project's machines.
+const bool spin_allowed = os::usable_cpu_count() > 1;
+constexpr int spin_iterations = 1000;
+
+inline void cpu_relax() noexcept { asm volatile("" ::: "memory"); }
+
+// Returns once `word` differs from `seen`, the deadline passes, or after a wake-up (callers
+// re-check their condition): a short spin first, then a futex sleep. With a hook, the sleep lasts
+// at most a slice, and false is returned when the hook, asked before sleeping, gives up.
+bool wait_for_change(const FutexWord& word, std::uint32_t seen, const Deadline& deadline,
+                     const QueueWaitHook& hook = {}) {
+    if (spin_allowed)
+        for (int i = 0; i < spin_iterations; ++i) {
+            if (word.load(std::memory_order_relaxed) != seen) return true;
+            cpu_relax();
+        }
+    if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return false;
+    Deadline until = deadline;
+    if (hook.keep_waiting) until = std::min(deadline.value_or(Clock::time_point::max()), Clock::now() + 50ms);
+    std::optional<std::chrono::nanoseconds> left;
+    if (until) {
+        left = *until - Clock::now();
+        if (*left <= 0ns) return true;
+    }
+    os::futex_wait(word, seen, left);
+    return true;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Layout
+
+SharedBlock MessageQueue::create_block(ObjectKind kind, std::size_t queues, std::size_t capacity,
+                                       std::uint64_t maxsize) {
+    capacity = static_cast<std::size_t>(pad(std::max<std::size_t>(capacity, 1024), record_alignment));
+    if (capacity > (std::size_t{1} << 36)) throw std::invalid_argument("mproc: queue buffer too large");
+    const std::size_t stride = control_stride + capacity;
+    const std::size_t file_size = block_header_size + queues * stride;
+    const std::size_t spill_base = pad(file_size, spill_alignment);
+    const std::size_t reserve = spill_base + queues * max_item_bytes;
+    SharedBlock block = SharedBlock::create(kind == ObjectKind::pipe ? "mproc-pipe" : "mproc-queue", file_size, reserve);
+    init_header(block.data(), kind, static_cast<std::uint32_t>(queues), 0);
+    for (std::size_t i = 0; i < queues; ++i) {
+        auto* control = new (block.data() + block_header_size + i * stride) QueueControl{};
+        mutex_init(control->mutex, false);
+        control->capacity = capacity;
+        control->ring_offset = block_header_size + i * stride + control_stride;
+        control->spill_offset = spill_base + i * max_item_bytes;
+        control->maxsize = maxsize;
+    }
+    return block;
+}
+
+std::size_t MessageQueue::check_block(const SharedBlock& block, ObjectKind kind, const char* what) {
+    ObjectHeader header;
+    std::memcpy(&header, block.data(), sizeof header);
+    if (header.magic != ObjectHeader::expected_magic || header.kind != kind || header.element_size == 0 ||
+        header.element_size > 2 || block.file_size() < block_header_size + control_stride)
+        throw SerializationError(std::string("mproc: cannot decode message: the shared object received is not a ") + what);
+    return header.element_size;
+}
+
+MessageQueue MessageQueue::at(const SharedBlock& block, std::size_t index) {
+    auto* first = std::launder(reinterpret_cast<QueueControl*>(block.data() + block_header_size));
+    const std::uint64_t capacity = first->capacity;
+    const std::uint64_t stride = control_stride + capacity;
+    const std::uint64_t offset = block_header_size + index * stride;
+    auto* control = std::launder(reinterpret_cast<QueueControl*>(block.data() + offset));
+    const bool valid = capacity % record_alignment == 0 && capacity >= 1024 && capacity <= (std::uint64_t{1} << 36) &&
+                       offset + stride <= block.file_size() && control->capacity == capacity &&
+                       control->ring_offset == offset + control_stride &&
+                       control->spill_offset >= offset + stride &&
+                       control->spill_offset + max_item_bytes <= block.mapped_size();
+    if (!valid) throw SerializationError("mproc: cannot decode message: corrupt queue layout");
+    return MessageQueue(block, control);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Locking and repair
+
+void MessageQueue::lock() {
+    try {
+        // Critical sections are a few hundred nanoseconds: spin briefly before sleeping in the
+        // kernel, whose wake-up costs far more.
+        if (spin_allowed)
+            for (int i = 0; i < 64; ++i) {
+                if (mutex_try_lock(control_->mutex)) return;
+                cpu_relax();
+            }
+        mutex_lock(control_->mutex);
+    } catch (const OwnerDied&) {
+        repair();
+        unlock();
+        throw OwnerDied(
+            "mproc: a process died while holding this queue's internal lock. The queue has been "
+            "repaired and is usable; the item that process was putting or getting may be lost. "
+            "This operation was not performed: retry it");
+    }
+}
+
+void MessageQueue::unlock() noexcept { mutex_unlock(control_->mutex); }
+
+// Called holding the mutex after its previous holder died: the positions are intact (each is
+// one store), but the counts may lag behind them. Recount the records between head and tail;
+// anything that does not parse is dropped.
+void MessageQueue::repair() noexcept {
+    auto& c = *control_;
+    std::uint64_t position = c.head;
+    std::uint64_t records = 0;
+    bool spill_in_ring = false;
+    if (c.tail < c.head || c.tail - c.head > c.capacity) c.tail = c.head;
+    while (c.tail - position >= sizeof(RecordHeader)) {
+        RecordHeader header;
+        read_bytes(position, &header, sizeof header);
+        const bool spilled = (header.flags & spilled_flag) != 0;
+        if (header.check != check_of(header.length, header.flags) || header.flags > spilled_flag ||
+            (spilled ? header.length > max_item_bytes : header.length > c.capacity / 4) ||
+            record_size(header.length, spilled) > c.tail - position)
+            break;
+        ++records;
+        spill_in_ring = spill_in_ring || spilled;
+        position += record_size(header.length, spilled);
+    }
+    c.tail = position;
+    c.count.store(records);
+    if (c.unfinished.load() < records) c.unfinished.store(records);
+    if (c.spill_state.load() == spill_published && !spill_in_ring) release_spill();
+    c.put_sequence.fetch_add(1);
+    c.get_sequence.fetch_add(1);
+    os::futex_wake(c.put_sequence);
+    os::futex_wake(c.get_sequence);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ring access
+
+void MessageQueue::write_bytes(std::uint64_t position, const void* data, std::size_t size) noexcept {
+    std::byte* ring = block_.data() + control_->ring_offset;
+    const std::uint64_t capacity = control_->capacity;
+    const std::size_t offset = static_cast<std::size_t>(position % capacity);
+    const std::size_t first = std::min<std::size_t>(size, capacity - offset);
+    std::memcpy(ring + offset, data, first);
+    if (first < size) std::memcpy(ring, static_cast<const std::byte*>(data) + first, size - first);
+}
+
+void MessageQueue::read_bytes(std::uint64_t position, void* data, std::size_t size) const noexcept {
+    const std::byte* ring = block_.data() + control_->ring_offset;
+    const std::uint64_t capacity = control_->capacity;
+    const std::size_t offset = static_cast<std::size_t>(position % capacity);
+    const std::size_t first = std::min<std::size_t>(size, capacity - offset);
+    std::memcpy(data, ring + offset, first);
+    if (first < size) std::memcpy(static_cast<std::byte*>(data) + first, ring, size - first);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spill area: one large message at a time.
+
+bool MessageQueue::claim_spill(const Deadline& deadline) {
+    auto& c = *control_;
+    const std::uint32_t mine = spill_writing | static_cast<std::uint32_t>(os::this_process_id());
+    for (;;) {
+        std::uint32_t state = c.spill_state.load();
+        if (state == spill_free) {
+            if (c.spill_state.compare_exchange_strong(state, mine)) return true;
+            continue;
+        }
+        if (expired(deadline)) return false;
+        auto slice = std::chrono::nanoseconds(50ms);
+        if (deadline) slice = std::min<std::chrono::nanoseconds>(slice, *deadline - Clock::now());
+        c.spill_waiting.fetch_add(1);
+        const bool woken = os::futex_wait(c.spill_state, state, slice);
+        c.spill_waiting.fetch_sub(1);
+        // A claimant that died while copying would hold the spill area forever.
+        const std::uint32_t kind = state & spill_kind_mask;
+        if (!woken && (kind == spill_writing || kind == spill_reading) &&
+            !os::process_exists(static_cast<int>(state & ~spill_kind_mask)))
+            c.spill_state.compare_exchange_strong(state, spill_free);
+    }
+}
+
+void MessageQueue::release_spill() noexcept {
+    auto& c = *control_;
+    c.spill_state.store(spill_free);
+    if (c.spill_waiting.load() != 0) os::futex_wake(c.spill_state);
+}
+
+// ---------------------------------------------------------------------------------------------
+// put and get
+
+MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const Deadline& deadline, WaitHook hook) {
+    auto& c = *control_;
+    const std::uint64_t length = message.size();
+    const bool spilled = length > c.capacity / 4;
+    if (spilled && length > max_item_bytes)
+        throw SerializationError("mproc: an item of " + std::to_string(length) +
+                                 " bytes exceeds the largest a queue or pipe carries (16 GiB)");
+    const std::uint64_t record = record_size(length, spilled);
+
+    if (spilled) {
+        if (!claim_spill(deadline)) return Status::timed_out;
+        try {
+            const std::uint64_t needed = pad(length, 4096);
+            if (c.spill_allocated.load() < needed) {
+                block_.grow_file(c.spill_offset, needed);
+                c.spill_allocated.store(needed);
+            }
+            std::memcpy(block_.data() + c.spill_offset, message.data(), length);
+            lock();
+        } catch (...) {
+            release_spill();
+            throw;
+        }
+    } else {
+        lock();
+    }
+    for (;;) {
+        const bool room = (c.maxsize == 0 || c.count.load() < c.maxsize) && c.capacity - (c.tail - c.head) >= record;
+        if (room) break;
+        if (expired(deadline)) {
+            unlock();
+            if (spilled) release_spill();
+            return Status::timed_out;
+        }
+        const std::uint32_t seen = c.get_sequence.load();
+        c.putters_waiting.fetch_add(1);
+        unlock();
+        const bool keep_waiting = wait_for_change(c.get_sequence, seen, deadline, hook);
+        c.putters_waiting.fetch_sub(1);
+        if (!keep_waiting) {
+            if (spilled) release_spill();
+            return Status::abandoned;
+        }
+        try {
+            lock();
+        } catch (...) {
+            if (spilled) release_spill();
+            throw;
+        }
+    }
+    const RecordHeader header{length, spilled ? spilled_flag : 0u, check_of(length, spilled ? spilled_flag : 0u)};
+    write_bytes(c.tail, &header, sizeof header);
+    if (!spilled) write_bytes(c.tail + sizeof header, message.data(), length);
+    if (queue_locked_hook) queue_locked_hook();
+    if (spilled) c.spill_state.store(spill_published);
+    c.tail += record;
+    c.unfinished.fetch_add(1);
+    c.count.fetch_add(1);
+    unlock();
+    // After unlocking, so that a consumer spinning on put_sequence does not then find the lock
+    // still held (and sleep in the kernel for it). A consumer that saw the queue empty counted
+    // itself in getters_waiting before we took the lock, so it is woken or sees the new value.
+    c.put_sequence.fetch_add(1);
+    if (c.getters_waiting.load() != 0) os::futex_wake(c.put_sequence, 1);
+    return Status::ok;
+}
+
+MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const Deadline& deadline, WaitHook hook) {
+    auto& c = *control_;
+    lock();
+    while (c.count.load() == 0) {
+        if (expired(deadline)) {
+            unlock();
+            return Status::timed_out;
+        }
+        const std::uint32_t seen = c.put_sequence.load();
+        c.getters_waiting.fetch_add(1);
+        unlock();
+        const bool keep_waiting = wait_for_change(c.put_sequence, seen, deadline, hook);
+        c.getters_waiting.fetch_sub(1);
+        // Whatever arrived before the other end went away is still delivered.
+        if (!keep_waiting && c.count.load() == 0) return Status::abandoned;
+        lock();
+    }
+    RecordHeader header;
+    read_bytes(c.head, &header, sizeof header);
+    const bool spilled = (header.flags & spilled_flag) != 0;
+    if (header.check != check_of(header.length, header.flags) ||
+        (spilled ? header.length > max_item_bytes : header.length > c.capacity / 4)) {
+        repair();
+        unlock();
+        throw SerializationError("mproc: corrupt record in a queue's shared memory (it was dropped)");
+    }
+    if (spilled) {
+        c.spill_state.store(spill_reading | static_cast<std::uint32_t>(os::this_process_id()));
+    } else {
+        message.resize(static_cast<std::size_t>(header.length));
+        read_bytes(c.head + sizeof header, message.data(), message.size());
+    }
+    c.head += record_size(header.length, spilled);
+    c.count.fetch_sub(1);
+    unlock();
+    // Every waiting producer: the space freed may fit more than one of them.
+    c.get_sequence.fetch_add(1);
+    if (c.putters_waiting.load() != 0) os::futex_wake(c.get_sequence);
+    if (spilled) {
+        try {
+            message.resize(static_cast<std::size_t>(header.length));
+        } catch (...) {
+            release_spill();
+            throw;
+        }
+        std::memcpy(message.data(), block_.data() + c.spill_offset, message.size());
+        if (c.spill_allocated.load() > spill_keep) {
+            block_.discard(c.spill_offset + spill_keep, c.spill_allocated.load() - spill_keep);
+            c.spill_allocated.store(spill_keep);
+        }
+        release_spill();
+    }
+    return Status::ok;
+}
+
+MessageQueue::Status MessageQueue::wait_readable(const Deadline& deadline, WaitHook hook) {
+    auto& c = *control_;
+    for (;;) {
+        const std::uint32_t seen = c.put_sequence.load();
+        if (c.count.load() != 0) return Status::ok;
+        if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return Status::abandoned;
+        if (expired(deadline)) return Status::timed_out;
+        // Counted as a getter, so that producers wake us.
+        c.getters_waiting.fetch_add(1);
+        if (c.count.load() == 0) wait_for_change(c.put_sequence, seen, deadline, hook);
+        c.getters_waiting.fetch_sub(1);
+    }
+}
+
+std::size_t MessageQueue::qsize() const noexcept { return static_cast<std::size_t>(control_->count.load()); }
+std::uint64_t MessageQueue::maxsize() const noexcept { return control_->maxsize; }
+bool MessageQueue::full() const noexcept {
+    return control_->maxsize != 0 && control_->count.load() >= control_->maxsize;
+}
+
+void MessageQueue::task_done() {
+    auto& c = *control_;
+    std::uint64_t unfinished = c.unfinished.load();
+    do {
+        if (unfinished == 0) throw StateError("mproc::JoinableQueue::task_done: called too many times");
+    } while (!c.unfinished.compare_exchange_weak(unfinished, unfinished - 1));
+    if (unfinished == 1) {
+        c.unfinished_sequence.fetch_add(1);
+        os::futex_wake(c.unfinished_sequence);
+    }
+}
+
+bool MessageQueue::join(const Deadline& deadline) {
+    auto& c = *control_;
+    for (;;) {
+        const std::uint32_t seen = c.unfinished_sequence.load();
+        if (c.unfinished.load() == 0) return true;
+        if (expired(deadline)) return false;
+        std::optional<std::chrono::nanoseconds> left;
+        if (deadline) left = *deadline - Clock::now();
+        os::futex_wait(c.unfinished_sequence, seen, left);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PeerLink
+
+struct PeerLink::Fd {
+    os::UniqueFd fd;
+};
+
+std::pair<PeerLink, PeerLink> PeerLink::create() {
+    int fds[2];
+    os::sys_call([&] { return ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }).or_throw("socketpair");
+    PeerLink a, b;
+    a.fd_ = std::make_shared<Fd>(Fd{os::UniqueFd(fds[0])});
+    b.fd_ = std::make_shared<Fd>(Fd{os::UniqueFd(fds[1])});
+    return {std::move(a), std::move(b)};
+}
+
+bool PeerLink::peer_open() const noexcept {
+    if (!fd_) return false;
+    pollfd entry{fd_->fd.get(), POLLRDHUP, 0};
+    const int ready = ::poll(&entry, 1, 0);
+    return !(ready > 0 && (entry.revents & (POLLHUP | POLLRDHUP | POLLERR)));
+}
+
+void PeerLink::close() noexcept { fd_.reset(); }
+
+void PeerLink::encode(Writer& out) const {
+    if (!fd_) throw SerializationError("mproc: cannot send a closed Connection");
+    out.write_value(out.attach_fd(fd_->fd.get()));
+}
+
+PeerLink PeerLink::decode(Reader& in) {
+    const int borrowed = in.fd(in.read_value<std::uint32_t>());
+    PeerLink link;
+    link.fd_ = std::make_shared<Fd>(Fd{os::UniqueFd(os::sys_call([&] {
+        return ::fcntl(borrowed, F_DUPFD_CLOEXEC, 0);
+    }).or_throw("fcntl(F_DUPFD_CLOEXEC) of a received Connection"))});
+    return link;
+}
+
+}  // namespace mproc::detail

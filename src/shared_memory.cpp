@@ -1,0 +1,138 @@
+// Named shared memory segments (mproc/shared_memory.hpp), on shm_open.
+#include <mproc/shared_memory.hpp>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+#include <stdexcept>
+
+#include "os/block_mapping.hpp"
+#include "os/syscall.hpp"
+
+namespace mproc {
+
+struct SharedMemory::Impl {
+    std::string name;  // without the leading '/'
+    std::optional<os::BlockMapping> mapping;
+    std::size_t size = 0;
+};
+
+namespace {
+
+constexpr std::size_t max_name_length = 255;
+
+std::string checked_name(std::string name) {
+    if (!name.empty() && name.front() == '/') name.erase(0, 1);
+    if (name.empty() || name.size() > max_name_length || name.find('/') != std::string::npos || name == "." ||
+        name == "..")
+        throw std::invalid_argument("mproc::SharedMemory: invalid name \"" + name +
+                                    "\": give 1 to 255 characters without '/'");
+    return name;
+}
+
+std::string fresh_name() {
+    static thread_local std::mt19937_64 random{std::random_device{}()};
+    static const char digits[] = "0123456789abcdef";
+    std::string name = "psm_";
+    std::uint64_t bits = random();
+    for (int i = 0; i < 8; ++i, bits >>= 4) name += digits[bits & 15];
+    return name;
+}
+
+std::shared_ptr<SharedMemory::Impl> map(std::string name, os::UniqueFd fd) {
+    auto impl = std::make_shared<SharedMemory::Impl>();
+    impl->name = std::move(name);
+    impl->mapping.emplace(os::BlockMapping::attach(std::move(fd), 0));
+    impl->size = impl->mapping->file_size();
+    return impl;
+}
+
+std::shared_ptr<SharedMemory::Impl> create_segment(const std::string& name, std::size_t size) {
+    const std::string path = "/" + name;
+    auto opened = os::sys_call([&] { return ::shm_open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); });
+    if (!opened) throw OSError("SharedMemory: cannot create \"" + name + "\"", opened.error);
+    os::UniqueFd fd(opened.value);
+    if (auto grown = os::sys_call([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }); !grown) {
+        ::shm_unlink(path.c_str());
+        throw OSError("SharedMemory: cannot size \"" + name + "\"", grown.error);
+    }
+    try {
+        return map(name, std::move(fd));
+    } catch (...) {
+        ::shm_unlink(path.c_str());
+        throw;
+    }
+}
+
+}  // namespace
+
+SharedMemory SharedMemory::create(std::size_t size) {
+    if (size == 0) throw std::invalid_argument("mproc::SharedMemory: size must be positive");
+    for (;;) {
+        try {
+            return SharedMemory(create_segment(fresh_name(), size));
+        } catch (const OSError& error) {
+            if (error.code() != EEXIST) throw;
+        }
+    }
+}
+
+SharedMemory SharedMemory::create(const std::string& name, std::size_t size) {
+    if (size == 0) throw std::invalid_argument("mproc::SharedMemory: size must be positive");
+    return SharedMemory(create_segment(checked_name(name), size));
+}
+
+SharedMemory::SharedMemory(const std::string& name) {
+    const std::string checked = checked_name(name);
+    const std::string path = "/" + checked;
+    auto opened = os::sys_call([&] { return ::shm_open(path.c_str(), O_RDWR | O_CLOEXEC, 0600); });
+    if (!opened) throw OSError("SharedMemory: cannot attach to \"" + checked + "\"", opened.error);
+    impl_ = map(checked, os::UniqueFd(opened.value));
+}
+
+SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::size_t size)
+    : SharedMemory(create ? (name ? SharedMemory::create(*name, size) : SharedMemory::create(size))
+                          : SharedMemory(name ? *name : throw std::invalid_argument(
+                                                                "mproc::SharedMemory: a name is needed to attach"))) {}
+
+SharedMemory::Impl& SharedMemory::impl() const {
+    if (closed()) throw StateError("mproc::SharedMemory: the segment is closed in this process");
+    return *impl_;
+}
+
+const std::string& SharedMemory::name() const { return impl_->name; }
+std::size_t SharedMemory::size() const { return impl().size; }
+std::span<std::byte> SharedMemory::buf() const {
+    auto& state = impl();
+    return {state.mapping->data(), state.size};
+}
+
+void SharedMemory::close() noexcept {
+    if (impl_) impl_->mapping.reset();
+}
+bool SharedMemory::closed() const noexcept { return !impl_ || !impl_->mapping; }
+
+void SharedMemory::unlink() {
+    const std::string path = "/" + impl_->name;
+    os::sys_call([&] { return ::shm_unlink(path.c_str()); }).or_throw(("SharedMemory: cannot unlink \"" + impl_->name + "\"").c_str());
+}
+
+void Codec<SharedMemory>::encode(Writer& out, const SharedMemory& memory) {
+    auto& impl = memory.impl();
+    mproc::encode(out, impl.name);
+    out.write_value(out.attach_fd(impl.mapping->fd()));
+}
+
+SharedMemory Codec<SharedMemory>::decode(Reader& in) {
+    auto name = mproc::decode<std::string>(in);
+    const int borrowed = in.fd(in.read_value<std::uint32_t>());
+    os::UniqueFd fd(os::sys_call([&] { return ::fcntl(borrowed, F_DUPFD_CLOEXEC, 0); })
+                        .or_throw("fcntl(F_DUPFD_CLOEXEC) of a received SharedMemory"));
+    return SharedMemory(map(std::move(name), std::move(fd)));
+}
+
+}  // namespace mproc

@@ -1,0 +1,288 @@
+// Queue, SimpleQueue, JoinableQueue: Python semantics, items of any size between processes,
+// many producers and consumers, a killed lock holder, and how queues travel.
+#include <mproc/queue.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <map>
+#include <numeric>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include <mproc/process.hpp>
+#include <mproc/shared.hpp>
+#include <mproc/sync.hpp>
+
+#include "message_queue_hooks.hpp"
+#include "support/children.hpp"
+#include "support/fd_passing.hpp"
+#include "support/leak_check.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using mproc::test::require;
+using Clock = std::chrono::steady_clock;
+
+struct Order {
+    int id;
+    double price;
+    friend bool operator==(const Order&, const Order&) = default;
+};
+
+TEST(Queue, DeliversItemsInOrder) {
+    mproc::Queue<std::string> strings;
+    strings.put("one");
+    strings.put("");
+    strings.put(std::string(1000, 'x'));
+    EXPECT_EQ(strings.qsize(), 3u);
+    EXPECT_EQ(strings.get(), "one");
+    EXPECT_EQ(strings.get(), "");
+    EXPECT_EQ(strings.get(), std::string(1000, 'x'));
+    EXPECT_TRUE(strings.empty());
+    mproc::Queue<std::tuple<Order, std::vector<int>, std::map<std::string, int>>> mixed;
+    mixed.put({Order{1, 2.5}, {1, 2, 3}, {{"a", 1}}});
+    EXPECT_EQ(mixed.get(), std::make_tuple(Order{1, 2.5}, std::vector<int>{1, 2, 3}, std::map<std::string, int>{{"a", 1}}));
+}
+
+TEST(Queue, EmptyAndFullFollowPython) {
+    mproc::Queue<int> queue(2);
+    EXPECT_EQ(queue.maxsize(), 2u);
+    EXPECT_THROW(queue.get_nowait(), mproc::Empty);
+    const auto start = Clock::now();
+    EXPECT_THROW(queue.get(30ms), mproc::Empty);
+    EXPECT_GE(Clock::now() - start, 30ms);
+    queue.put(1);
+    queue.put_nowait(2);
+    EXPECT_TRUE(queue.full());
+    EXPECT_THROW(queue.put_nowait(3), mproc::Full);
+    EXPECT_THROW(queue.put(3, 20ms), mproc::Full);
+    EXPECT_EQ(queue.get_nowait(), 1);
+    EXPECT_FALSE(queue.full());
+    queue.put(3, 1s);
+    EXPECT_EQ(queue.get(1s), 2);
+    EXPECT_EQ(queue.get(), 3);
+    EXPECT_TRUE(queue.empty());
+}
+
+TEST(Queue, CloseEndsThisProcessesUseOnly) {
+    mproc::test::LeakCheck leaks;
+    mproc::Queue<int> queue;
+    auto copy = queue;
+    queue.put(1);
+    EXPECT_EQ(mproc::test::run_child([](mproc::Queue<int> q) { q.close(); }, queue), 0);
+    EXPECT_EQ(copy.get(), 1);  // a child's close() does not affect us
+    queue.close();
+    EXPECT_TRUE(copy.closed());
+    EXPECT_THROW(copy.put(1), mproc::StateError);
+    EXPECT_THROW(queue.get(), mproc::StateError);
+}
+
+TEST(Queue, ItemsHoldingSharedObjectsAreRefused) {
+    mproc::Queue<mproc::Lock> locks;
+    EXPECT_THROW(locks.put(mproc::Lock{}), mproc::SerializationError);
+    EXPECT_TRUE(locks.empty());
+}
+
+TEST(Queue, BlockedGetWakesWhenAnotherProcessPuts) {
+    mproc::test::LeakCheck leaks;
+    mproc::Queue<int> queue;
+    mproc::Process producer([](mproc::Queue<int> q) {
+        std::this_thread::sleep_for(50ms);
+        q.put(7);
+    }, queue);
+    producer.start();
+    EXPECT_EQ(queue.get(10s), 7);
+    producer.join();
+}
+
+TEST(Queue, BlockedPutWakesWhenAnotherProcessGets) {
+    mproc::test::LeakCheck leaks;
+    mproc::Queue<int> queue(1);
+    queue.put(1);
+    mproc::Process consumer([](mproc::Queue<int> q) {
+        std::this_thread::sleep_for(50ms);
+        require(q.get() == 1, "first item");
+    }, queue);
+    consumer.start();
+    queue.put(2, 10s);
+    consumer.join();
+    EXPECT_EQ(consumer.exitcode(), 0);
+    EXPECT_EQ(queue.get_nowait(), 2);
+}
+
+// Items larger than the ring go through the spill area; several producers take turns with it.
+TEST(Queue, ItemsLargerThanTheRingTravelThroughSharedMemory) {
+    mproc::test::LeakCheck leaks;
+    mproc::Queue<std::vector<std::uint32_t>> queue(0, {.buffer_bytes = 64 * 1024});
+    constexpr int producers = 3, items = 4;
+    auto children = mproc::test::start_children(producers, [](int p, mproc::Queue<std::vector<std::uint32_t>> q) {
+        for (int i = 0; i < items; ++i) {
+            std::vector<std::uint32_t> big(static_cast<std::size_t>((1 + i) * 700'000));
+            std::iota(big.begin(), big.end(), static_cast<std::uint32_t>(p * 1000 + i));
+            q.put(big);
+            q.put({static_cast<std::uint32_t>(p), static_cast<std::uint32_t>(i)});  // small ones in between
+        }
+    }, queue);
+    int big_seen = 0, small_seen = 0;
+    for (int n = 0; n < producers * items * 2; ++n) {
+        auto item = queue.get(30s);
+        if (item.size() == 2) {
+            ++small_seen;
+            continue;
+        }
+        ++big_seen;
+        const std::uint32_t first = item.front();
+        const auto i = static_cast<std::size_t>(first % 1000);
+        ASSERT_EQ(item.size(), (1 + i) * 700'000);
+        for (std::size_t k = 0; k < item.size(); k += 4099) ASSERT_EQ(item[k], first + k);
+        ASSERT_EQ(item.back(), first + item.size() - 1);
+    }
+    for (int code : mproc::test::join_all(children)) EXPECT_EQ(code, 0);
+    EXPECT_EQ(big_seen, producers * items);
+    EXPECT_EQ(small_seen, producers * items);
+    EXPECT_TRUE(queue.empty());
+}
+
+// Many producers and consumers at once: every item arrives exactly once.
+TEST(Queue, ManyProducersAndConsumersLoseAndDuplicateNothing) {
+    mproc::test::LeakCheck leaks;
+    constexpr int producers = 4, consumers = 3, per_producer = 20'000;
+    mproc::Queue<std::pair<int, std::string>> queue(100);  // bounded: producers block too
+    mproc::Array<long> counts(consumers, {.lock = false});
+    mproc::Array<long> sums(consumers, {.lock = false});
+    mproc::Array<unsigned long> checksums(consumers, {.lock = false});
+    auto consumer_processes = mproc::test::start_children(consumers,
+        [](int c, mproc::Queue<std::pair<int, std::string>> q, mproc::Array<long> count, mproc::Array<long> sum,
+           mproc::Array<unsigned long> checksum) {
+            const auto me = static_cast<std::size_t>(c);
+            for (;;) {
+                auto [value, text] = q.get();
+                if (value < 0) return;
+                require(text == std::to_string(value), "payload matches its value");
+                ++count[me];
+                sum[me] += value;
+                checksum[me] ^= std::hash<int>{}(value) * 0x9e3779b97f4a7c15ul;
+            }
+        }, queue, counts, sums, checksums);
+    auto producer_processes = mproc::test::start_children(producers, [](int p, mproc::Queue<std::pair<int, std::string>> q) {
+        for (int i = 0; i < per_producer; ++i) {
+            const int value = p * per_producer + i;
+            q.put({value, std::to_string(value)});
+        }
+    }, queue);
+    for (int code : mproc::test::join_all(producer_processes)) EXPECT_EQ(code, 0);
+    for (int c = 0; c < consumers; ++c) queue.put({-1, ""});
+    for (int code : mproc::test::join_all(consumer_processes)) EXPECT_EQ(code, 0);
+
+    constexpr long total = long{producers} * per_producer;
+    unsigned long expected_checksum = 0;
+    for (int value = 0; value < total; ++value) expected_checksum ^= std::hash<int>{}(value) * 0x9e3779b97f4a7c15ul;
+    EXPECT_EQ(std::accumulate(counts.begin(), counts.end(), 0L), total);
+    EXPECT_EQ(std::accumulate(sums.begin(), sums.end(), 0L), total * (total - 1) / 2);
+    EXPECT_EQ(std::accumulate(checksums.begin(), checksums.end(), 0UL, std::bit_xor<>()), expected_checksum);
+    EXPECT_TRUE(queue.empty());
+}
+
+// The child dies holding the queue's lock, after writing a record and before publishing it.
+TEST(Queue, KilledHolderOfTheInternalLockIsReportedAndTheQueueRepaired) {
+    mproc::test::LeakCheck leaks;
+    mproc::Queue<int> queue;
+    queue.put(1);
+    queue.put(2);
+    mproc::Process dying([](mproc::Queue<int> q) {
+        q.put(3);
+        mproc::detail::queue_locked_hook = [] { ::raise(SIGKILL); };
+        q.put(4);
+    }, queue);
+    dying.start();
+    dying.join();
+    ASSERT_EQ(dying.exitcode(), -SIGKILL);
+    EXPECT_THROW(queue.get(), mproc::OwnerDied);  // told; nothing taken
+    EXPECT_EQ(queue.qsize(), 3u);
+    EXPECT_EQ(queue.get(), 1);
+    EXPECT_EQ(queue.get(), 2);
+    EXPECT_EQ(queue.get(), 3);  // 4 was never published
+    EXPECT_THROW(queue.get_nowait(), mproc::Empty);
+    queue.put(5);
+    EXPECT_EQ(mproc::test::run_child([](mproc::Queue<int> q) { require(q.get() == 5, "usable"); }, queue), 0);
+}
+
+// A producer killed while it holds the spill area (copying a large item) does not block the
+// others forever.
+TEST(Queue, ProducerKilledWhileCopyingALargeItemDoesNotBlockOthers) {
+    mproc::test::LeakCheck leaks;
+    mproc::Queue<std::vector<char>> queue(0, {.buffer_bytes = 16 * 1024});
+    mproc::Process dying([](mproc::Queue<std::vector<char>> q) {
+        mproc::detail::queue_locked_hook = [] { ::raise(SIGKILL); };
+        q.put(std::vector<char>(1 << 20, 'a'));
+    }, queue);
+    dying.start();
+    dying.join();
+    ASSERT_EQ(dying.exitcode(), -SIGKILL);
+    EXPECT_THROW(queue.put(std::vector<char>(1 << 20, 'b'), 10s), mproc::OwnerDied);
+    queue.put(std::vector<char>(1 << 20, 'b'), 10s);
+    EXPECT_EQ(queue.get(1s), std::vector<char>(1 << 20, 'b'));
+}
+
+TEST(JoinableQueue, JoinWaitsUntilEveryItemIsDone) {
+    mproc::test::LeakCheck leaks;
+    mproc::JoinableQueue<int> queue;
+    mproc::Value<int> processed(0, {.lock = false});
+    for (int i = 0; i < 10; ++i) queue.put(i);
+    EXPECT_FALSE(queue.join(10ms));
+    mproc::Process worker([](mproc::JoinableQueue<int> q, mproc::Value<int> done) {
+        for (int i = 0; i < 10; ++i) {
+            q.get();
+            std::this_thread::sleep_for(2ms);
+            done.fetch_add(1);
+            q.task_done();
+        }
+    }, queue, processed);
+    worker.start();
+    queue.join();
+    EXPECT_EQ(processed.load(), 10);
+    worker.join();
+    EXPECT_THROW(queue.task_done(), mproc::StateError);
+    EXPECT_TRUE(queue.join(0ms));
+}
+
+TEST(SimpleQueue, PutsAndGetsAcrossProcesses) {
+    mproc::test::LeakCheck leaks;
+    mproc::SimpleQueue<std::string> queue;
+    EXPECT_TRUE(queue.empty());
+    EXPECT_EQ(mproc::test::run_child([](mproc::SimpleQueue<std::string> q) { q.put("from child"); }, queue), 0);
+    EXPECT_FALSE(queue.empty());
+    EXPECT_EQ(queue.get(), "from child");
+    queue.close();
+    EXPECT_TRUE(queue.closed());
+}
+
+TEST(Queue, TravelsToAProcessStartedBeforeIt) {
+    mproc::test::LeakCheck leaks;
+    mproc::test::SocketPair sockets;
+    mproc::Process child([](int socket) {
+        auto in = mproc::test::receive_object<mproc::Queue<std::string>>(socket);
+        auto out = mproc::test::receive_object<mproc::JoinableQueue<std::string>>(socket);
+        for (std::string s; (s = in.get(10s)) != "stop";) out.put(s + "!");
+    }, sockets.child());
+    child.start();
+    mproc::Queue<std::string> in;
+    mproc::JoinableQueue<std::string> out;
+    ASSERT_TRUE(mproc::test::send_object(sockets.parent(), in));
+    ASSERT_TRUE(mproc::test::send_object(sockets.parent(), out));
+    in.put("a");
+    in.put(std::string(300'000, 'b'));  // spilled
+    in.put("stop");
+    EXPECT_EQ(out.get(10s), "a!");
+    EXPECT_EQ(out.get(10s), std::string(300'000, 'b') + "!");
+    child.join();
+    EXPECT_EQ(child.exitcode(), 0);
+    auto copy = mproc::test::round_trip(in);
+    copy.put("x");
+    EXPECT_EQ(in.get(), "x");
+}
+
+}  // namespace
