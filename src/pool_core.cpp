@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -37,6 +38,8 @@ using pool::Channel;
 constexpr std::size_t min_jobs_ahead = 2;
 constexpr std::size_t max_jobs_ahead = 64;
 constexpr std::chrono::microseconds work_ahead{200};
+// Workers dying before they are ready this many times in a row means the initializer kills them.
+constexpr int max_startup_deaths = 3;
 
 using Clock = std::chrono::steady_clock;
 
@@ -87,6 +90,7 @@ public:
         changed_.wait(lock, [&] {
             return init_error_ || std::all_of(workers_.begin(), workers_.end(), [](auto& w) { return w->ready; });
         });
+        launched_ = true;
         if (init_error_) {
             const auto error = init_error_;
             lock.unlock();
@@ -96,20 +100,47 @@ public:
         }
     }
 
-    void submit(std::vector<std::unique_ptr<Job>>& jobs) override {
-        std::vector<Failure> failures;
-        // The pool thread watches the clock for timed jobs: it must learn of these.
-        const bool timed = std::any_of(jobs.begin(), jobs.end(), [](const auto& job) { return job->timeout.has_value(); });
+    void submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind) override {
+        bool wake = false;
         {
             std::lock_guard lock(mutex_);
             if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
-            if (state_ == State::closed) throw PoolClosed("mproc::Pool: the pool is closed");
-            for (auto& job : jobs) pending_.push_back(std::move(job));
+            if (state_ == State::closed && kind == Submission::new_work)
+                throw PoolClosed("mproc::Pool: the pool is closed");
+            for (auto& job : jobs) {
+                // The pool thread watches the clock for timed jobs: it must learn of these.
+                wake |= job->timeout.has_value();
+                pending_.push_back(std::move(job));
+            }
             jobs.clear();
+            std::vector<Failure> failures;
             pump(failures);
+            // Failures are reported from the pool thread, like every other outcome: callbacks
+            // must never run on the submitting thread.
+            wake |= !failures.empty();
+            for (auto& failure : failures) failed_.push_back(std::move(failure));
         }
-        if (timed) wake_.notify();
-        fail_all(failures);
+        if (wake) wake_.notify();
+    }
+
+    void open_stream() override {
+        std::lock_guard lock(mutex_);
+        ++open_streams_;
+    }
+    void close_stream() override {
+        {
+            std::lock_guard lock(mutex_);
+            --open_streams_;
+        }
+        wake_.notify();
+    }
+
+    void post(std::function<void()> work) override {
+        {
+            std::lock_guard lock(mutex_);
+            posted_.push_back(std::move(work));
+        }
+        wake_.notify();
     }
 
     void close() override {
@@ -121,17 +152,15 @@ public:
     }
 
     void terminate() override {
-        std::vector<Failure> failures;
         {
             std::lock_guard lock(mutex_);
             if (state_ == State::terminated) return;
             state_ = State::terminated;
-            for (auto& job : pending_) failures.push_back({std::move(job), terminated_error()});
+            for (auto& job : pending_) failed_.push_back({std::move(job), terminated_error()});
             pending_.clear();
             for (auto& worker : workers_) worker->process.signal(SIGKILL);
         }
         wake_.notify();
-        fail_all(failures);
     }
 
     void join() override {
@@ -253,14 +282,20 @@ private:
             }
             const auto next_deadline = enforce_timeouts();
             pump(failures);
-            if (!failures.empty()) {
+            for (auto& failure : failed_) failures.push_back(std::move(failure));
+            failed_.clear();
+            auto posted = std::exchange(posted_, {});
+            if (!failures.empty() || !posted.empty()) {
                 lock.unlock();
                 fail_all(failures);
+                for (auto& work : posted) work();
                 lock.lock();
                 progressed = true;
             }
             maybe_send_exit();
-            if (state_ != State::running && exit_sent_or_killed() && workers_.empty()) break;
+            if (state_ != State::running && exit_sent_or_killed() && workers_.empty() && failed_.empty() &&
+                posted_.empty())
+                break;
             if (progressed) continue;
             sleep(lock, next_deadline);
         }
@@ -270,7 +305,7 @@ private:
 
     // Once closed and idle, tells every worker to exit.
     void maybe_send_exit() {
-        if (state_ != State::closed || exit_sent_ || !pending_.empty()) return;
+        if (state_ != State::closed || exit_sent_ || !pending_.empty() || open_streams_ > 0) return;
         for (const auto& worker : workers_)
             if (!worker->in_flight.empty() || !worker->ready) return;
         for (auto& worker : workers_) {
@@ -338,6 +373,7 @@ private:
         try {
             unpack_reply<void>(in);
             worker.ready = true;
+            startup_deaths_ = 0;
         } catch (...) {
             if (!init_error_) init_error_ = std::current_exception();
         }
@@ -348,21 +384,30 @@ private:
         Worker& worker = *workers_[index];
         const int exitcode = worker.process.wait().value_or(-SIGKILL);
         drain(worker, lock);  // replies published before it died still count
-        if (!worker.ready && !init_error_ && state_ != State::terminated)
-            init_error_ = std::make_exception_ptr(
-                Error("mproc::Pool: a worker died while running the initializer (exit code " +
-                      std::to_string(exitcode) + ")"));
+        if (!worker.ready && state_ != State::terminated) {
+            // Before the pool is up, or time and again, a death during start-up is the
+            // initializer's doing: fail fast instead of respawning forever. SIGKILL comes from
+            // outside (the OOM killer, an operator): such a worker is simply replaced.
+            const bool killed_from_outside = exitcode == -SIGKILL;
+            if (!launched_ || (!killed_from_outside && ++startup_deaths_ >= max_startup_deaths)) {
+                if (!init_error_)
+                    init_error_ = std::make_exception_ptr(
+                        Error("mproc::Pool: a worker died while running the initializer (exit code " +
+                              std::to_string(exitcode) + ")"));
+            }
+        }
         const std::uint64_t running = worker.channel->status->current_task.load(std::memory_order_acquire);
         while (!worker.in_flight.empty()) {
             auto entry = std::move(worker.in_flight.front());
             worker.in_flight.pop_front();
             if (state_ == State::terminated) {
                 failures.push_back({std::move(entry.job), terminated_error()});
-            } else if (entry.tag == running) {
+            } else if (entry.tag == running && !(worker.timed_out_tag && *worker.timed_out_tag != entry.tag)) {
                 auto error = crash_error(worker, entry, exitcode);
                 failures.push_back({std::move(entry.job), std::move(error)});
             } else {
-                // Never started: another worker will run it, in the same order.
+                // Never started, or started after the job we killed for its timeout had finished
+                // after all: another worker will run it, in the same order.
                 requeue_.push_back(std::move(entry.job));
             }
         }
@@ -455,6 +500,11 @@ private:
     std::uint64_t next_tag_ = 1;
     State state_ = State::running;
     bool exit_sent_ = false;
+    bool launched_ = false;
+    int startup_deaths_ = 0;  // consecutive worker deaths before ready
+    int open_streams_ = 0;    // imap iterations still reading their input
+    std::vector<Failure> failed_;                 // to be reported by the pool thread
+    std::vector<std::function<void()>> posted_;  // to be run by the pool thread
     std::exception_ptr init_error_;
 
     std::mutex join_mutex_;

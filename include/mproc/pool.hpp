@@ -63,12 +63,12 @@ public:
 
 private:
     template <class F, class... Args>
-    friend Call call(const F& f, const Args&... args);
+    friend Call call(F f, const Args&... args);
     std::vector<std::byte> packed_;
 };
 
 template <class F, class... Args>
-Call call(const F& f, const Args&... args) {
+Call call(F f, const Args&... args) {
     Call packed;
     Writer out(packed.packed_);
     detail::pack_call(out, f, args...);
@@ -243,9 +243,7 @@ class MapSink {
 
 public:
     MapSink(std::size_t count, std::shared_ptr<ResultState<std::vector<V>>> result, std::unique_ptr<Progress> progress)
-        : slots_(count), remaining_(count), result_(std::move(result)), progress_(std::move(progress)) {
-        if (count == 0) complete();
-    }
+        : slots_(count), remaining_(count), result_(std::move(result)), progress_(std::move(progress)) {}
     void deliver(long index, V value) {
         std::unique_lock lock(mutex_);
         slots_[static_cast<std::size_t>(index)] = std::move(value);
@@ -265,15 +263,7 @@ public:
         done(1, lock);
     }
 
-private:
-    void done(std::size_t items, std::unique_lock<std::mutex>& lock) {
-        if (progress_) progress_->advance(items);
-        remaining_ -= items;
-        if (remaining_ == 0) {
-            lock.unlock();
-            complete();
-        }
-    }
+    // Delivers the result once every item is in (the pool calls it itself for an empty map).
     void complete() {
         if (progress_) progress_->finish();
         if (error_) return result_->set_error(error_);
@@ -284,6 +274,16 @@ private:
             values.reserve(slots_.size());
             for (auto& slot : slots_) values.push_back(std::move(*slot));
             result_->set_value(std::move(values));
+        }
+    }
+
+private:
+    void done(std::size_t items, std::unique_lock<std::mutex>& lock) {
+        if (progress_) progress_->advance(items);
+        remaining_ -= items;
+        if (remaining_ == 0) {
+            lock.unlock();
+            complete();
         }
     }
 
@@ -387,18 +387,18 @@ class ImapResults {
 
 public:
     ImapResults(std::shared_ptr<detail::PoolCore> core, F f, View input, const MapOptions& options)
-        : core_(std::move(core)),
+        : input_(std::make_unique<Input>(std::move(core), std::move(input))),
           f_(std::move(f)),
-          input_(std::move(input)),
-          position_(std::ranges::begin(input_)),
           chunksize_(options.chunksize == 0 ? 1 : options.chunksize),
           // Enough items in flight to keep every worker busy, and no more.
-          window_(static_cast<std::size_t>(core_->processes()) * std::max<std::size_t>(4 * chunksize_, 64)),
+          window_(static_cast<std::size_t>(input_->core->processes()) * std::max<std::size_t>(4 * chunksize_, 64)),
           timeout_(detail::to_timeout(options.timeout)),
-          sink_(std::make_shared<Sink>(Ordered, options.progress ? std::make_unique<detail::Progress>(known_size(input_)) : nullptr)) {
-        refill();
+          sink_(std::make_shared<Sink>(Ordered, options.progress ? std::make_unique<detail::Progress>(known_size(input_->view))
+                                                                 : nullptr)) {
+        refill(detail::PoolCore::Submission::new_work);
     }
-    ImapResults(ImapResults&&) = default;
+    ImapResults(ImapResults&&) noexcept = default;
+    ImapResults& operator=(ImapResults&&) noexcept = default;
     ~ImapResults() {
         if (sink_) sink_->finish();
     }
@@ -468,16 +468,20 @@ private:
 
     // Reads input until the window is full again, once it is half empty: refilling in batches
     // wakes each worker once per batch instead of once per item.
-    void refill() {
-        if (exhausted_ || sink_->in_flight() > window_ / 2) return;
+    void refill(detail::PoolCore::Submission kind = detail::PoolCore::Submission::continuation) {
+        auto& in = *input_;
+        if (in.exhausted || sink_->in_flight() > window_ / 2) return;
         std::vector<std::unique_ptr<detail::Job>> jobs;
-        while (!exhausted_ && sink_->in_flight() < window_) {
+        while (!in.exhausted && sink_->in_flight() < window_) {
             auto items = std::make_shared<std::vector<Item>>();
             items->reserve(chunksize_);
-            for (; items->size() < chunksize_ && position_ != std::ranges::end(input_); ++position_)
-                items->push_back(*position_);
-            if (position_ == std::ranges::end(input_)) exhausted_ = true;
-            if (items->empty()) break;
+            for (; items->size() < chunksize_ && in.position != std::ranges::end(in.view); ++in.position)
+                items->push_back(*in.position);
+            const bool last = in.position == std::ranges::end(in.view);
+            if (items->empty()) {
+                in.exhausted = true;
+                break;
+            }
             const std::size_t count = items->size();
             auto job = std::make_unique<detail::ChunkJob<F, Item, Spread, Sink>>(f_, std::move(items), 0, count, sink_);
             job->first_index = next_index_;
@@ -485,26 +489,53 @@ private:
             next_index_ += static_cast<long>(count);
             sink_->submitted(count);
             jobs.push_back(std::move(job));
+            if (last) in.exhausted = true;
         }
-        if (jobs.empty()) return;
-        try {
-            core_->submit(jobs);
-        } catch (...) {
-            // Not queued (the pool was closed): the items fail where the iteration reaches them.
-            for (auto& job : jobs) job->fail(std::current_exception());
+        if (!jobs.empty()) {
+            if (kind == detail::PoolCore::Submission::new_work) {
+                in.core->submit(jobs, kind);  // a closed pool refuses a new imap outright
+            } else {
+                try {
+                    in.core->submit(jobs, kind);
+                } catch (...) {
+                    // Not queued (the pool was terminated): the items fail where the iteration
+                    // reaches them.
+                    for (auto& job : jobs) job->fail(std::current_exception());
+                }
+            }
         }
+        // Only now, with its last jobs queued, may the stream let a closed pool wind down.
+        if (in.exhausted) in.close_stream();
     }
 
-    std::shared_ptr<detail::PoolCore> core_;
+    // The input lives on the heap: iterators of some views point into the view itself, so
+    // neither may move once iteration has begun. While input remains, the stream is open: a
+    // closed pool keeps its workers for it.
+    struct Input {
+        Input(std::shared_ptr<detail::PoolCore> pool, View input)
+            : core(std::move(pool)), view(std::move(input)), position(std::ranges::begin(view)) {
+            core->open_stream();
+        }
+        ~Input() { close_stream(); }
+        void close_stream() {
+            if (open) core->close_stream();
+            open = false;
+        }
+
+        std::shared_ptr<detail::PoolCore> core;
+        View view;
+        std::ranges::iterator_t<View> position;
+        bool exhausted = false;  // every item has been read
+        bool open = true;
+    };
+
+    std::unique_ptr<Input> input_;
     F f_;
-    View input_;
-    std::ranges::iterator_t<View> position_;
     std::size_t chunksize_;
     std::size_t window_;
     std::optional<std::chrono::nanoseconds> timeout_;
     std::shared_ptr<Sink> sink_;
     long next_index_ = 0;
-    bool exhausted_ = false;
 };
 
 class Pool {
@@ -628,6 +659,8 @@ private:
         detail::attach_callbacks(*result, handlers);
         auto progress = options.progress ? std::make_unique<detail::Progress>(items->size()) : nullptr;
         auto sink = std::make_shared<Sink>(items->size(), result, std::move(progress));
+        // Nothing to run: the (empty) result is still delivered by the pool's thread, callbacks too.
+        if (items->empty()) core_->post([sink] { sink->complete(); });
         for (std::size_t offset = 0; offset < items->size(); offset += chunksize) {
             const std::size_t count = std::min(chunksize, items->size() - offset);
             auto job = std::make_unique<detail::ChunkJob<F, Item, Spread, Sink>>(f, items, offset, count, sink);
@@ -642,6 +675,9 @@ private:
     auto make_imap(F f, Range&& range, const MapOptions& options) {
         using View = std::views::all_t<Range>;
         using Item = detail::range_item_t<View>;
+        // Judged here, before ImapResults<F, ...> is instantiated: GCC 12 gets a closure type's
+        // Transferable wrong when it is first asked while that class is being instantiated.
+        static_assert(detail::shippable_callable<F>, "mproc: this callable cannot be sent to another process");
         detail::require_shippable_chunk<F, Item, false>();
         return ImapResults<F, View, false, Ordered>(core_, std::move(f), std::views::all(std::forward<Range>(range)), options);
     }

@@ -231,6 +231,15 @@ inline constexpr bool is_span = false;
 template <class T, std::size_t N>
 inline constexpr bool is_span<std::span<T, N>> = true;
 
+// (Helpers over type packs are functions, not generic lambdas: GCC 12 sometimes evaluates such
+// lambdas in traits to the wrong value once the same trait was used from a class template.)
+template <class T>
+constexpr bool refers_to_memory();
+template <class... E>
+constexpr bool tuple_refers_to_memory(std::type_identity<std::tuple<E...>>) {
+    return (refers_to_memory<E>() || ...);
+}
+
 // Trivially copyable types that nevertheless refer to memory of this process.
 template <class T>
 constexpr bool refers_to_memory() {
@@ -245,9 +254,7 @@ constexpr bool refers_to_memory() {
     else if constexpr (is_specialization_of<T, std::pair>)
         return refers_to_memory<typename T::first_type>() || refers_to_memory<typename T::second_type>();
     else if constexpr (is_specialization_of<T, std::tuple>)
-        return []<class... E>(std::type_identity<std::tuple<E...>>) {
-            return (refers_to_memory<E>() || ...);
-        }(std::type_identity<T>{});
+        return tuple_refers_to_memory(std::type_identity<T>{});
     else
         return false;
 }
@@ -320,6 +327,13 @@ struct is_transferable;
 template <class T>
 concept Transferable = is_transferable<std::remove_cv_t<T>>::value;
 
+namespace detail {
+template <template <class...> class L, class... E>
+constexpr bool all_transferable(std::type_identity<L<E...>>) {
+    return (Transferable<E> && ...);
+}
+}  // namespace detail
+
 template <class T>
 struct is_transferable {
     static constexpr bool compute() {
@@ -342,9 +356,7 @@ struct is_transferable {
         else if constexpr (is_specialization_of<T, std::pair>)
             return Transferable<typename T::first_type> && Transferable<typename T::second_type>;
         else if constexpr (is_specialization_of<T, std::tuple> || is_specialization_of<T, std::variant>)
-            return []<template <class...> class L, class... E>(std::type_identity<L<E...>>) {
-                return (Transferable<E> && ...);
-            }(std::type_identity<T>{});
+            return all_transferable(std::type_identity<T>{});
         else if constexpr (is_specialization_of<T, std::optional>)
             return Transferable<typename T::value_type>;
         else if constexpr (cereal_serializable<T>)
@@ -378,6 +390,15 @@ void encode(Writer& out, const T& value);
 template <class T>
 T decode(Reader& in);
 
+template <class T>
+constexpr std::size_t min_encoded_size();
+namespace detail {
+template <class... E>
+constexpr std::size_t tuple_min_encoded_size(std::type_identity<std::tuple<E...>>) {
+    return (std::size_t{0} + ... + min_encoded_size<E>());
+}
+}  // namespace detail
+
 // The smallest number of bytes an encoded T can take; bounds lengths read from a message.
 template <class T>
 constexpr std::size_t min_encoded_size() {
@@ -393,9 +414,7 @@ constexpr std::size_t min_encoded_size() {
     else if constexpr (is_specialization_of<T, std::pair>)
         return min_encoded_size<typename T::first_type>() + min_encoded_size<typename T::second_type>();
     else if constexpr (is_specialization_of<T, std::tuple>)
-        return []<class... E>(std::type_identity<std::tuple<E...>>) {
-            return (std::size_t{0} + ... + min_encoded_size<E>());
-        }(std::type_identity<T>{});
+        return tuple_min_encoded_size(std::type_identity<T>{});
     else if constexpr (is_specialization_of<T, std::variant>)
         return sizeof(std::uint32_t);
     else if constexpr (is_specialization_of<T, std::optional>)

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -45,14 +46,22 @@ public:
     static std::shared_ptr<PoolCore> start(const PoolConfig& config);
     virtual ~PoolCore() = default;
 
-    // Takes the jobs and queues them, in order. Throws PoolClosed after close(), PoolTerminated
-    // after terminate(), and then leaves the jobs in `jobs`.
-    virtual void submit(std::vector<std::unique_ptr<Job>>& jobs) = 0;
+    // New work, or more jobs of an imap that was started before close(), which still runs.
+    enum class Submission { new_work, continuation };
+    // Takes the jobs and queues them, in order. Throws PoolTerminated after terminate() and, for
+    // new work, PoolClosed after close(); it then leaves the jobs in `jobs`.
+    virtual void submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind = Submission::new_work) = 0;
     void submit(std::unique_ptr<Job> job) {
         std::vector<std::unique_ptr<Job>> jobs;
         jobs.push_back(std::move(job));
         submit(jobs);
     }
+    // An imap iteration that may submit more jobs: while one is open, a closed pool keeps its
+    // workers (join() waits for it to be exhausted or destroyed).
+    virtual void open_stream() = 0;
+    virtual void close_stream() = 0;
+    // Runs `work` on the pool's thread, where results and callbacks are delivered.
+    virtual void post(std::function<void()> work) = 0;
     virtual void close() = 0;
     virtual void terminate() = 0;
     // Waits until every submitted job has finished and the workers have exited. Requires close()

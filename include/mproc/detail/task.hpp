@@ -31,7 +31,7 @@ template <class F>
 concept function_pointer = std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>;
 
 template <class F>
-inline constexpr bool shippable_callable = function_pointer<F> || Transferable<F>;
+concept shippable_callable = function_pointer<F> || Transferable<F>;
 
 template <class F>
 constexpr void require_shippable_callable() {
