@@ -680,8 +680,13 @@ TEST(PoolImapLaziness, EndlessIotaRunsInBoundedMemory) {
         }
         EXPECT_LE(pulled - taken, read_ahead_bound(32));
     }
-    // 200,000 results of 256 bytes each (51 MB) must not have been kept.
+    // 200,000 results of 256 bytes each (51 MB) must not have been kept. (AddressSanitizer keeps
+    // freed memory in quarantine on purpose: there, only the read-ahead bound above is checked.)
+#if !defined(__SANITIZE_ADDRESS__)
     EXPECT_LT(resident_bytes() - before, 16l << 20);
+#else
+    (void)before;
+#endif
 }
 
 TEST(PoolImap, NextWithTimeoutThrowsTimeoutErrorWhileNoResultIsReady) {

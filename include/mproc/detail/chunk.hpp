@@ -120,7 +120,8 @@ void trivial_chunk(F& f, Reader& in, Writer& out) {
         } catch (...) {
             // Rare: rewrite the reply item by item, keeping the results already computed.
             std::vector<V> values(i);
-            if constexpr (!std::is_void_v<R>) std::memcpy(values.data(), out.data_at(values_at), i * sizeof(R));
+            if constexpr (!std::is_void_v<R>)
+                if (i > 0) std::memcpy(values.data(), out.data_at(values_at), i * sizeof(R));
             const auto error = std::current_exception();
             out.truncate(start);
             write_per_item<F, Item, Spread>(out, f, item_at, count, values, error);
