@@ -39,6 +39,10 @@ std::string default_name(const std::vector<int>& path) {
 
 }  // namespace
 
+namespace {
+void finish_children_at_exit() noexcept;
+}  // namespace
+
 struct Process::Impl {
     enum class State { created, started, closed };
 
@@ -63,9 +67,10 @@ struct Process::Impl {
         self.name = name;
         self.daemon = daemon;
         self.children_created = 0;
+        int code = 1;
         try {
             target();
-            return 0;
+            code = 0;
         } catch (const std::exception& e) {
             int status = 0;
             char* type = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
@@ -75,7 +80,9 @@ struct Process::Impl {
         } catch (...) {
             std::fprintf(stderr, "Process %s: unknown exception\n", name.c_str());
         }
-        return 1;
+        // The child leaves with _exit: apply the exit policy to its own children here.
+        finish_children_at_exit();
+        return code;
     }
 };
 
@@ -245,6 +252,10 @@ std::vector<ProcessInfo> active_children() {
     for (const auto& orphan : registry->orphans) children.push_back(orphan.info);
     return children;
 }
+
+namespace {
+void finish_children_at_exit() noexcept { registry->finish_at_exit(); }
+}  // namespace
 
 int cpu_count() { return os::usable_cpu_count(); }
 

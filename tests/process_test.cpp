@@ -338,6 +338,39 @@ TEST(Process, BufferedOutputIsNotDuplicated) {
     EXPECT_EQ(result.out, "before|child|after\n");
 }
 
+TEST(Process, ChildWaitsForItsOwnNonDaemonicChildrenBeforeExiting) {
+    mproc::test::LeakCheck leaks;
+    Channel channel;
+    mproc::Process child([](int fd) {
+        mproc::Process grandchild([](int out) {
+            std::this_thread::sleep_for(100ms);
+            write_text(out, "grandchild done");
+        }, fd);
+        grandchild.start();
+    }, channel.write_end);
+    child.start();
+    child.join();
+    EXPECT_EQ(child.exitcode(), 0);
+    // Nobody else holds the write end by now: the grandchild has finished writing.
+    EXPECT_EQ(channel.read_all(), "grandchild done");
+}
+
+// exit() in a child must not run the handlers the parent registered before forking.
+const mproc::test::RegisterRole exit_in_child_role("exit-in-child", [] {
+    std::atexit([] { std::printf("parent atexit\n"); });
+    mproc::Process p([] { std::exit(4); });
+    p.start();
+    p.join();
+    std::printf("child exit code %d\n", p.exitcode().value_or(-1));
+    return 0;
+});
+
+TEST(Process, ExitInChildDoesNotRunTheParentsAtexitHandlers) {
+    const auto result = mproc::test::run_self("exit-in-child");
+    EXPECT_EQ(result.exitcode, 0) << result.err;
+    EXPECT_EQ(result.out, "child exit code 4\nparent atexit\n");
+}
+
 TEST(Process, DescriptorsMprocCreatesAreCloseOnExec) {
     const auto before = mproc::test::open_fds();
     mproc::Process p(sleep_forever);

@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -107,6 +108,15 @@ bool on_main_thread() { return ::gettid() == ::getpid(); }
     // The parent may have died before prctl: then nobody would ever send the signal.
     if (::getppid() != parent) ::_exit(1);
     if (options.new_process_group) ::setpgid(0, 0);
+    // If the child's code calls exit(), leave right there with its status: the atexit handlers
+    // and static destructors registered before the fork belong to the parent, and would act on
+    // its state (or run a leak checker over objects that only the parent's other threads hold).
+    ::on_exit(
+        [](int status, void*) {
+            std::fflush(nullptr);
+            ::_exit(status);
+        },
+        nullptr);
     ::pthread_sigmask(SIG_SETMASK, &parent_mask, nullptr);
     int code = 1;
     try {
