@@ -11,6 +11,7 @@ Pool::Pool(const PoolOptions& options) {
     config.maxtasksperchild = options.maxtasksperchild;
     config.max_message_size = options.max_message_size;
     config.initializer = options.initializer.packed();
+    config.initializer_fds = options.initializer.fds();
     core_ = detail::PoolCore::start(config);
 }
 

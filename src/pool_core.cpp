@@ -213,8 +213,10 @@ private:
         const int worker_socket = theirs.get();
         worker->process = os::ChildProcess::fork(
             [this, channel, worker_socket] {
+                std::span<const int> initializer_fds;
+                if (config_.initializer_fds) initializer_fds = *config_.initializer_fds;
                 return pool::run_worker(*channel, *signals_, wake_, worker_socket, config_.initializer,
-                                        config_.maxtasksperchild.value_or(0));
+                                        initializer_fds, config_.maxtasksperchild.value_or(0));
             },
             {.new_process_group = true});
         worker->fd_socket = std::move(ours);

@@ -43,7 +43,7 @@ void publish(Channel& channel, PoolSignals& signals, const os::EventFd& parent_w
 }  // namespace
 
 int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake, int fd_socket,
-               std::span<const std::byte> initializer, long max_tasks) {
+               std::span<const std::byte> initializer, std::span<const int> initializer_fds, long max_tasks) {
     running_status = channel.status;
     bool initialized = true;
     {
@@ -51,7 +51,7 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
         if (initializer.empty()) {
             out.write_value(detail::ReplyStatus::value);
         } else {
-            Reader in(initializer);
+            Reader in(initializer, initializer_fds);
             detail::run_packed_call(in, out);
             initialized = *out.data_at(0) == static_cast<std::byte>(detail::ReplyStatus::value);
         }

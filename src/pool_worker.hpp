@@ -9,9 +9,10 @@
 namespace mproc::pool {
 
 // The whole life of a worker process: run the initializer, then tasks until told to exit or
-// until `max_tasks` have run. Descriptors of shared objects in tasks and replies travel on
+// until `max_tasks` have run. The initializer's descriptors are inherited through the fork.
+// Descriptors of shared objects in tasks and replies travel on
 // `fd_socket`. Returns the process's exit code.
 int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake, int fd_socket,
-               std::span<const std::byte> initializer, long max_tasks);
+               std::span<const std::byte> initializer, std::span<const int> initializer_fds, long max_tasks);
 
 }  // namespace mproc::pool

@@ -79,4 +79,35 @@ TEST(PoolSharedObjects, LockSerializesWorkersOfAPool) {
     EXPECT_EQ(overlaps.value(), 0);
 }
 
+// Python's pattern: the initializer stores the shared object in a global of each worker.
+mproc::Value<int>* worker_counter = nullptr;
+void remember_counter(mproc::Value<int> counter) { worker_counter = new mproc::Value<int>(counter); }
+
+TEST(PoolSharedObjects, InitializerReceivesSharedObjects) {
+    mproc::test::LeakCheck leaks;
+    mproc::Value<int> counter(0);
+    {
+        mproc::Pool pool({.processes = 2, .initializer = mproc::call(remember_counter, counter)});
+        pool.map(
+            [](int) {
+                std::lock_guard guard(worker_counter->get_lock());
+                ++worker_counter->value();
+            },
+            std::views::iota(0, 50));
+    }
+    EXPECT_EQ(counter.value(), 50);
+}
+
+TEST(PoolSharedObjects, TasksMayReturnSharedObjects) {
+    mproc::test::LeakCheck leaks;
+    mproc::Pool pool(1);
+    auto array = pool.apply([](int n) {
+        mproc::Array<int> made(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) made[static_cast<std::size_t>(i)] = i * 3;
+        return made;
+    }, 10);
+    ASSERT_EQ(array.size(), 10u);
+    EXPECT_EQ(array[9], 27);
+}
+
 }  // namespace

@@ -60,11 +60,14 @@ public:
     Call() = default;
     bool empty() const noexcept { return packed_.empty(); }
     const std::vector<std::byte>& packed() const noexcept { return packed_; }
+    // Descriptors of the shared objects among the arguments, kept open as long as the Call is.
+    const std::shared_ptr<const std::vector<int>>& fds() const noexcept { return fds_; }
 
 private:
     template <class F, class... Args>
     friend Call call(F f, const Args&... args);
     std::vector<std::byte> packed_;
+    std::shared_ptr<const std::vector<int>> fds_;
 };
 
 template <class F, class... Args>
@@ -72,6 +75,7 @@ Call call(F f, const Args&... args) {
     Call packed;
     Writer out(packed.packed_);
     detail::pack_call(out, f, args...);
+    packed.fds_ = detail::keep_fds(out.fds());
     return packed;
 }
 

@@ -28,6 +28,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <memory>
 #include <new>
 #include <optional>
 #include <ranges>
@@ -49,6 +50,15 @@ namespace mproc {
 
 // ---------------------------------------------------------------------------------------------
 // Byte sinks and sources.
+
+namespace detail {
+// A close-on-exec duplicate of fd (SerializationError if it is not open), and its release.
+// Defined in src/os/fd_passing.cpp.
+int duplicate_fd(int fd);
+void close_fd(int fd) noexcept;
+// Duplicates of the descriptors, closed when the last owner lets go.
+std::shared_ptr<const std::vector<int>> keep_fds(const std::vector<int>& fds);
+}  // namespace detail
 
 // Appends encoded bytes to a buffer: a std::vector, or memory it does not own (mproc's transports
 // encode straight into shared memory this way). File descriptors that must travel with the message
@@ -101,12 +111,19 @@ public:
     }
 
     // Registers a descriptor to send with the message; returns its index in the message.
+    // The Writer keeps its own duplicate of the descriptor until it is destroyed, so that the
+    // message stays valid even if the object that owned the descriptor is gone by the time the
+    // message is sent (a result object is destroyed as soon as it is encoded).
     std::uint32_t attach_fd(int fd) {
-        fds_.push_back(fd);
+        fds_.push_back(detail::duplicate_fd(fd));
         return static_cast<std::uint32_t>(fds_.size() - 1);
     }
     const std::vector<int>& fds() const noexcept { return fds_; }
-    void clear_fds() noexcept { fds_.clear(); }
+    void clear_fds() noexcept {
+        for (int fd : fds_) detail::close_fd(fd);
+        fds_.clear();
+    }
+    ~Writer() { clear_fds(); }
 
 private:
     std::vector<std::byte> own_;

@@ -1,13 +1,44 @@
 #include "os/fd_passing.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
 
 #include <mproc/errors.hpp>
+#include <mproc/serialize.hpp>
 
 #include "os/syscall.hpp"
+
+namespace mproc::detail {
+
+int duplicate_fd(int fd) {
+    const auto copy = os::sys_call([&] { return ::fcntl(fd, F_DUPFD_CLOEXEC, 0); });
+    if (!copy)
+        throw SerializationError("mproc: a shared object's file descriptor (" + std::to_string(fd) +
+                                 ") is not open: " + std::strerror(copy.error));
+    return copy.value;
+}
+
+void close_fd(int fd) noexcept { ::close(fd); }
+
+std::shared_ptr<const std::vector<int>> keep_fds(const std::vector<int>& fds) {
+    auto copies = std::make_unique<std::vector<int>>();
+    try {
+        for (int fd : fds) copies->push_back(duplicate_fd(fd));
+    } catch (...) {
+        for (int fd : *copies) close_fd(fd);
+        throw;
+    }
+    return std::shared_ptr<const std::vector<int>>(copies.release(), [](const std::vector<int>* owned) {
+        for (int fd : *owned) close_fd(fd);
+        delete owned;
+    });
+}
+
+}  // namespace mproc::detail
 
 namespace mproc::os {
 

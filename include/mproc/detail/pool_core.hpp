@@ -37,6 +37,8 @@ struct PoolConfig {
     std::size_t max_message_size = 0;
     // A packed call (see task.hpp) run by every worker before its first task; empty for none.
     std::vector<std::byte> initializer;
+    // Descriptors the initializer's arguments refer to; workers inherit them.
+    std::shared_ptr<const std::vector<int>> initializer_fds;
 };
 
 class PoolCore {

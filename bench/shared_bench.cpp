@@ -1,0 +1,224 @@
+// Shared state and synchronization benchmarks, side by side with Python's multiprocessing (fork
+// context) on the same work in the same run (bench/shared_bench.py). Throughputs are medians of
+// repeated runs; "ratio" is how many times better mproc is. Usage:
+//     shared_bench [--processes N] [--quick] [--no-python] [--python-script PATH]
+//
+//   locked increments  N processes (2 by default) each add 1 to a Value<int> under its lock
+//                      (Python: with v.get_lock(): v.value += 1); total increments per second,
+//                      from the first process's start to the last one's end.
+//   Queue              one process puts small ints, the other gets them; messages per second.
+//   Pipe ping-pong     an int sent to another process and sent back; median round trip.
+//   Lock               acquire + release of an uncontended Lock (and of a Value's RLock).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+#include "bench_support.hpp"
+
+namespace {
+
+// CLOCK_MONOTONIC, the same clock in every process of the machine.
+long long now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// Runs `work(i)` in `processes` children, all released together by a barrier; each records when
+// it started and ended. Returns the span from the first start to the last end, in seconds.
+template <class Work>
+double timed_in_children(int processes, Work work) {
+    mproc::Barrier start(static_cast<unsigned>(processes));
+    mproc::Array<long long> times(2 * static_cast<std::size_t>(processes), {.lock = false});
+    std::vector<mproc::Process> children;
+    for (int i = 0; i < processes; ++i)
+        children.emplace_back(
+            [work](mproc::Barrier barrier, mproc::Array<long long> stamps, int index) mutable {
+                barrier.wait();
+                stamps[2 * static_cast<std::size_t>(index)] = now_ns();
+                work(index);
+                stamps[2 * static_cast<std::size_t>(index) + 1] = now_ns();
+            },
+            start, times, i);
+    for (auto& child : children) child.start();
+    for (auto& child : children) child.join();
+    for (auto& child : children)
+        if (child.exitcode() != 0) throw std::runtime_error("shared_bench: a benchmark process failed");
+    long long first = times[0], last = times[1];
+    for (int i = 0; i < processes; ++i) {
+        first = std::min(first, times[2 * static_cast<std::size_t>(i)]);
+        last = std::max(last, times[2 * static_cast<std::size_t>(i) + 1]);
+    }
+    return static_cast<double>(last - first) / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int processes = 2;
+    bool quick = false, with_python = true;
+    std::string script = MPROC_BENCH_DIR "/shared_bench.py";
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--processes") && i + 1 < argc) processes = std::max(1, std::atoi(argv[++i]));
+        else if (!std::strcmp(argv[i], "--quick")) quick = true;
+        else if (!std::strcmp(argv[i], "--no-python")) with_python = false;
+        else if (!std::strcmp(argv[i], "--python-script") && i + 1 < argc) script = argv[++i];
+        else {
+            std::fprintf(stderr, "usage: %s [--processes N] [--quick] [--no-python] [--python-script PATH]\n", argv[0]);
+            return 2;
+        }
+    }
+    using mproc::bench::median;
+    using mproc::bench::median_seconds;
+    const double scale = quick ? 0.2 : 1.0;
+    const int repetitions = quick ? 3 : 5;
+
+    std::map<std::string, double> python;
+    if (with_python) {
+        std::printf("running %s (Python's multiprocessing, fork context, %d processes) ...\n", script.c_str(),
+                    processes);
+        std::fflush(stdout);
+        python = mproc::bench::run_python("python3 " + script + " --processes " + std::to_string(processes) +
+                                          (quick ? " --quick" : ""));
+    }
+    std::printf("running mproc, %d processes ...\n", processes);
+    std::fflush(stdout);
+
+    std::vector<mproc::bench::Row> rows;
+    const std::string procs = std::to_string(processes);
+
+    {
+        // (a) Locked increments of a Value<int>, Python's Value('i') with its default RLock.
+        const long per_process = static_cast<long>(2'000'000 * scale);
+        std::vector<double> rates;
+        for (int r = 0; r < repetitions; ++r) {
+            mproc::Value<int> counter(0);
+            const double time = timed_in_children(processes, [counter, per_process](int) mutable {
+                for (long n = 0; n < per_process; ++n) {
+                    std::lock_guard guard(counter.get_lock());
+                    counter.value() += 1;
+                }
+            });
+            if (counter.value() != static_cast<int>(per_process * processes))
+                throw std::runtime_error("shared_bench: lost increments");
+            rates.push_back(static_cast<double>(per_process * processes) / time);
+        }
+        rows.push_back({"Value<int> += 1 under get_lock(), " + procs + " procs", "M/s", median(rates) / 1e6,
+                        python["locked_increments_per_s"] / 1e6, false, ">= 20x Python"});
+    }
+    {
+        // For comparison: the same counter without the lock, through Value::fetch_add.
+        const long per_process = static_cast<long>(5'000'000 * scale);
+        std::vector<double> rates;
+        for (int r = 0; r < repetitions; ++r) {
+            mproc::Value<int> counter(0, {.lock = false});
+            const double time = timed_in_children(processes, [counter, per_process](int) mutable {
+                for (long n = 0; n < per_process; ++n) counter.fetch_add(1);
+            });
+            if (counter.load() != static_cast<int>(per_process * processes))
+                throw std::runtime_error("shared_bench: lost increments");
+            rates.push_back(static_cast<double>(per_process * processes) / time);
+        }
+        rows.push_back({"Value<int>::fetch_add(1), no lock, " + procs + " procs", "M/s", median(rates) / 1e6, 0,
+                        false, "(no Python equiv.)"});
+    }
+    {
+        // (b) Queue<int>: one process puts, the other gets.
+        const long items = static_cast<long>(2'000'000 * scale);
+        std::vector<double> rates;
+        for (int r = 0; r < repetitions; ++r) {
+            mproc::Queue<int> queue;
+            const double time = timed_in_children(2, [queue, items](int index) mutable {
+                if (index == 0) {
+                    for (long n = 0; n < items; ++n) queue.put(static_cast<int>(n));
+                } else {
+                    long long local = 0;
+                    for (long n = 0; n < items; ++n) local += queue.get();
+                    if (local != static_cast<long long>(items) * (items - 1) / 2) std::_Exit(3);
+                }
+            });
+            rates.push_back(static_cast<double>(items) / time);
+        }
+        rows.push_back({"Queue<int> put/get, 2 processes", "M/s", median(rates) / 1e6,
+                        python["queue_msgs_per_s"] / 1e6, false, ">= 50x Python"});
+    }
+    {
+        // (c) Pipe<int> ping-pong: round trip to another process and back.
+        auto [here, there] = mproc::Pipe<int>();
+        mproc::Process echo(
+            [](mproc::Connection<int> connection, mproc::Connection<int> unused) {
+                unused.close();
+                for (int x; (x = connection.recv()) >= 0;) connection.send(x);
+            },
+            there, here);
+        echo.start();
+        there.close();
+        for (int i = 0; i < 2000; ++i) {
+            here.send(i);
+            (void)here.recv();
+        }
+        const int samples_wanted = static_cast<int>(50'000 * scale);
+        std::vector<double> samples;
+        samples.reserve(static_cast<std::size_t>(samples_wanted));
+        for (int i = 0; i < samples_wanted; ++i) {
+            const long long start = now_ns();
+            here.send(i);
+            if (here.recv() != i) throw std::runtime_error("shared_bench: pipe echoed the wrong value");
+            samples.push_back(static_cast<double>(now_ns() - start) / 1e3);
+        }
+        here.send(-1);
+        echo.join();
+        std::vector<double> sorted = samples;
+        std::sort(sorted.begin(), sorted.end());
+        rows.push_back({"Pipe<int> ping-pong round trip, median", "us", median(samples),
+                        python["pipe_rtt_us"], true, "<= 25 us"});
+        rows.push_back({"Pipe<int> ping-pong round trip, 90th pct.", "us",
+                        sorted[sorted.size() * 9 / 10], python["pipe_rtt_p90_us"], true, ""});
+    }
+    {
+        // (d) Uncontended acquire + release.
+        const long iterations = static_cast<long>(20'000'000 * scale);
+        mproc::Lock lock;
+        const double lock_time = median_seconds(repetitions, [&] {
+            for (long n = 0; n < iterations; ++n) {
+                lock.lock();
+                lock.unlock();
+            }
+        });
+        rows.push_back({"Lock acquire + release, uncontended", "ns", lock_time / static_cast<double>(iterations) * 1e9,
+                        python["lock_ns"], true, "< 50 ns"});
+        mproc::Value<int> value(0);
+        const double rlock_time = median_seconds(repetitions, [&] {
+            for (long n = 0; n < iterations; ++n) {
+                std::lock_guard guard(value.get_lock());
+            }
+        });
+        rows.push_back({"Value's RLock via lock_guard, uncontended", "ns",
+                        rlock_time / static_cast<double>(iterations) * 1e9, python["rlock_ns"], true, ""});
+    }
+
+    std::string python_text = "not run";
+    if (with_python) {
+        python_text = "failed to run";
+        if (python.count("python_major"))
+            python_text = std::to_string(static_cast<int>(python["python_major"])) + "." +
+                          std::to_string(static_cast<int>(python["python_minor"]));
+    }
+    // Two processes ping-ponging on two cores are very sensitive to other work on the machine.
+    std::string load = "?";
+    if (FILE* file = std::fopen("/proc/loadavg", "r")) {
+        char text[64] = {};
+        if (std::fgets(text, sizeof text, file)) load = std::string(text, std::strcspn(text, " ")) + " (1 min)";
+        std::fclose(file);
+    }
+    std::printf("\nmachine: %u hardware threads, mproc::cpu_count() = %d, load average %s; Python %s\n",
+                std::thread::hardware_concurrency(), mproc::cpu_count(), load.c_str(), python_text.c_str());
+    mproc::bench::print_table(rows);
+    return 0;
+}
