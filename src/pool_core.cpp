@@ -431,10 +431,12 @@ private:
         const auto item = static_cast<long>(worker.channel->status->current_item.load(std::memory_order_relaxed));
         const std::optional<long> index =
             entry.job->first_index >= 0 ? std::optional<long>(entry.job->first_index + item) : std::nullopt;
-        if (worker.timed_out_tag == entry.tag)
-            return std::make_exception_ptr(TimeoutError(
-                "mproc: task" + (index ? " " + std::to_string(*index) : std::string()) +
-                " exceeded its timeout; its worker (pid " + std::to_string(worker.process.pid()) + ") was killed"));
+        if (worker.timed_out_tag == entry.tag) {
+            std::string what = "mproc: task";
+            if (index) what += ' ' + std::to_string(*index);
+            what += " exceeded its timeout; its worker (pid " + std::to_string(worker.process.pid()) + ") was killed";
+            return std::make_exception_ptr(TimeoutError(what));
+        }
         return std::make_exception_ptr(WorkerCrashed(worker.process.pid(), exitcode, index));
     }
 
