@@ -183,10 +183,6 @@ public:
         for (const auto& worker : workers_) pids.push_back(worker->process.pid());
         return pids;
     }
-    bool is_closed() const override {
-        std::lock_guard lock(mutex_);
-        return state_ != State::running;
-    }
     bool is_terminated() const override {
         std::lock_guard lock(mutex_);
         return state_ == State::terminated;
@@ -399,6 +395,7 @@ private:
             }
         }
         const std::uint64_t running = worker.channel->status->current_task.load(std::memory_order_acquire);
+        std::vector<std::unique_ptr<Job>> requeue;
         while (!worker.in_flight.empty()) {
             auto entry = std::move(worker.in_flight.front());
             worker.in_flight.pop_front();
@@ -410,11 +407,10 @@ private:
             } else {
                 // Never started, or started after the job we killed for its timeout had finished
                 // after all: another worker will run it, in the same order.
-                requeue_.push_back(std::move(entry.job));
+                requeue.push_back(std::move(entry.job));
             }
         }
-        for (auto it = requeue_.rbegin(); it != requeue_.rend(); ++it) pending_.push_front(std::move(*it));
-        requeue_.clear();
+        for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) pending_.push_front(std::move(*it));
         workers_.erase(workers_.begin() + static_cast<long>(index));
         const bool needed = state_ == State::running || (state_ == State::closed && !exit_sent_);
         if (needed && !init_error_) {
@@ -500,7 +496,6 @@ private:
     std::condition_variable changed_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::deque<std::unique_ptr<Job>> pending_;
-    std::vector<std::unique_ptr<Job>> requeue_;
     std::uint64_t next_tag_ = 1;
     State state_ = State::running;
     bool exit_sent_ = false;

@@ -44,9 +44,4 @@ SharedRegion::~SharedRegion() {
     if (data_) ::munmap(data_, size_);
 }
 
-void SharedRegion::discard(std::size_t offset, std::size_t length) {
-    ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                static_cast<off_t>(length));
-}
-
 }  // namespace mproc::os

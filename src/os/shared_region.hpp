@@ -28,9 +28,6 @@ public:
     std::size_t size() const noexcept { return size_; }
     int fd() const noexcept { return fd_.get(); }
 
-    // Gives the pages of [offset, offset + length) back to the kernel; they read as zeros after.
-    void discard(std::size_t offset, std::size_t length);
-
 private:
     UniqueFd fd_;
     std::byte* data_ = nullptr;

@@ -72,7 +72,6 @@ public:
 
     virtual int processes() const = 0;
     virtual std::vector<int> worker_pids() const = 0;
-    virtual bool is_closed() const = 0;
     virtual bool is_terminated() const = 0;
 };
 
