@@ -5,9 +5,11 @@
 #   scripts/run-tests.sh                 all configurations
 #   scripts/run-tests.sh -R Process      extra arguments go to every ctest run
 #
-# Configurations (MPROC_TEST_CONFIGS, default "release asan fuzz"):
+# Configurations (MPROC_TEST_CONFIGS, default "release asan tsan fuzz"):
 #   release  build/relwithdebinfo  RelWithDebInfo; unit, process and install tests
 #   asan     build/asan            -DMPROC_SANITIZE=address,undefined at -O1 (install tests skipped)
+#   tsan     build/tsan            -DMPROC_SANITIZE=thread at -O1: the multi-threaded parts (pool
+#                                  engine, rings, shared objects in tasks)
 #   fuzz     build/fuzz            clang + libFuzzer: mproc_fuzz_decode for MPROC_FUZZ_SECONDS;
 #                                  skipped with a message if the project defines no such target
 #
@@ -22,7 +24,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 repo=$(pwd)
 
-configs=${MPROC_TEST_CONFIGS:-release asan fuzz}
+configs=${MPROC_TEST_CONFIGS:-release asan tsan fuzz}
 jobs=${MPROC_JOBS:-2}
 test_timeout=${MPROC_TEST_TIMEOUT:-300}
 fuzz_seconds=${MPROC_FUZZ_SECONDS:-30}
@@ -128,6 +130,29 @@ run_asan() {
   record asan passed "$started" "$(count_tests "$dir")"
 }
 
+run_tsan() {
+  local dir=build/tsan started
+  local targets=(pool_test ring_test pool_shared_objects_test pool_descriptor_test task_test)
+  started=$(now)
+  banner "tsan: thread sanitizer in $dir (${targets[*]})"
+  if ! configure "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" \
+       -DMPROC_SANITIZE=thread -DMPROC_BUILD_TESTS=ON -DMPROC_BUILD_EXAMPLES=OFF -DMPROC_BUILD_BENCHMARKS=OFF; then
+    record tsan FAILED "$started" "configure failed"; return
+  fi
+  # Crash tests kill workers with SIGSEGV on purpose: the sanitizer must not handle it for them.
+  local tsan_env=("TSAN_OPTIONS=halt_on_error=1:handle_segv=0:suppressions=$repo/tests/tsan.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}")
+  if ! (export "${tsan_env[@]}"; build "$dir" --target "${targets[@]}"); then
+    record tsan FAILED "$started" "build failed"; return
+  fi
+  local filter='^(Pool|Crashes/PoolCrash|Ring|TaskShipping)'
+  echo "+ ctest --test-dir $dir -R '$filter' --output-on-failure -j$jobs --timeout $test_timeout ${ctest_args[*]}"
+  if ! (export "${tsan_env[@]}"; ctest --test-dir "$dir" -R "$filter" --output-on-failure -j"$jobs" \
+          --timeout "$test_timeout" "${ctest_args[@]}"); then
+    record tsan FAILED "$started" "tests failed"; return
+  fi
+  record tsan passed "$started" "$(ctest --test-dir "$dir" -N -R "$filter" 2>/dev/null | sed -n 's/^Total Tests: //p') tests"
+}
+
 run_fuzz() {
   local dir=build/fuzz target=mproc_fuzz_decode started
   started=$(now)
@@ -180,8 +205,9 @@ for config in $configs; do
   case "$config" in
     release) run_release ;;
     asan) run_asan ;;
+    tsan) run_tsan ;;
     fuzz) run_fuzz ;;
-    *) echo "run-tests: unknown configuration '$config' (known: release asan fuzz)" >&2
+    *) echo "run-tests: unknown configuration '$config' (known: release asan tsan fuzz)" >&2
        summary+=("$(printf '%-8s %-7s' "$config" FAILED) unknown configuration"); failures=$((failures + 1)) ;;
   esac
 done
