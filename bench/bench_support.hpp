@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,42 @@ inline std::map<std::string, double> run_python(const std::string& command) {
         at = end + 1;
     }
     return values;
+}
+
+// The options every benchmark takes, and the Python peer's numbers for them.
+struct Options {
+    int processes = 2;
+    bool quick = false;
+    bool with_python = true;
+    std::string script;
+};
+
+// Parses [--processes N] [--quick] [--no-python] [--python-script PATH]; nothing on a bad argument
+// (after printing the usage).
+inline std::optional<Options> parse_options(int argc, char** argv, std::string default_script) {
+    Options options;
+    options.script = std::move(default_script);
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--processes" && i + 1 < argc) options.processes = std::max(1, std::atoi(argv[++i]));
+        else if (arg == "--quick") options.quick = true;
+        else if (arg == "--no-python") options.with_python = false;
+        else if (arg == "--python-script" && i + 1 < argc) options.script = argv[++i];
+        else {
+            std::fprintf(stderr, "usage: %s [--processes N] [--quick] [--no-python] [--python-script PATH]\n", argv[0]);
+            return std::nullopt;
+        }
+    }
+    return options;
+}
+
+// Runs the peer script with the same options, announcing it as `what`.
+inline std::map<std::string, double> run_python_peer(const Options& options, const std::string& what) {
+    if (!options.with_python) return {};
+    std::printf("running %s (%s) ...\n", options.script.c_str(), what.c_str());
+    std::fflush(stdout);
+    return run_python("python3 " + options.script + " --processes " + std::to_string(options.processes) +
+                      (options.quick ? " --quick" : ""));
 }
 
 struct Row {

@@ -34,29 +34,14 @@ std::uint64_t spin(std::uint64_t iterations) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    int processes = 2;
-    bool quick = false, with_python = true;
-    std::string script = MPROC_BENCH_DIR "/pool_bench.py";
-    for (int i = 1; i < argc; ++i) {
-        if (!std::strcmp(argv[i], "--processes") && i + 1 < argc) processes = std::atoi(argv[++i]);
-        else if (!std::strcmp(argv[i], "--quick")) quick = true;
-        else if (!std::strcmp(argv[i], "--no-python")) with_python = false;
-        else if (!std::strcmp(argv[i], "--python-script") && i + 1 < argc) script = argv[++i];
-        else {
-            std::fprintf(stderr, "usage: %s [--processes N] [--quick] [--no-python] [--python-script PATH]\n", argv[0]);
-            return 2;
-        }
-    }
+    const auto options = mproc::bench::parse_options(argc, argv, MPROC_BENCH_DIR "/pool_bench.py");
+    if (!options) return 2;
+    const int processes = options->processes;
+    const bool quick = options->quick, with_python = options->with_python;
     using mproc::bench::median_seconds;
     const double scale = quick ? 0.2 : 1.0;
 
-    std::map<std::string, double> python;
-    if (with_python) {
-        std::printf("running %s (Python's multiprocessing, Pool(%d)) ...\n", script.c_str(), processes);
-        std::fflush(stdout);
-        python = mproc::bench::run_python("python3 " + script + " --processes " + std::to_string(processes) +
-                                          (quick ? " --quick" : ""));
-    }
+    auto python = mproc::bench::run_python_peer(*options, "Python's multiprocessing, Pool(" + std::to_string(processes) + ")");
     std::printf("running mproc, Pool(%d) ...\n", processes);
     std::fflush(stdout);
 
