@@ -269,6 +269,19 @@ void MessageQueue::release_spill() noexcept {
 // ---------------------------------------------------------------------------------------------
 // put and get
 
+// Called with the lock held: counts us among the waiters (so that the other side wakes us),
+// releases the lock and waits for the other side's sequence to move. Returns false when the hook
+// gives up. The lock is not held on return.
+bool MessageQueue::wait_unlocked(FutexWord& sequence, FutexWord& waiters, const Deadline& deadline,
+                                 const WaitHook& hook) {
+    const std::uint32_t seen = sequence.load();
+    waiters.fetch_add(1);
+    unlock();
+    const bool keep_waiting = wait_for_change(sequence, seen, deadline, hook);
+    waiters.fetch_sub(1);
+    return keep_waiting;
+}
+
 MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const Deadline& deadline, WaitHook hook) {
     auto& c = *control_;
     const std::uint64_t length = message.size();
@@ -303,11 +316,7 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
             if (spilled) release_spill();
             return Status::timed_out;
         }
-        const std::uint32_t seen = c.get_sequence.load();
-        c.putters_waiting.fetch_add(1);
-        unlock();
-        const bool keep_waiting = wait_for_change(c.get_sequence, seen, deadline, hook);
-        c.putters_waiting.fetch_sub(1);
+        const bool keep_waiting = wait_unlocked(c.get_sequence, c.putters_waiting, deadline, hook);
         if (!keep_waiting) {
             if (spilled) release_spill();
             return Status::abandoned;
@@ -344,11 +353,7 @@ MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const De
             unlock();
             return Status::timed_out;
         }
-        const std::uint32_t seen = c.put_sequence.load();
-        c.getters_waiting.fetch_add(1);
-        unlock();
-        const bool keep_waiting = wait_for_change(c.put_sequence, seen, deadline, hook);
-        c.getters_waiting.fetch_sub(1);
+        const bool keep_waiting = wait_unlocked(c.put_sequence, c.getters_waiting, deadline, hook);
         // Whatever arrived before the other end went away is still delivered.
         if (!keep_waiting && c.count.load() == 0) return Status::abandoned;
         lock();

@@ -104,6 +104,7 @@ private:
 
     void lock();
     void unlock() noexcept;
+    bool wait_unlocked(FutexWord& sequence, FutexWord& waiters, const Deadline& deadline, const WaitHook& hook);
     void repair() noexcept;
     bool claim_spill(const Deadline& deadline);
     void release_spill() noexcept;
