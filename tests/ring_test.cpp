@@ -67,6 +67,31 @@ TEST(Ring, MessagesArriveInOrderAcrossWrapAroundAndSpills) {
     EXPECT_TRUE(rings.consumer.empty());
 }
 
+// The consumer skips trailing padding without releasing it, so a drained ring can still count
+// the padding as used. A producer that wraps and finds the ring full must wait only for the room
+// it needs, never for the whole ring.
+TEST(Ring, ProducerBlockedRightAfterPaddingWakesWhenTheConsumerDrains) {
+    RingPair rings;
+    constexpr std::size_t trailing = 64;  // less than a record needs: the next begin() pads it
+    {
+        auto& out = rings.producer.begin(7, 0);
+        const std::vector<std::byte> filler(capacity - trailing - Ring::alignment);
+        out.write(filler.data(), filler.size());
+        ASSERT_FALSE(rings.producer.commit());
+    }
+    std::thread consumer([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the producer block first
+        for (int i = 0; i < 2; ++i) {
+            auto record = rings.consumer.wait(std::chrono::seconds(10));
+            ASSERT_TRUE(record);
+            EXPECT_EQ(record->tag, static_cast<std::uint64_t>(i));
+            rings.consumer.release(*record);
+        }
+    });
+    send(rings.producer, 1, {42});  // pads the tail, then waits for the consumer to make room
+    consumer.join();
+}
+
 TEST(Ring, MessageOverTheSpillLimitIsASerializationErrorAndNothingIsPublished) {
     RingPair rings;
     auto& out = rings.producer.begin(1, 1);

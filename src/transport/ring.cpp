@@ -87,7 +87,9 @@ Writer& Ring::begin(std::uint16_t type, std::uint64_t tag) {
             control_->write_position.store(position + tail, std::memory_order_release);
             continue;
         }
-        wait_for_space(std::min(capacity_, tail + header_size + min_inline));
+        // Wait for exactly what the branches above need. Asking for more could wait forever: the
+        // consumer skips trailing padding without releasing it, so an idle ring need not be empty.
+        wait_for_space(tail >= header_size + min_inline ? header_size + min_inline : tail);
     }
 }
 
