@@ -3,6 +3,7 @@
 
 #include <mproc/async_result.hpp>
 #include <mproc/errors.hpp>
+#include <mproc/init.hpp>
 #include <mproc/pipe.hpp>
 #include <mproc/pool.hpp>
 #include <mproc/process.hpp>

@@ -703,6 +703,11 @@ private:
         return result;
     }
 
+protected:
+    // For other backends (mproc::mpi::Pool): the same front end over another engine.
+    explicit Pool(std::shared_ptr<detail::PoolCore> core) : core_(std::move(core)) {}
+
+private:
     std::shared_ptr<detail::PoolCore> core_;
 };
 

@@ -1,0 +1,31 @@
+// mproc/init.hpp: mproc::init, the first line of main in programs that start processes by
+// re-executing themselves.
+//
+//   int main(int argc, char** argv) {
+//       mproc::init(argc, argv);   // a worker serves here and never returns
+//       ...
+//   }
+//
+// Under the "spawn" start method a worker is a fresh run of the same program, and under MPI every
+// rank runs it; init is where such a process turns into a worker, before main does anything else.
+// In the process the user started it returns at once (under "forkserver" it first starts the
+// server, while the program has a single thread). Programs using only "fork" need not call it.
+#pragma once
+
+namespace mproc {
+
+void init(int argc, char** argv);
+
+// Whether init has run in this process.
+bool initialized() noexcept;
+
+namespace detail {
+
+// Run by init, in registration order, after mproc's own start-up. A hook that turns the process
+// into a worker does not return. Optional components (MPI) register one from a header, through an
+// inline variable, so that including the header is enough. Returns true, for that variable.
+using InitHook = void (*)(int argc, char** argv);
+bool register_init_hook(InitHook hook);
+
+}  // namespace detail
+}  // namespace mproc
