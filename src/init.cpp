@@ -3,6 +3,10 @@
 #include <atomic>
 #include <vector>
 
+#include <mproc/start_method.hpp>
+
+#include "launch.hpp"
+
 namespace mproc {
 namespace {
 
@@ -24,6 +28,8 @@ bool initialized() noexcept { return init_done.load(); }
 
 void init(int argc, char** argv) {
     if (init_done.exchange(true)) return;
+    launch::serve_if_spawned();
+    launch::prepare(get_start_method());
     for (const auto hook : init_hooks()) hook(argc, argv);
 }
 

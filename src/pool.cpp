@@ -10,6 +10,7 @@ Pool::Pool(const PoolOptions& options) {
     config.processes = options.processes == 0 ? cpu_count() : options.processes;
     config.maxtasksperchild = options.maxtasksperchild;
     config.max_message_size = options.max_message_size;
+    config.start_method = options.start_method.value_or(get_start_method());
     config.initializer = options.initializer.packed();
     config.initializer_fds = options.initializer.fds();
     core_ = detail::PoolCore::start(config);

@@ -42,12 +42,13 @@ struct Channel {
         return status_size + 2 * transport::Ring::region_size(ring_capacity, max_message_size);
     }
 
-    // Lays a channel out in a new, zero-filled region.
-    Channel(std::byte* region, std::size_t max_message_size)
-        : status(new (region) WorkerStatus),
-          tasks(region + status_size, ring_capacity, max_message_size),
+    // Lays a channel out in a new, zero-filled region, or attaches to one laid out by the parent.
+    using Setup = transport::Ring::Setup;
+    Channel(std::byte* region, std::size_t max_message_size, Setup setup = Setup::create)
+        : status(setup == Setup::create ? new (region) WorkerStatus : reinterpret_cast<WorkerStatus*>(region)),
+          tasks(region + status_size, ring_capacity, max_message_size, setup),
           replies(region + status_size + transport::Ring::region_size(ring_capacity, max_message_size), ring_capacity,
-                  max_message_size) {}
+                  max_message_size, setup) {}
 
     WorkerStatus* status;
     transport::Ring tasks;

@@ -20,10 +20,12 @@
 #include <mproc/detail/task.hpp>
 #include <mproc/errors.hpp>
 
+#include "launch.hpp"
 #include "os/child_process.hpp"
 #include "os/event_fd.hpp"
 #include "os/fd_passing.hpp"
 #include "os/shared_region.hpp"
+#include "os/threads.hpp"
 #include "pool_channel.hpp"
 #include "pool_worker.hpp"
 
@@ -86,7 +88,10 @@ public:
     void launch() {
         std::unique_lock lock(mutex_);
         for (int i = 0; i < config_.processes; ++i) spawn_worker();
-        supervisor_ = std::thread([this] { supervise(); });
+        supervisor_ = std::thread([this] {
+            os::InternalThread mark;
+            supervise();
+        });
         changed_.wait(lock, [&] {
             return init_error_ || std::all_of(workers_.begin(), workers_.end(), [](auto& w) { return w->ready; });
         });
@@ -207,16 +212,30 @@ private:
         Channel* channel = worker->channel.get();
         auto [ours, theirs] = os::socket_pair();
         const int worker_socket = theirs.get();
-        worker->process = os::ChildProcess::fork(
+        worker->process = launch::start_child(
+            config_.start_method,
             [this, channel, worker_socket] {
                 std::span<const int> initializer_fds;
                 if (config_.initializer_fds) initializer_fds = *config_.initializer_fds;
                 return pool::run_worker(*channel, *signals_, wake_, worker_socket, config_.initializer,
                                         initializer_fds, config_.maxtasksperchild.value_or(0));
             },
-            {.new_process_group = true});
+            [&] { return worker_bootstrap(worker->region, worker_socket); }, {.new_process_group = true});
         worker->fd_socket = std::move(ours);
         workers_.push_back(std::move(worker));
+    }
+
+    // What a worker started by spawn or forkserver needs; read by launch::run_pool_worker.
+    launch::Bootstrap worker_bootstrap(const os::SharedRegion& region, int worker_socket) const {
+        launch::Bootstrap bootstrap{launch::Entry::pool_worker, {}, {}, config_.initializer_fds};
+        Writer out(bootstrap.payload);
+        out.write_value(static_cast<std::uint64_t>(config_.max_message_size));
+        out.write_value(static_cast<std::int64_t>(config_.maxtasksperchild.value_or(0)));
+        encode(out, config_.initializer);
+        bootstrap.fds = {region.fd(), signals_region_.fd(), wake_.fd(), worker_socket};
+        if (config_.initializer_fds)
+            bootstrap.fds.insert(bootstrap.fds.end(), config_.initializer_fds->begin(), config_.initializer_fds->end());
+        return bootstrap;
     }
 
     static std::size_t jobs_ahead(const Worker& worker) {

@@ -3,7 +3,9 @@
 #include <mproc/detail/chunk.hpp>
 #include <mproc/detail/task.hpp>
 
+#include "launch.hpp"
 #include "os/fd_passing.hpp"
+#include "os/shared_region.hpp"
 
 namespace mproc {
 namespace pool {
@@ -91,6 +93,24 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
 }
 
 }  // namespace pool
+
+// A worker started by spawn or forkserver: it maps what its parent set up, then lives as a forked
+// worker does. The order of the payload and the descriptors is PoolEngine::worker_bootstrap's.
+int launch::run_pool_worker(Reader& payload, std::vector<os::UniqueFd>& fds) {
+    const auto max_message_size = static_cast<std::size_t>(payload.read_value<std::uint64_t>());
+    const auto max_tasks = payload.read_value<std::int64_t>();
+    const auto initializer = decode<std::vector<std::byte>>(payload);
+    if (fds.size() < 4) payload.fail("pool worker bootstrap without its descriptors");
+    auto region = os::SharedRegion::attach(std::move(fds[0]), pool::Channel::region_size(max_message_size));
+    auto signals = os::SharedRegion::attach(std::move(fds[1]), sizeof(pool::PoolSignals));
+    const os::EventFd parent_wake(std::move(fds[2]));
+    const os::UniqueFd fd_socket = std::move(fds[3]);
+    std::vector<int> initializer_fds;
+    for (std::size_t i = 4; i < fds.size(); ++i) initializer_fds.push_back(fds[i].get());
+    pool::Channel channel(region.data(), max_message_size, pool::Channel::Setup::attach);
+    return pool::run_worker(channel, *reinterpret_cast<pool::PoolSignals*>(signals.data()), parent_wake,
+                            fd_socket.get(), initializer, initializer_fds, max_tasks);
+}
 
 void detail::note_item_started(std::uint64_t index) noexcept {
     if (!pool::running_status) return;

@@ -11,6 +11,7 @@
 
 #include <cxxabi.h>
 
+#include "launch.hpp"
 #include "os/child_process.hpp"
 #include "os/cpu.hpp"
 
@@ -49,6 +50,7 @@ struct Process::Impl {
     Target target;
     std::string name;
     bool daemon = false;
+    std::optional<StartMethod> start_method;
     std::vector<int> path;
     State state = State::created;
     os::ChildProcess child;
@@ -60,16 +62,16 @@ struct Process::Impl {
             throw StateError(std::string("mproc::Process::") + operation + ": the process was never started");
     }
 
-    int run_in_child() {
+    int run_in_child(ProcessInfo parent) {
         auto& self = identity();
-        self.parent = ProcessInfo{static_cast<int>(::getppid()), self.name, self.daemon};
+        self.parent = std::move(parent);
         self.path = path;
         self.name = name;
         self.daemon = daemon;
         self.children_created = 0;
         int code = 1;
         try {
-            target();
+            target.run();
             code = 0;
         } catch (const std::exception& e) {
             int status = 0;
@@ -84,7 +86,43 @@ struct Process::Impl {
         finish_children_at_exit();
         return code;
     }
+
+    // The child's identity and the packed target, for launch::run_process.
+    launch::Bootstrap bootstrap(const ProcessInfo& parent) const {
+        launch::Bootstrap made{launch::Entry::process, {}, {}, {}};
+        Writer out(made.payload);
+        encode(out, name);
+        encode(out, daemon);
+        encode(out, path);
+        encode(out, parent.pid);
+        encode(out, parent.name);
+        encode(out, parent.daemon);
+        target.pack(out);
+        auto fds = detail::keep_fds(out.fds());
+        made.fds = *fds;
+        made.keep_alive = std::move(fds);
+        return made;
+    }
 };
+
+int launch::run_process(Reader& payload, std::vector<os::UniqueFd>&) {
+    Process::Impl impl;
+    impl.name = decode<std::string>(payload);
+    impl.daemon = decode<bool>(payload);
+    impl.path = decode<std::vector<int>>(payload);
+    ProcessInfo parent;
+    parent.pid = decode<int>(payload);
+    parent.name = decode<std::string>(payload);
+    parent.daemon = decode<bool>(payload);
+    impl.target.run = [&payload] {
+        std::vector<std::byte> reply;
+        Writer out(reply);
+        detail::run_packed_call(payload, out);
+        Reader result(reply);
+        detail::unpack_reply<void>(result);
+    };
+    return impl.run_in_child(std::move(parent));
+}
 
 namespace {
 
@@ -141,6 +179,7 @@ Process::Process(ProcessOptions options, Target target) : impl_(std::make_unique
     impl_->path.push_back(++self.children_created);
     impl_->name = options.name.empty() ? default_name(impl_->path) : std::move(options.name);
     impl_->daemon = options.daemon.value_or(self.daemon);
+    impl_->start_method = options.start_method;
 }
 
 Process::Process(Process&&) noexcept = default;
@@ -171,7 +210,17 @@ void Process::start() {
         std::lock_guard lock(registry->mutex);
         registry->reap_orphans();
     }
-    impl_->child = os::ChildProcess::fork([impl = impl_.get()] { return impl->run_in_child(); });
+    const StartMethod method = impl_->start_method.value_or(get_start_method());
+    if (method != StartMethod::fork && !impl_->target.pack)
+        throw StateError("mproc::Process::start: under the " + std::string(to_string(method)) +
+                         " start method the target is sent to a new program, so it must be a function, a "
+                         "captureless lambda or one capturing trivially copyable values, called with "
+                         "transferable arguments (see mproc/serialize.hpp); use the fork start method "
+                         "for other targets");
+    const ProcessInfo self = current_process();
+    impl_->child = launch::start_child(
+        method, [impl = impl_.get(), self] { return impl->run_in_child(self); },
+        [impl = impl_.get(), &self] { return impl->bootstrap(self); });
     impl_->state = Impl::State::started;
     std::lock_guard lock(registry->mutex);
     registry->running.insert(impl_.get());
@@ -233,7 +282,7 @@ void Process::close() {
         registry->running.erase(impl_.get());
     }
     impl_->state = Impl::State::closed;
-    impl_->target = nullptr;
+    impl_->target = {};
 }
 
 ProcessInfo current_process() {

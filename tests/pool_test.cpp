@@ -42,6 +42,7 @@
 #include <gtest/gtest.h>
 
 #include "support/leak_check.hpp"
+#include "support/start_methods.hpp"
 
 namespace {
 
@@ -507,6 +508,7 @@ TEST(PoolOrder, UnevenTasksAreBalancedDynamically) {
 }
 
 TEST(PoolValues, VoidFunctionsGiveMonostatesAndRunEveryItemOnce) {
+    MPROC_TEST_REQUIRES_FORK();
     LeakCheck leaks;
     Pipe pipe;
     mproc::Pool pool(2);
@@ -1516,10 +1518,12 @@ void expect_timeout_kills_what_the_task_started(int (*task)(int)) {
 }
 
 TEST(PoolTimeouts, TimeoutAlsoKillsProcessesTheTaskForked) {
+    MPROC_TEST_REQUIRES_FORK();
     expect_timeout_kills_what_the_task_started(fork_grandchild_then_hang);
 }
 
 TEST(PoolTimeouts, TimeoutAlsoKillsAnMprocProcessTheTaskStarted) {
+    MPROC_TEST_REQUIRES_FORK();
     expect_timeout_kills_what_the_task_started(start_process_then_hang);
 }
 

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "support/leak_check.hpp"
+#include "support/start_methods.hpp"
 #include "support/reexec.hpp"
 #include "support/run_self.hpp"
 
@@ -76,6 +77,7 @@ void sleep_forever() {
 }
 
 TEST(Process, RunsTargetWithItsArgumentsInAnotherProcess) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     Channel channel;
     mproc::Process p(
@@ -142,6 +144,7 @@ TEST(Process, TerminateAndKillReportTheirSignals) {
 }
 
 TEST(Process, ExceptionEscapingTargetIsPrintedAndExitsWithOne) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     Channel err;
     mproc::Process p(mproc::ProcessOptions{.name = "worker"}, [](int fd) {
@@ -206,6 +209,7 @@ TEST(Process, NamesFollowPythonsScheme) {
 }
 
 TEST(Process, ChildKnowsItselfAndItsParent) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     Channel channel;
     mproc::Process p([](int fd) {
@@ -261,6 +265,7 @@ TEST(Process, ChildOutlivingItsProcessObjectIsReapedLater) {
 }
 
 TEST(Process, ChildStartedFromShortLivedThreadSurvivesThatThread) {
+    MPROC_TEST_REQUIRES_FORK();
     // PR_SET_PDEATHSIG is tied to the forking thread; the child must not die with it.
     mproc::test::LeakCheck leaks;
     Channel channel;
@@ -278,6 +283,7 @@ TEST(Process, ChildStartedFromShortLivedThreadSurvivesThatThread) {
 }
 
 TEST(Process, ChildrenDieWhenTheirParentIsKilled) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     Channel channel;
     mproc::Process parent([](int fd) {
@@ -339,6 +345,7 @@ TEST(Process, BufferedOutputIsNotDuplicated) {
 }
 
 TEST(Process, ChildWaitsForItsOwnNonDaemonicChildrenBeforeExiting) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     Channel channel;
     mproc::Process child([](int fd) {

@@ -73,6 +73,13 @@ private:
     std::optional<long> task_index_;
 };
 
+// A child could not be started: under "spawn", typically because main() does not call
+// mproc::init(argc, argv) first, so the new process never turned into a worker.
+class StartError : public Error {
+public:
+    using Error::Error;
+};
+
 // A wait ran out of time, or a task ran past its per-task timeout.
 class TimeoutError : public Error {
 public:

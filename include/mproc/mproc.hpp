@@ -2,6 +2,7 @@
 #pragma once
 
 #include <mproc/async_result.hpp>
+#include <mproc/context.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/init.hpp>
 #include <mproc/pipe.hpp>
@@ -11,4 +12,5 @@
 #include <mproc/serialize.hpp>
 #include <mproc/shared.hpp>
 #include <mproc/shared_memory.hpp>
+#include <mproc/start_method.hpp>
 #include <mproc/sync.hpp>

@@ -90,6 +90,8 @@ struct PoolOptions {
     // Largest message (task or result) the transport carries; larger ones fail with
     // SerializationError. Only touched memory is used, so the default costs nothing.
     std::size_t max_message_size = std::size_t{4} << 30;
+    // How workers start (see start_method.hpp); unset: get_start_method().
+    std::optional<StartMethod> start_method;
 };
 
 struct MapOptions {

@@ -7,8 +7,9 @@
 //   p.join();
 //   assert(p.exitcode() == 0);
 //
-// The child is forked: it starts as a copy of the parent, and the target and its arguments are
-// the copies it inherited. It ends when the target returns (exit code 0) or when an exception
+// Under the fork start method (the default) the child starts as a copy of the parent, and the
+// target and its arguments are the copies it inherited; under spawn and forkserver they are sent
+// to it (see start_method.hpp). It ends when the target returns (exit code 0) or when an exception
 // escapes it (the child prints "Process <name>: <type>: <what>" to stderr; exit code 1). Children
 // never outlive their parent: if the parent dies, even by SIGKILL, the kernel kills them. At
 // normal exit of the parent, daemonic children are terminated and the others are waited for.
@@ -26,7 +27,10 @@
 #include <utility>
 #include <vector>
 
+#include <mproc/detail/task.hpp>
 #include <mproc/errors.hpp>
+#include <mproc/serialize.hpp>
+#include <mproc/start_method.hpp>
 
 namespace mproc {
 
@@ -36,6 +40,9 @@ struct ProcessOptions {
     // Daemonic children are terminated when the parent exits instead of being waited for.
     // Unset: inherited from the creating process.
     std::optional<bool> daemon;
+    // How the child starts (see start_method.hpp); unset: get_start_method(). Under spawn and
+    // forkserver the target and its arguments must be shippable, as for Pool tasks.
+    std::optional<StartMethod> start_method;
 };
 
 class Process {
@@ -85,16 +92,30 @@ public:
     struct Impl;  // defined by the library
 
 private:
-    using Target = std::function<void()>;
+    struct Target {
+        std::function<void()> run;
+        // Writes the call as a message, for a child that does not share our memory (spawn,
+        // forkserver); empty when the target or its arguments cannot be shipped.
+        std::function<void(Writer&)> pack;
+    };
 
     template <class F, class... Args>
     static Target make_target(F&& target, Args&&... args) {
-        static_assert(std::is_invocable_v<std::decay_t<F>&, std::decay_t<Args>&...>,
+        using Callable = std::decay_t<F>;
+        static_assert(std::is_invocable_v<Callable&, std::decay_t<Args>&...>,
                       "mproc::Process: the target cannot be called with these argument types");
-        return [target = std::forward<F>(target),
-                args = std::make_tuple(std::forward<Args>(args)...)]() mutable {
-            std::apply(target, args);
-        };
+        using State = std::tuple<Callable, std::decay_t<Args>...>;
+        auto state = std::make_shared<State>(std::forward<F>(target), std::forward<Args>(args)...);
+        Target made;
+        made.run = [state] { std::apply([](auto& f, auto&... call_args) { std::invoke(f, call_args...); }, *state); };
+        using Result = std::invoke_result_t<Callable&, std::decay_t<Args>&...>;
+        if constexpr (detail::shippable_callable<Callable> && (Transferable<std::decay_t<Args>> && ...) &&
+                      (std::is_void_v<Result> || Transferable<std::remove_cvref_t<Result>>))
+            made.pack = [state](Writer& out) {
+                std::apply([&](const auto& f, const auto&... call_args) { detail::pack_call(out, f, call_args...); },
+                           *state);
+            };
+        return made;
     }
 
     Process(ProcessOptions options, Target target);

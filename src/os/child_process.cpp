@@ -1,5 +1,6 @@
 #include "os/child_process.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <fstream>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -19,6 +21,7 @@
 #include <mproc/errors.hpp>
 
 #include "os/syscall.hpp"
+#include "os/threads.hpp"
 
 namespace mproc::os {
 namespace {
@@ -55,7 +58,10 @@ public:
                 done_.notify_all();
             });
             if (!thread_started_) {
-                std::thread([this] { serve(); }).detach();
+                std::thread([this] {
+                    InternalThread mark;
+                    serve();
+                }).detach();
                 thread_started_ = true;
             }
         }
@@ -180,11 +186,61 @@ ChildProcess ChildProcess::fork(const std::function<int()>& body, const ForkOpti
     return child;
 }
 
+namespace {
+
+std::vector<std::string> own_argv() {
+    std::ifstream file("/proc/self/cmdline", std::ios::binary);
+    std::vector<std::string> args;
+    std::string arg;
+    while (std::getline(file, arg, '\0')) args.push_back(arg);
+    return args;
+}
+
+}  // namespace
+
+ChildProcess ChildProcess::exec_self(int inherited_fd, const std::string& environment, const ForkOptions& options) {
+    // Everything the child needs is built here: between fork and exec it may only make system calls.
+    static const std::vector<std::string> args = own_argv();
+    std::vector<char*> argv;
+    for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    const std::string name = environment.substr(0, environment.find('=') + 1);
+    std::vector<char*> envp;
+    for (char** entry = environ; *entry; ++entry)
+        if (std::string_view(*entry).substr(0, name.size()) != name) envp.push_back(*entry);
+    envp.push_back(const_cast<char*>(environment.c_str()));
+    envp.push_back(nullptr);
+    return fork(
+        [&] {
+            ::fcntl(inherited_fd, F_SETFD, 0);
+            const int null = ::open("/dev/null", O_RDONLY);
+            if (null >= 0 && null != 0) {
+                ::dup2(null, 0);
+                ::close(null);
+            }
+            ::execve("/proc/self/exe", argv.data(), envp.data());
+            return 127;
+        },
+        options);
+}
+
+ChildProcess ChildProcess::adopt(int pid, bool own_group, std::function<int(int pid)> reap) {
+    ChildProcess child;
+    auto pidfd = sys_call([&] { return pidfd_open(pid); });
+    pidfd.or_throw("pidfd_open");
+    child.pid_ = pid;
+    child.pidfd_.reset(pidfd.value);
+    child.own_group_ = own_group;
+    child.reap_ = std::move(reap);
+    return child;
+}
+
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
     if (this != &other) {
         kill_if_running();
         pid_ = std::exchange(other.pid_, -1);
         pidfd_ = std::move(other.pidfd_);
+        reap_ = std::move(other.reap_);
         own_group_ = other.own_group_;
         exitcode_ = other.exitcode_;
     }
@@ -196,9 +252,11 @@ ChildProcess::~ChildProcess() { kill_if_running(); }
 void ChildProcess::kill_if_running() noexcept {
     if (pidfd_ && !exitcode_) {
         signal(SIGKILL);
-        siginfo_t info{};
-        sys_call([&] { return ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED); });
-        exitcode_ = exitcode_from(info);
+        try {
+            wait();
+        } catch (...) {
+            // Only an adopted child's reaper can fail, when its server is gone: nothing to reap.
+        }
     }
 }
 
@@ -212,6 +270,14 @@ std::optional<int> ChildProcess::wait(std::optional<std::chrono::nanoseconds> ti
         const auto ready = sys_call([&] { return ::ppoll(&fd, 1, &limit, nullptr); });
         ready.or_throw("ppoll(pidfd)");
         if (ready.value == 0) return std::nullopt;
+    }
+    if (reap_) {
+        if (!timeout) {
+            pollfd fd{pidfd_.get(), POLLIN, 0};
+            sys_call([&] { return ::poll(&fd, 1, -1); }).or_throw("poll(pidfd)");
+        }
+        exitcode_ = reap_(pid_);
+        return exitcode_;
     }
     siginfo_t info{};
     const auto waited =

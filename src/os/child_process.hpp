@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <string>
 
 #include "os/unique_fd.hpp"
 
@@ -22,6 +23,13 @@ public:
     // the value it returns (stdio flushed; atexit handlers and static destructors do not run).
     // The child is killed by SIGKILL if this process dies, however it dies.
     static ChildProcess fork(const std::function<int()>& body, const ForkOptions& options = {});
+    // Starts a fresh run of this program (/proc/self/exe with this process's argv), with
+    // `environment` added to the environment and stdin on /dev/null. `inherited_fd` stays open
+    // in it; every other descriptor of ours is close-on-exec.
+    static ChildProcess exec_self(int inherited_fd, const std::string& environment, const ForkOptions& options = {});
+    // Takes charge of a child that another process forked and will reap for us: `reap(pid)` waits
+    // for its exit code once it has exited (see ForkServer).
+    static ChildProcess adopt(int pid, bool own_group, std::function<int(int pid)> reap);
 
     ChildProcess() = default;
     ChildProcess(ChildProcess&&) noexcept = default;
@@ -51,6 +59,7 @@ private:
 
     int pid_ = -1;
     UniqueFd pidfd_;
+    std::function<int(int pid)> reap_;  // for adopted children
     bool own_group_ = false;
     std::optional<int> exitcode_;
 };

@@ -1,6 +1,8 @@
 // A counter another thread or process can bump to wake a poll() on it.
 #pragma once
 
+#include <utility>
+
 #include "os/unique_fd.hpp"
 
 namespace mproc::os {
@@ -8,6 +10,8 @@ namespace mproc::os {
 class EventFd {
 public:
     EventFd();
+    // One received from another process.
+    explicit EventFd(UniqueFd fd) noexcept : fd_(std::move(fd)) {}
     int fd() const noexcept { return fd_.get(); }
     void notify() const noexcept;
     // Resets the counter; never blocks.

@@ -48,51 +48,64 @@ std::pair<UniqueFd, UniqueFd> socket_pair() {
     return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-void send_fds(int socket, std::span<const int> fds) {
+void send_message(int socket, std::span<const std::byte> data, std::span<const int> fds) {
     if (fds.size() > max_fds_per_message)
         throw SerializationError("mproc: a message may carry at most " + std::to_string(max_fds_per_message) +
                                  " shared objects");
-    char byte = 0;
-    iovec data{&byte, 1};
-    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+    iovec iov{const_cast<std::byte*>(data.data()), data.size()};
+    std::vector<char> control(fds.empty() ? 0 : CMSG_SPACE(sizeof(int) * fds.size()));
     msghdr message{};
-    message.msg_iov = &data;
+    message.msg_iov = &iov;
     message.msg_iovlen = 1;
-    message.msg_control = control.data();
-    message.msg_controllen = control.size();
-    cmsghdr* header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
-    sys_call([&] { return ::sendmsg(socket, &message, MSG_NOSIGNAL); }).or_throw("sendmsg(SCM_RIGHTS)");
+    if (!fds.empty()) {
+        message.msg_control = control.data();
+        message.msg_controllen = control.size();
+        cmsghdr* header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+        std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
+    }
+    sys_call([&] { return ::sendmsg(socket, &message, MSG_NOSIGNAL); }).or_throw("sendmsg");
 }
 
-std::vector<UniqueFd> receive_fds(int socket, std::size_t count) {
-    char byte = 0;
-    iovec data{&byte, 1};
+ReceivedMessage receive_message(int socket, std::span<std::byte> buffer) {
+    iovec iov{buffer.data(), buffer.size()};
     std::vector<char> control(CMSG_SPACE(sizeof(int) * max_fds_per_message));
     msghdr message{};
-    message.msg_iov = &data;
+    message.msg_iov = &iov;
     message.msg_iovlen = 1;
     message.msg_control = control.data();
     message.msg_controllen = control.size();
     const auto received = sys_call([&] { return ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC); });
-    received.or_throw("recvmsg(SCM_RIGHTS)");
-    std::vector<UniqueFd> fds;
+    received.or_throw("recvmsg");
+    ReceivedMessage result;
+    result.size = static_cast<std::size_t>(received.value);
     for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
         if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
         const std::size_t n = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (std::size_t i = 0; i < n; ++i) {
             int fd;
             std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof fd);
-            fds.emplace_back(fd);
+            result.fds.emplace_back(fd);
         }
     }
-    if (received.value == 0 || fds.size() != count || (message.msg_flags & MSG_CTRUNC))
+    if (message.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) throw SerializationError("mproc: message truncated");
+    return result;
+}
+
+void send_fds(int socket, std::span<const int> fds) {
+    const std::byte marker{0};
+    send_message(socket, {&marker, 1}, fds);
+}
+
+std::vector<UniqueFd> receive_fds(int socket, std::size_t count) {
+    std::byte marker{};
+    auto received = receive_message(socket, {&marker, 1});
+    if (received.size == 0 || received.fds.size() != count)
         throw SerializationError("mproc: expected " + std::to_string(count) + " file descriptors with a message, got " +
-                                 std::to_string(fds.size()));
-    return fds;
+                                 std::to_string(received.fds.size()));
+    return std::move(received.fds);
 }
 
 }  // namespace mproc::os

@@ -34,8 +34,8 @@ std::size_t Ring::region_size(std::size_t capacity, std::size_t spill_capacity) 
     return page + round_up(capacity, page) + round_up(spill_capacity, page);
 }
 
-Ring::Ring(std::byte* region, std::size_t capacity, std::size_t spill_capacity)
-    : control_(new (region) RingControl),
+Ring::Ring(std::byte* region, std::size_t capacity, std::size_t spill_capacity, Setup setup)
+    : control_(setup == Setup::create ? new (region) RingControl : reinterpret_cast<RingControl*>(region)),
       data_(region + page),
       capacity_(capacity),
       spill_(region + page + round_up(capacity, page)),

@@ -59,8 +59,10 @@ public:
     static std::size_t region_size(std::size_t capacity, std::size_t spill_capacity);
 
     Ring() = default;
-    // `region` points at region_size(...) bytes of shared memory, zero-filled when new.
-    Ring(std::byte* region, std::size_t capacity, std::size_t spill_capacity);
+    // `region` points at region_size(...) bytes of shared memory, zero-filled when new. The
+    // side that creates the ring lays it out; a process that maps it later attaches to it.
+    enum class Setup { create, attach };
+    Ring(std::byte* region, std::size_t capacity, std::size_t spill_capacity, Setup setup = Setup::create);
 
     // --- Producer ---
     // Whether a message can be started without blocking: room for a record header and the

@@ -63,20 +63,39 @@ inline std::vector<ChildState> children() {
 // to disappear: a killed child is gone only once its parent has reaped it.
 class LeakCheck {
 public:
-    LeakCheck() : fds_(open_fds()), shm_(directory_entries("/dev/shm")) {}
+    LeakCheck() : fds_(open_fds()), shm_(directory_entries("/dev/shm")) {
+        // Children from before, such as the fork server, are not this test's.
+        for (const auto& child : children()) earlier_children_.insert(child.pid);
+    }
     ~LeakCheck() {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        while (!children().empty() && std::chrono::steady_clock::now() < deadline)
+        while (!new_children().empty() && std::chrono::steady_clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        for (const auto& child : children())
+        for (const auto& child : new_children())
             ADD_FAILURE() << "child " << child.pid << " left behind in state " << child.state;
         EXPECT_EQ(open_fds(), fds_) << "file descriptors leaked";
-        EXPECT_EQ(directory_entries("/dev/shm"), shm_) << "files left in /dev/shm";
+        EXPECT_EQ(new_shm_files(), std::set<std::string>{}) << "files left in /dev/shm";
     }
 
 private:
+    std::vector<ChildState> new_children() const {
+        auto found = children();
+        std::erase_if(found, [&](const ChildState& child) { return earlier_children_.contains(child.pid); });
+        return found;
+    }
+
+    // Files that appeared in /dev/shm, but for those of OpenMPI jobs that tests running at the
+    // same time may own.
+    std::set<std::string> new_shm_files() const {
+        std::set<std::string> added;
+        for (const auto& name : directory_entries("/dev/shm"))
+            if (!shm_.contains(name) && !name.starts_with("vader_segment")) added.insert(name);
+        return added;
+    }
+
     std::set<std::string> fds_;
     std::set<std::string> shm_;
+    std::set<int> earlier_children_;
 };
 
 }  // namespace mproc::test

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <mproc/serialize.hpp>
+#include <mproc/start_method.hpp>
 
 namespace mproc::detail {
 
@@ -33,6 +34,7 @@ public:
 
 struct PoolConfig {
     int processes = 1;
+    StartMethod start_method = StartMethod::fork;
     std::optional<long> maxtasksperchild;
     std::size_t max_message_size = 0;
     // A packed call (see task.hpp) run by every worker before its first task; empty for none.

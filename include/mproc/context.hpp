@@ -1,0 +1,86 @@
+// mproc/context.hpp: a start method bundled with the objects that use it, as Python's
+// multiprocessing.get_context().
+//
+//   auto ctx = mproc::get_context("spawn");        // Python: ctx = mp.get_context("spawn")
+//   auto queue = ctx.Queue<int>();                 //         queue = ctx.Queue()
+//   auto process = ctx.Process(worker, queue);     //         p = ctx.Process(target=worker, args=(queue,))
+//   auto pool = ctx.Pool(4);                       //         pool = ctx.Pool(4)
+//
+// Only processes and pools depend on the method; the shared objects are the same under all three
+// and are here so that code written against a context reads as it does in Python.
+#pragma once
+
+#include <string_view>
+#include <utility>
+
+#include <mproc/pipe.hpp>
+#include <mproc/pool.hpp>
+#include <mproc/process.hpp>
+#include <mproc/queue.hpp>
+#include <mproc/shared.hpp>
+#include <mproc/start_method.hpp>
+#include <mproc/sync.hpp>
+
+namespace mproc {
+
+class Context {
+public:
+    explicit Context(StartMethod method) noexcept : method_(method) {}
+
+    StartMethod get_start_method() const noexcept { return method_; }
+
+    mproc::Pool Pool(int processes = 0) const { return Pool(PoolOptions{.processes = processes}); }
+    mproc::Pool Pool(PoolOptions options) const {
+        options.start_method = method_;
+        return mproc::Pool(options);
+    }
+
+    template <class F, class... Args>
+    mproc::Process Process(F&& target, Args&&... args) const {
+        return Process(ProcessOptions{}, std::forward<F>(target), std::forward<Args>(args)...);
+    }
+    template <class F, class... Args>
+    mproc::Process Process(ProcessOptions options, F&& target, Args&&... args) const {
+        options.start_method = method_;
+        return mproc::Process(std::move(options), std::forward<F>(target), std::forward<Args>(args)...);
+    }
+
+    mproc::Lock Lock() const { return {}; }
+    mproc::RLock RLock() const { return {}; }
+    mproc::Event Event() const { return {}; }
+    template <class... A>
+    mproc::Semaphore Semaphore(A&&... a) const { return mproc::Semaphore(std::forward<A>(a)...); }
+    template <class... A>
+    mproc::BoundedSemaphore BoundedSemaphore(A&&... a) const { return mproc::BoundedSemaphore(std::forward<A>(a)...); }
+    template <class... A>
+    mproc::Condition Condition(A&&... a) const { return mproc::Condition(std::forward<A>(a)...); }
+    template <class... A>
+    mproc::Barrier Barrier(A&&... a) const { return mproc::Barrier(std::forward<A>(a)...); }
+    template <class T, class... A>
+    mproc::Value<T> Value(A&&... a) const { return mproc::Value<T>(std::forward<A>(a)...); }
+    template <class T, class... A>
+    mproc::RawValue<T> RawValue(A&&... a) const { return mproc::RawValue<T>(std::forward<A>(a)...); }
+    template <class T, class... A>
+    mproc::Array<T> Array(A&&... a) const { return mproc::Array<T>(std::forward<A>(a)...); }
+    template <class T, class... A>
+    mproc::RawArray<T> RawArray(A&&... a) const { return mproc::RawArray<T>(std::forward<A>(a)...); }
+    template <class T, class... A>
+    mproc::Queue<T> Queue(A&&... a) const { return mproc::Queue<T>(std::forward<A>(a)...); }
+    template <class T, class... A>
+    mproc::JoinableQueue<T> JoinableQueue(A&&... a) const { return mproc::JoinableQueue<T>(std::forward<A>(a)...); }
+    template <class T, class... A>
+    mproc::SimpleQueue<T> SimpleQueue(A&&... a) const { return mproc::SimpleQueue<T>(std::forward<A>(a)...); }
+    template <class T, class... A>
+    auto Pipe(A&&... a) const { return mproc::Pipe<T>(std::forward<A>(a)...); }
+
+private:
+    StartMethod method_;
+};
+
+// The default method's context, or the named one (std::invalid_argument for an unknown name).
+// Asking for forkserver starts the fork server now, if it is not running yet.
+Context get_context();
+Context get_context(StartMethod method);
+Context get_context(std::string_view name);
+
+}  // namespace mproc

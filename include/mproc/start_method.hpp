@@ -1,0 +1,48 @@
+// mproc/start_method.hpp: how new processes start, as Python's multiprocessing start methods.
+//
+//   fork        The child is a copy of the parent at the moment of the call: globals, open files,
+//               and the targets' captured state are inherited as they are. Fastest. Unsafe when
+//               other threads run: a lock one of them holds (in malloc, stdio, a logger, your own
+//               code) stays locked forever in the child. mproc prints one warning per process when
+//               it forks a process that runs threads of the user's.
+//   spawn       The child is a fresh run of the same program (/proc/self/exe, same argv) that
+//               turns into a worker inside mproc::init(argc, argv), the first line of main. Nothing
+//               is inherited but what static initialization builds; targets and arguments are
+//               sent to it serialized. Safe with threads; slowest to start (an exec).
+//   forkserver  Children are forked from a server process that mproc forks while the program is
+//               still single-threaded (in mproc::init, set_start_method or get_context, or at first
+//               use). Safe with threads and nearly as fast as fork; what is inherited is the
+//               program's state when the server started, not when the child starts.
+//
+// The default is fork, or the value of the environment variable MPROC_START_METHOD. Under spawn
+// and forkserver a Process target must be shippable like a Pool task: a function, or a lambda
+// whose captures are trivially copyable values, with transferable arguments (shared objects
+// included); otherwise Process::start() throws StateError.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mproc {
+
+enum class StartMethod { fork, spawn, forkserver };
+
+// "fork", "spawn" or "forkserver".
+std::string_view to_string(StartMethod method) noexcept;
+// The method of that name; std::invalid_argument for any other name.
+StartMethod parse_start_method(std::string_view name);
+
+// Sets the default start method. As in Python it may be set once: a second call throws
+// StateError unless `force` is true.
+void set_start_method(StartMethod method, bool force = false);
+void set_start_method(std::string_view name, bool force = false);
+StartMethod get_start_method() noexcept;
+// Every method this platform offers, the default first.
+std::vector<StartMethod> get_all_start_methods();
+
+// Whether a fork from a process that runs threads of its own prints a warning (on by default;
+// the environment variable MPROC_FORK_WARNING=0 turns it off too).
+void set_fork_warning(bool enabled) noexcept;
+
+}  // namespace mproc

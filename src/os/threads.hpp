@@ -1,0 +1,21 @@
+// Counting threads, to tell whether forking this process is safe: a fork copies only the calling
+// thread, and any lock another thread holds at that moment stays locked in the child.
+#pragma once
+
+namespace mproc::os {
+
+// Threads of this process, from /proc/self/status; 0 if unknown.
+int thread_count() noexcept;
+
+// mproc's own helper threads (pool threads, the forking thread) mark themselves with this, so
+// that only the user's threads count as a fork hazard: ours hold no lock a child would need.
+int internal_thread_count() noexcept;
+class InternalThread {
+public:
+    InternalThread() noexcept;
+    ~InternalThread();
+    InternalThread(const InternalThread&) = delete;
+    InternalThread& operator=(const InternalThread&) = delete;
+};
+
+}  // namespace mproc::os
