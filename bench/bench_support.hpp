@@ -63,8 +63,10 @@ struct Options {
 
 // Parses [--processes N] [--quick] [--no-python] [--python-script PATH]; nothing on a bad argument
 // (after printing the usage).
-inline std::optional<Options> parse_options(int argc, char** argv, std::string default_script) {
+inline std::optional<Options> parse_options(int argc, char** argv, std::string default_script,
+                                            int default_processes = 2) {
     Options options;
+    options.processes = default_processes;
     options.script = std::move(default_script);
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];

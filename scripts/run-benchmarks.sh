@@ -12,8 +12,9 @@ build_dir=build/release
 scripts/install-deps.sh
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMPROC_BUILD_BENCHMARKS=ON \
   -DMPROC_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build_dir" --parallel 2 --target pool_bench shared_bench
+cmake --build "$build_dir" --parallel 2 --target pool_bench shared_bench start_method_bench
 
 echo "machine: $(nproc) CPUs, $(uname -sr), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$build_dir/bench/pool_bench" "$@"
 "$build_dir/bench/shared_bench" "$@"
+"$build_dir/bench/start_method_bench" "$@"

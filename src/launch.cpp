@@ -222,6 +222,8 @@ os::ChildProcess start_child(StartMethod method, const std::function<int()>& bod
         return os::ChildProcess::fork(body, options);
     }
     const Bootstrap work = bootstrap();
+    // As under fork, output buffered so far is the parent's to print, and printed before the child's.
+    std::fflush(nullptr);
     auto [ours, theirs] = os::socket_pair();
     os::ChildProcess child =
         method == StartMethod::spawn

@@ -14,6 +14,7 @@
 #include "support/children.hpp"
 #include "support/fd_passing.hpp"
 #include "support/leak_check.hpp"
+#include "support/start_methods.hpp"
 
 namespace {
 
@@ -133,6 +134,7 @@ TEST(Pipe, LargeMessagesTravelThroughSharedMemory) {
 }
 
 TEST(Pipe, ConnectionTravelsToAProcessStartedBeforeIt) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::test::SocketPair sockets;
     mproc::Process child([](int socket) {

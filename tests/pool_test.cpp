@@ -162,7 +162,9 @@ int parent_of(int pid) {
 bool signal_own_child(int pid, int sig) {
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (fd < 0) return false;
-    const bool ours = parent_of(pid) == ::getpid();
+    // Ours: a child, or under forkserver a child of our fork server.
+    const int parent = parent_of(pid);
+    const bool ours = parent == ::getpid() || (parent > 0 && parent_of(parent) == ::getpid());
     const bool sent = ours && ::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) == 0;
     ::close(fd);
     return sent;

@@ -19,6 +19,7 @@
 #include "support/children.hpp"
 #include "support/fd_passing.hpp"
 #include "support/leak_check.hpp"
+#include "support/start_methods.hpp"
 
 namespace {
 
@@ -261,6 +262,7 @@ TEST(SimpleQueue, PutsAndGetsAcrossProcesses) {
 }
 
 TEST(Queue, TravelsToAProcessStartedBeforeIt) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::test::SocketPair sockets;
     mproc::Process child([](int socket) {

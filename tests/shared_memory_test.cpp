@@ -13,6 +13,7 @@
 #include "support/children.hpp"
 #include "support/fd_passing.hpp"
 #include "support/leak_check.hpp"
+#include "support/start_methods.hpp"
 
 namespace {
 
@@ -98,6 +99,7 @@ TEST(SharedMemory, CloseReleasesTheMappingOfEveryCopyHere) {
 }
 
 TEST(SharedMemory, TravelsToAProcessStartedBeforeIt) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::test::SocketPair sockets;
     mproc::Process child([](int socket) {

@@ -20,6 +20,7 @@
 #include "support/children.hpp"
 #include "support/fd_passing.hpp"
 #include "support/leak_check.hpp"
+#include "support/start_methods.hpp"
 
 namespace {
 
@@ -190,6 +191,7 @@ TEST(Value, DecodingAsAnotherTypeIsRefused) {
 
 // The child was started before the objects existed: they reach it only as descriptors.
 TEST(Value, TravelsToAProcessStartedBeforeIt) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::test::SocketPair sockets;
     mproc::Process child([](int socket) {

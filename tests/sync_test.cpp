@@ -18,6 +18,7 @@
 #include "support/children.hpp"
 #include "support/fd_passing.hpp"
 #include "support/leak_check.hpp"
+#include "support/start_methods.hpp"
 
 namespace {
 
@@ -140,6 +141,7 @@ TEST(Lock, TryLockAlsoReportsADeadHolder) {
 }
 
 TEST(Lock, HolderThatExitsWithoutReleasingIsReportedToo) {
+    MPROC_TEST_REQUIRES_INHERITED_MAPPING();
     mproc::test::LeakCheck leaks;
     mproc::Lock lock;
     EXPECT_EQ(mproc::test::run_child([](mproc::Lock l) { l.acquire(); }, lock), 0);
@@ -284,6 +286,7 @@ mproc::RawValue<int>* action_runs = nullptr;  // set before forking
 void count_action() { ++action_runs->value(); }
 
 TEST(Barrier, ReleasesAllPartiesTogetherWithDistinctIndices) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::RawValue<int> runs(0);
     action_runs = &runs;
@@ -371,6 +374,7 @@ void action_that_may_die() {
 
 // The process that runs the action holds the barrier's internal lock; it is killed there.
 TEST(Barrier, ProcessDyingInTheActionBreaksTheBarrierForTheOthers) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::RawValue<int> kill(1);
     kill_in_action = &kill;
@@ -445,6 +449,7 @@ TEST(SyncObjects, WrongKindsAreRefusedWhenDecoded) {
 }
 
 TEST(SyncObjects, TravelToAProcessStartedBeforeThem) {
+    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::test::SocketPair sockets;
     mproc::Process child([](int socket) {

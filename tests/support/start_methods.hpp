@@ -13,3 +13,13 @@
         if (mproc::get_start_method() != mproc::StartMethod::fork)                                  \
             GTEST_SKIP() << "relies on what a forked child inherits (raw descriptors, memory)";    \
     } while (false)
+
+// A process that exits holding a lock is reported (OwnerDied) only if the lock's memory is still
+// mapped in it when it dies: the kernel marks the robust mutexes it can reach. A forked child
+// keeps its parent's mapping to the end; one that received the lock as an argument unmaps it
+// when the argument is destroyed, before it exits.
+#define MPROC_TEST_REQUIRES_INHERITED_MAPPING()                                                     \
+    do {                                                                                            \
+        if (mproc::get_start_method() != mproc::StartMethod::fork)                                  \
+            GTEST_SKIP() << "the child unmaps the lock before it exits; only fork keeps it mapped"; \
+    } while (false)
