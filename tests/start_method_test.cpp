@@ -199,7 +199,7 @@ TEST_P(StartMethods, ParentWithBusyThreadsCreatesAndDestroysAHundredPools) {
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
-        threads.emplace_back([&] {
+        threads.emplace_back([&, t] {
             while (!stop.load(std::memory_order_relaxed)) {
                 std::lock_guard guard(mutex);
                 std::vector<char> block(std::size_t(1) << (10 + t));
