@@ -216,10 +216,23 @@ void ForkServer::forget_in_child() {
 
 os::ChildProcess start_child(StartMethod method, const std::function<int()>& body,
                              const std::function<Bootstrap()>& bootstrap, const os::ForkOptions& options) {
+    auto child = begin_child(method, body, bootstrap, options);
+    await_start(child);
+    return std::move(child.process);
+}
+
+void await_start(StartingChild& child) {
+    if (!child.confirmation) return;
+    await_hello(child.confirmation.get(), child.process);
+    child.confirmation.reset();
+}
+
+StartingChild begin_child(StartMethod method, const std::function<int()>& body,
+                          const std::function<Bootstrap()>& bootstrap, const os::ForkOptions& options) {
     if (std::getenv(bootstrap_variable)) refuse_uninitialized_spawned_child();
     if (method == StartMethod::fork) {
         warn_if_threaded();
-        return os::ChildProcess::fork(body, options);
+        return {os::ChildProcess::fork(body, options), {}};
     }
     const Bootstrap work = bootstrap();
     // As under fork, output buffered so far is the parent's to print, and printed before the child's.
@@ -232,8 +245,7 @@ os::ChildProcess start_child(StartMethod method, const std::function<int()>& bod
             : ForkServer::instance().start(theirs.get(), options.new_process_group);
     theirs.reset();
     send_bootstrap(ours.get(), work);
-    await_hello(ours.get(), child);
-    return child;
+    return {std::move(child), std::move(ours)};
 }
 
 int run_bootstrap(int socket) {

@@ -34,6 +34,17 @@ struct Bootstrap {
 os::ChildProcess start_child(StartMethod method, const std::function<int()>& body,
                              const std::function<Bootstrap()>& bootstrap, const os::ForkOptions& options = {});
 
+// The same in two steps, so that several children can start at once: begin_child returns at
+// once, with the socket on which the child confirms (none under fork); await_start waits for
+// that confirmation, as start_child does.
+struct StartingChild {
+    os::ChildProcess process;
+    os::UniqueFd confirmation;
+};
+StartingChild begin_child(StartMethod method, const std::function<int()>& body,
+                          const std::function<Bootstrap()>& bootstrap, const os::ForkOptions& options = {});
+void await_start(StartingChild& child);
+
 // The entries, defined beside what they run. `fds` are the Bootstrap's. Return the exit code.
 int run_pool_worker(Reader& payload, std::vector<os::UniqueFd>& fds);
 int run_process(Reader& payload, std::vector<os::UniqueFd>& fds);

@@ -87,7 +87,13 @@ public:
 
     void launch() {
         std::unique_lock lock(mutex_);
-        for (int i = 0; i < config_.processes; ++i) spawn_worker();
+        // Start every worker, then wait for each to confirm: spawned workers start side by side.
+        std::vector<launch::StartingChild> starting;
+        for (int i = 0; i < config_.processes; ++i) starting.push_back(spawn_worker(Confirm::later));
+        for (std::size_t i = 0; i < starting.size(); ++i) {
+            launch::await_start(starting[i]);
+            workers_[i]->process = std::move(starting[i].process);
+        }
         supervisor_ = std::thread([this] {
             os::InternalThread mark;
             supervise();
@@ -205,14 +211,17 @@ private:
         failures.clear();
     }
 
-    void spawn_worker() {
+    enum class Confirm { now, later };
+    // Starts a worker. With Confirm::later its process is returned to be confirmed by the caller
+    // (launch::await_start) and stored in it; otherwise it is in workers_ already.
+    launch::StartingChild spawn_worker(Confirm confirm = Confirm::now) {
         auto worker = std::make_unique<Worker>();
         worker->region = os::SharedRegion::create("mproc-worker", Channel::region_size(config_.max_message_size));
         worker->channel = std::make_unique<Channel>(worker->region.data(), config_.max_message_size);
         Channel* channel = worker->channel.get();
         auto [ours, theirs] = os::socket_pair();
         const int worker_socket = theirs.get();
-        worker->process = launch::start_child(
+        auto child = launch::begin_child(
             config_.start_method,
             [this, channel, worker_socket] {
                 std::span<const int> initializer_fds;
@@ -222,7 +231,12 @@ private:
             },
             [&] { return worker_bootstrap(worker->region, worker_socket); }, {.new_process_group = true});
         worker->fd_socket = std::move(ours);
+        if (confirm == Confirm::now) {
+            launch::await_start(child);
+            worker->process = std::move(child.process);
+        }
         workers_.push_back(std::move(worker));
+        return child;
     }
 
     // What a worker started by spawn or forkserver needs; read by launch::run_pool_worker.
