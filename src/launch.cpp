@@ -152,7 +152,7 @@ class ForkServer {
 public:
     // The server of this process, started on first use. In a forked child, a new one.
     static ForkServer& instance() {
-        std::lock_guard lock(instance_mutex());
+        std::lock_guard lock(*instance_mutex);
         if (!current) current = new ForkServer;
         return *current;
     }
@@ -189,14 +189,11 @@ private:
         return reply;
     }
 
-    static std::mutex& instance_mutex() {
-        static auto* mutex = new std::mutex;
-        return *mutex;
-    }
-
     // Never destroyed: children may be started and reaped while the program exits. A forked
-    // child closes its copy of the parent's socket and starts its own server if it needs one.
+    // child closes its copy of the parent's socket and starts its own server if it needs one;
+    // it gets a new mutex too, since the server itself is forked with this one held.
     static inline ForkServer* current = nullptr;
+    static inline std::mutex* instance_mutex = new std::mutex;
     static void forget_in_child();
     static inline const bool reset_in_children = (os::at_fork_child(&ForkServer::forget_in_child), true);
 
@@ -208,6 +205,7 @@ private:
 void ForkServer::forget_in_child() {
     if (current) current->socket_.reset();
     current = nullptr;
+    instance_mutex = new std::mutex;
 }
 
 }  // namespace

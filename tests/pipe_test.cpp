@@ -12,9 +12,9 @@
 #include <mproc/process.hpp>
 
 #include "support/children.hpp"
+#include "support/descriptor.hpp"
 #include "support/fd_passing.hpp"
 #include "support/leak_check.hpp"
-#include "support/start_methods.hpp"
 
 namespace {
 
@@ -134,13 +134,12 @@ TEST(Pipe, LargeMessagesTravelThroughSharedMemory) {
 }
 
 TEST(Pipe, ConnectionTravelsToAProcessStartedBeforeIt) {
-    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::test::SocketPair sockets;
-    mproc::Process child([](int socket) {
+    mproc::Process child([](mproc::test::Descriptor socket) {
         auto connection = mproc::test::receive_object<mproc::Connection<int>>(socket);
         connection.send(connection.recv() + 1);
-    }, sockets.child());
+    }, mproc::test::Descriptor{sockets.child()});
     child.start();
     {
         auto [mine, theirs] = mproc::Pipe<int>();

@@ -41,6 +41,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/descriptor.hpp"
 #include "support/leak_check.hpp"
 #include "support/start_methods.hpp"
 
@@ -1480,7 +1481,7 @@ TEST(PoolTimeouts, TimeoutAppliesToEachItemNotToTheWholeChunk) {
               std::vector<int>(12, 60));
 }
 
-int fork_grandchild_then_hang(int fd) {
+int fork_grandchild_then_hang(mproc::test::Descriptor fd) {
     const pid_t child = ::fork();
     if (child == 0) {
         ::sleep(20);
@@ -1491,9 +1492,9 @@ int fork_grandchild_then_hang(int fd) {
     return 0;
 }
 
-int start_process_then_hang(int fd) {
+int start_process_then_hang(mproc::test::Descriptor fd) {
     mproc::Process process(
-        [](int out) {
+        [](mproc::test::Descriptor out) {
             const pid_t me = ::getpid();
             (void)!::write(out, &me, sizeof me);
             ::sleep(20);
@@ -1504,11 +1505,11 @@ int start_process_then_hang(int fd) {
     return 0;
 }
 
-void expect_timeout_kills_what_the_task_started(int (*task)(int)) {
+void expect_timeout_kills_what_the_task_started(int (*task)(mproc::test::Descriptor)) {
     LeakCheck leaks;
     Pipe pipe;
     mproc::Pool pool(1);
-    auto result = pool.apply_async(mproc::TaskOptions{.timeout = 300ms}, task, pipe.write_end);
+    auto result = pool.apply_async(mproc::TaskOptions{.timeout = 300ms}, task, mproc::test::Descriptor{pipe.write_end});
     const std::string bytes = pipe.read_exactly(sizeof(pid_t));
     ASSERT_EQ(bytes.size(), sizeof(pid_t));
     pid_t grandchild;
@@ -1520,12 +1521,10 @@ void expect_timeout_kills_what_the_task_started(int (*task)(int)) {
 }
 
 TEST(PoolTimeouts, TimeoutAlsoKillsProcessesTheTaskForked) {
-    MPROC_TEST_REQUIRES_FORK();
     expect_timeout_kills_what_the_task_started(fork_grandchild_then_hang);
 }
 
 TEST(PoolTimeouts, TimeoutAlsoKillsAnMprocProcessTheTaskStarted) {
-    MPROC_TEST_REQUIRES_FORK();
     expect_timeout_kills_what_the_task_started(start_process_then_hang);
 }
 

@@ -16,8 +16,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/descriptor.hpp"
 #include "support/leak_check.hpp"
-#include "support/start_methods.hpp"
 #include "support/reexec.hpp"
 #include "support/run_self.hpp"
 
@@ -77,14 +77,13 @@ void sleep_forever() {
 }
 
 TEST(Process, RunsTargetWithItsArgumentsInAnotherProcess) {
-    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     Channel channel;
     mproc::Process p(
-        [](int fd, std::string name, int parent) {
+        [](mproc::test::Descriptor fd, std::string name, int parent) {
             write_text(fd, name + (::getpid() != parent ? " elsewhere" : " here"));
         },
-        channel.write_end, std::string("bob"), static_cast<int>(::getpid()));
+        mproc::test::Descriptor{channel.write_end}, std::string("bob"), static_cast<int>(::getpid()));
     p.start();
     p.join();
     EXPECT_EQ(channel.read_all(), "bob elsewhere");
@@ -144,13 +143,12 @@ TEST(Process, TerminateAndKillReportTheirSignals) {
 }
 
 TEST(Process, ExceptionEscapingTargetIsPrintedAndExitsWithOne) {
-    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     Channel err;
-    mproc::Process p(mproc::ProcessOptions{.name = "worker"}, [](int fd) {
+    mproc::Process p(mproc::ProcessOptions{.name = "worker"}, [](mproc::test::Descriptor fd) {
         ::dup2(fd, STDERR_FILENO);
         throw std::invalid_argument("bad input");
-    }, err.write_end);
+    }, mproc::test::Descriptor{err.write_end});
     p.start();
     p.join();
     EXPECT_EQ(p.exitcode(), 1);
@@ -209,10 +207,9 @@ TEST(Process, NamesFollowPythonsScheme) {
 }
 
 TEST(Process, ChildKnowsItselfAndItsParent) {
-    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     Channel channel;
-    mproc::Process p([](int fd) {
+    mproc::Process p([](mproc::test::Descriptor fd) {
         const auto self = mproc::current_process();
         const auto parent = mproc::parent_process();
         // A grandchild is named after its parent's identity: Process-N:1.
@@ -220,7 +217,7 @@ TEST(Process, ChildKnowsItselfAndItsParent) {
         write_text(fd, self.name + "|" + std::to_string(self.pid == ::getpid()) + "|" +
                            (parent ? parent->name + "|" + std::to_string(parent->pid) : "none") + "|" +
                            grandchild.name());
-    }, channel.write_end);
+    }, mproc::test::Descriptor{channel.write_end});
     p.start();
     p.join();
     EXPECT_EQ(channel.read_all(), p.name() + "|1|MainProcess|" + std::to_string(::getpid()) + "|" + p.name() + ":1");
@@ -265,16 +262,15 @@ TEST(Process, ChildOutlivingItsProcessObjectIsReapedLater) {
 }
 
 TEST(Process, ChildStartedFromShortLivedThreadSurvivesThatThread) {
-    MPROC_TEST_REQUIRES_FORK();
     // PR_SET_PDEATHSIG is tied to the forking thread; the child must not die with it.
     mproc::test::LeakCheck leaks;
     Channel channel;
     std::optional<mproc::Process> p;
     std::thread([&] {
-        p.emplace([](int fd) {
+        p.emplace([](mproc::test::Descriptor fd) {
             std::this_thread::sleep_for(100ms);
             write_text(fd, "still alive");
-        }, channel.write_end);
+        }, mproc::test::Descriptor{channel.write_end});
         p->start();
     }).join();
     p->join();
@@ -283,15 +279,14 @@ TEST(Process, ChildStartedFromShortLivedThreadSurvivesThatThread) {
 }
 
 TEST(Process, ChildrenDieWhenTheirParentIsKilled) {
-    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     Channel channel;
-    mproc::Process parent([](int fd) {
+    mproc::Process parent([](mproc::test::Descriptor fd) {
         mproc::Process child(sleep_forever);
         child.start();
         write_text(fd, std::to_string(*child.pid()) + "\n");
         sleep_forever();
-    }, channel.write_end);
+    }, mproc::test::Descriptor{channel.write_end});
     parent.start();
     char buffer[32] = {};
     ASSERT_GT(::read(channel.read_end, buffer, sizeof buffer - 1), 0);
@@ -345,16 +340,15 @@ TEST(Process, BufferedOutputIsNotDuplicated) {
 }
 
 TEST(Process, ChildWaitsForItsOwnNonDaemonicChildrenBeforeExiting) {
-    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     Channel channel;
-    mproc::Process child([](int fd) {
-        mproc::Process grandchild([](int out) {
+    mproc::Process child([](mproc::test::Descriptor fd) {
+        mproc::Process grandchild([](mproc::test::Descriptor out) {
             std::this_thread::sleep_for(100ms);
             write_text(out, "grandchild done");
         }, fd);
         grandchild.start();
-    }, channel.write_end);
+    }, mproc::test::Descriptor{channel.write_end});
     child.start();
     child.join();
     EXPECT_EQ(child.exitcode(), 0);

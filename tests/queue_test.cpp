@@ -17,9 +17,9 @@
 
 #include "message_queue_hooks.hpp"
 #include "support/children.hpp"
+#include "support/descriptor.hpp"
 #include "support/fd_passing.hpp"
 #include "support/leak_check.hpp"
-#include "support/start_methods.hpp"
 
 namespace {
 
@@ -262,14 +262,13 @@ TEST(SimpleQueue, PutsAndGetsAcrossProcesses) {
 }
 
 TEST(Queue, TravelsToAProcessStartedBeforeIt) {
-    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::test::SocketPair sockets;
-    mproc::Process child([](int socket) {
+    mproc::Process child([](mproc::test::Descriptor socket) {
         auto in = mproc::test::receive_object<mproc::Queue<std::string>>(socket);
         auto out = mproc::test::receive_object<mproc::JoinableQueue<std::string>>(socket);
         for (std::string s; (s = in.get(10s)) != "stop";) out.put(s + "!");
-    }, sockets.child());
+    }, mproc::test::Descriptor{sockets.child()});
     child.start();
     mproc::Queue<std::string> in;
     mproc::JoinableQueue<std::string> out;

@@ -11,9 +11,9 @@
 #include <mproc/process.hpp>
 
 #include "support/children.hpp"
+#include "support/descriptor.hpp"
 #include "support/fd_passing.hpp"
 #include "support/leak_check.hpp"
-#include "support/start_methods.hpp"
 
 namespace {
 
@@ -99,13 +99,12 @@ TEST(SharedMemory, CloseReleasesTheMappingOfEveryCopyHere) {
 }
 
 TEST(SharedMemory, TravelsToAProcessStartedBeforeIt) {
-    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::test::SocketPair sockets;
-    mproc::Process child([](int socket) {
+    mproc::Process child([](mproc::test::Descriptor socket) {
         auto shm = mproc::test::receive_object<mproc::SharedMemory>(socket);
         shm.buf()[0] = std::byte{42};
-    }, sockets.child());
+    }, mproc::test::Descriptor{sockets.child()});
     child.start();
     auto shm = mproc::SharedMemory::create(10);
     shm.unlink();  // travels as a descriptor: the name is not needed any more

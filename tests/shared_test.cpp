@@ -18,9 +18,9 @@
 #include <mproc/queue.hpp>
 
 #include "support/children.hpp"
+#include "support/descriptor.hpp"
 #include "support/fd_passing.hpp"
 #include "support/leak_check.hpp"
-#include "support/start_methods.hpp"
 
 namespace {
 
@@ -191,10 +191,9 @@ TEST(Value, DecodingAsAnotherTypeIsRefused) {
 
 // The child was started before the objects existed: they reach it only as descriptors.
 TEST(Value, TravelsToAProcessStartedBeforeIt) {
-    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::test::SocketPair sockets;
-    mproc::Process child([](int socket) {
+    mproc::Process child([](mproc::test::Descriptor socket) {
         auto counter = mproc::test::receive_object<mproc::Value<long>>(socket);
         auto array = mproc::test::receive_object<mproc::Array<int>>(socket);
         for (int i = 0; i < 1000; ++i) {
@@ -202,7 +201,7 @@ TEST(Value, TravelsToAProcessStartedBeforeIt) {
             counter.value() += 1;
         }
         for (auto& x : array) x *= 2;
-    }, sockets.child());
+    }, mproc::test::Descriptor{sockets.child()});
     child.start();
     mproc::Value<long> counter(0);
     mproc::Array<int> array{1, 2, 3};

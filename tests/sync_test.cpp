@@ -16,6 +16,7 @@
 #include <mproc/shared.hpp>
 
 #include "support/children.hpp"
+#include "support/descriptor.hpp"
 #include "support/fd_passing.hpp"
 #include "support/leak_check.hpp"
 #include "support/start_methods.hpp"
@@ -449,10 +450,9 @@ TEST(SyncObjects, WrongKindsAreRefusedWhenDecoded) {
 }
 
 TEST(SyncObjects, TravelToAProcessStartedBeforeThem) {
-    MPROC_TEST_REQUIRES_FORK();
     mproc::test::LeakCheck leaks;
     mproc::test::SocketPair sockets;
-    mproc::Process child([](int socket) {
+    mproc::Process child([](mproc::test::Descriptor socket) {
         auto lock = mproc::test::receive_object<mproc::Lock>(socket);
         auto event = mproc::test::receive_object<mproc::Event>(socket);
         auto semaphore = mproc::test::receive_object<mproc::Semaphore>(socket);
@@ -461,7 +461,7 @@ TEST(SyncObjects, TravelToAProcessStartedBeforeThem) {
         semaphore.release();
         require(event.wait(10s), "event set by the parent");
         barrier.wait(10s);
-    }, sockets.child());
+    }, mproc::test::Descriptor{sockets.child()});
     child.start();
     mproc::Lock lock;
     mproc::Event event;
