@@ -30,6 +30,20 @@ install(EXPORT mprocTargets
   FILE mprocTargets.cmake
   DESTINATION ${MPROC_INSTALL_CMAKEDIR})
 
+# mproc::mpi, where it is built: an export of its own, loaded by find_package(mproc COMPONENTS mpi)
+# once MPI is found, so that users of mproc::mproc alone never need MPI.
+if(TARGET mproc_mpi)
+  install(TARGETS mproc_mpi
+    EXPORT mprocMpiTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  install(EXPORT mprocMpiTargets
+    NAMESPACE mproc::
+    FILE mprocMpiTargets.cmake
+    DESTINATION ${MPROC_INSTALL_CMAKEDIR})
+endif()
+
 # --- CMake package ------------------------------------------------------------------------------
 # The cereal directory found here is only a hint for the installed package: mprocConfig.cmake
 # looks for cereal again on the consumer's machine (the build tree's include path is a

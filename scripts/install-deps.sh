@@ -17,6 +17,7 @@ packages=(
   clang libclang-rt-14-dev                       # libFuzzer and clang's sanitizer runtimes
   python3 gnuplot-nox                            # peer scripts and plots of the benchmarks
   libopenmpi-dev openmpi-bin python3-mpi4py      # the MPI backend and its Python peer
+  iproute2                                       # the MPI test across two network namespaces
 )
 
 if [[ ${MPROC_SKIP_DEPS:-0} == 1 ]]; then
