@@ -83,7 +83,12 @@ inline void cpu_relax() noexcept { asm volatile("" ::: "memory"); }
 // Returns once `word` differs from `seen`, the deadline passes, or after a wake-up (callers
 // re-check their condition): a short spin first, then a futex sleep. With a hook, the sleep lasts
 // at most a slice, and false is returned when the hook, asked before sleeping, gives up.
-bool wait_for_change(const FutexWord& word, std::uint32_t seen, const Deadline& deadline,
+//
+// `sleepers` counts us only while we sleep, so that the other side pays for a wake-up (a system
+// call) only when someone is really asleep, not on every item while we spin. No wake-up is lost:
+// the other side changes `word` and then reads `sleepers`; we count ourselves and then the kernel
+// compares `word` with `seen`; both sequences are totally ordered, so one of us sees the other.
+bool wait_for_change(const FutexWord& word, std::uint32_t seen, FutexWord& sleepers, const Deadline& deadline,
                      const QueueWaitHook& hook = {}) {
     if (spin_allowed) {
         for (int i = 0; i < spin_iterations; ++i) {
@@ -103,7 +108,9 @@ bool wait_for_change(const FutexWord& word, std::uint32_t seen, const Deadline& 
         left = *until - Clock::now();
         if (*left <= 0ns) return true;
     }
+    sleepers.fetch_add(1);
     os::futex_wait(word, seen, left);
+    sleepers.fetch_sub(1);
     return true;
 }
 
@@ -269,17 +276,14 @@ void MessageQueue::release_spill() noexcept {
 // ---------------------------------------------------------------------------------------------
 // put and get
 
-// Called with the lock held: counts us among the waiters (so that the other side wakes us),
-// releases the lock and waits for the other side's sequence to move. Returns false when the hook
-// gives up. The lock is not held on return.
+// Called with the lock held: notes the other side's sequence, releases the lock and waits for the
+// sequence to move (counted in `waiters` while asleep, so that the other side wakes us). Returns
+// false when the hook gives up. The lock is not held on return.
 bool MessageQueue::wait_unlocked(FutexWord& sequence, FutexWord& waiters, const Deadline& deadline,
                                  const WaitHook& hook) {
     const std::uint32_t seen = sequence.load();
-    waiters.fetch_add(1);
     unlock();
-    const bool keep_waiting = wait_for_change(sequence, seen, deadline, hook);
-    waiters.fetch_sub(1);
-    return keep_waiting;
+    return wait_for_change(sequence, seen, waiters, deadline, hook);
 }
 
 MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const Deadline& deadline, WaitHook hook) {
@@ -338,8 +342,8 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
     c.count.fetch_add(1);
     unlock();
     // After unlocking, so that a consumer spinning on put_sequence does not then find the lock
-    // still held (and sleep in the kernel for it). A consumer that saw the queue empty counted
-    // itself in getters_waiting before we took the lock, so it is woken or sees the new value.
+    // still held (and sleep in the kernel for it). A consumer that saw the queue empty either
+    // sees the new value or counted itself in getters_waiting before it sleeps (wait_for_change).
     c.put_sequence.fetch_add(1);
     if (c.getters_waiting.load() != 0) os::futex_wake(c.put_sequence, 1);
     return Status::ok;
@@ -403,10 +407,8 @@ MessageQueue::Status MessageQueue::wait_readable(const Deadline& deadline, WaitH
         if (c.count.load() != 0) return Status::ok;
         if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return Status::abandoned;
         if (expired(deadline)) return Status::timed_out;
-        // Counted as a getter, so that producers wake us.
-        c.getters_waiting.fetch_add(1);
-        if (c.count.load() == 0) wait_for_change(c.put_sequence, seen, deadline, hook);
-        c.getters_waiting.fetch_sub(1);
+        // Counted as a getter while asleep, so that producers wake us.
+        wait_for_change(c.put_sequence, seen, c.getters_waiting, deadline, hook);
     }
 }
 

@@ -213,8 +213,9 @@ ChildProcess ChildProcess::exec_self(int inherited_fd, const std::string& enviro
     return fork(
         [&] {
             ::fcntl(inherited_fd, F_SETFD, 0);
-            const int null = ::open("/dev/null", O_RDONLY);
-            if (null >= 0 && null != 0) {
+            // (A program that closed its stdin may have given that number to inherited_fd.)
+            const int null = inherited_fd == 0 ? -1 : ::open("/dev/null", O_RDONLY);
+            if (null > 0) {
                 ::dup2(null, 0);
                 ::close(null);
             }
