@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -71,24 +73,41 @@ void send_bootstrap(int socket, const Bootstrap& bootstrap) {
     if (!bootstrap.fds.empty()) os::send_fds(socket, bootstrap.fds);
 }
 
-// Waits for the child's hello: proof that it reached mproc::init and took its bootstrap.
-void await_hello(int socket, os::ChildProcess& child) {
-    pollfd fd{socket, POLLIN, 0};
-    const int ready = ::poll(&fd, 1, static_cast<int>(std::chrono::milliseconds(handshake_timeout).count()));
-    std::byte reply{};
-    if (ready == 1 && ::recv(socket, &reply, 1, 0) == 1 && reply == hello) return;
+// Waits for the child's hello: proof that it took its bootstrap (under spawn: that it reached
+// mproc::init). A signal handled meanwhile is not an answer.
+void await_hello(int socket, os::ChildProcess& child, StartMethod method) {
+    const auto deadline = std::chrono::steady_clock::now() + handshake_timeout;
+    bool timed_out = false;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd fd{socket, POLLIN, 0};
+        const int ready = ::poll(&fd, 1, static_cast<int>(std::max<long long>(left.count(), 0)));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready == 0) {
+            timed_out = true;
+            break;
+        }
+        std::byte reply{};
+        const ssize_t received = ::recv(socket, &reply, 1, 0);
+        if (received < 0 && errno == EINTR) continue;
+        if (received == 1 && reply == hello) return;
+        break;  // the other end closed: the child is gone
+    }
     std::string what;
-    if (ready == 0) {
+    if (timed_out) {
         child.signal(SIGKILL);
-        what = "did not reach mproc::init within " + std::to_string(handshake_timeout.count()) + " s and was killed";
+        what = "did not take its work within " + std::to_string(handshake_timeout.count()) + " s and was killed";
     } else {
         const auto code = child.wait();
-        what = "exited (exit code " + std::to_string(code.value_or(0)) + ") before it reached mproc::init";
+        what = "exited (exit code " + std::to_string(code.value_or(0)) + ") before it took its work";
     }
-    throw StartError("mproc: a child started by the spawn start method " + what +
-                     ". Under spawn, the program is run again and the child turns into a worker inside "
-                     "mproc::init(argc, argv): call it first thing in main.");
+    std::string message = "mproc: a child started by the " + std::string(to_string(method)) + " start method " + what;
+    if (method == StartMethod::spawn)
+        message += ". Under spawn, the program is run again and the child turns into a worker inside "
+                   "mproc::init(argc, argv): call it first thing in main.";
+    throw StartError(message);
 }
+
 
 [[noreturn]] void refuse_uninitialized_spawned_child() {
     std::fputs("mproc: this process was started by the spawn start method, but main() did not call "
@@ -111,6 +130,10 @@ struct ServerRequest {
 // Runs in the server: forks children on request and reaps them when asked, never on its own,
 // so that a child's pid stays its own until the parent has its exit code.
 [[noreturn]] void serve_forks(os::UniqueFd socket) {
+    // Ctrl-C goes to the whole foreground group: the parent decides what it means, and its
+    // children get their own default action back (below). The server holds nothing but its socket.
+    ::signal(SIGINT, SIG_IGN);
+    os::close_descriptors_except(socket.get());
     std::map<int, os::ChildProcess> children;
     for (;;) {
         ServerRequest request{};
@@ -124,11 +147,12 @@ struct ServerRequest {
         std::int32_t reply = 0;
         if (request.op == ServerOp::fork && message.fds.size() == 1) {
             const int bootstrap_socket = message.fds[0].get();
-            const int server_socket = socket.get();
             try {
                 auto child = os::ChildProcess::fork(
                     [&] {
-                        ::close(server_socket);
+                        // Not the server's socket, nor the pidfds of its siblings.
+                        os::close_descriptors_except(bootstrap_socket);
+                        ::signal(SIGINT, SIG_DFL);
                         return run_bootstrap(bootstrap_socket);
                     },
                     {.new_process_group = request.new_process_group});
@@ -151,9 +175,11 @@ struct ServerRequest {
 class ForkServer {
 public:
     // The server of this process, started on first use. In a forked child, a new one.
+    // A server that died (killed with its children) is replaced; the old object stays, since its
+    // children's handles refer to it.
     static ForkServer& instance() {
         std::lock_guard lock(*instance_mutex);
-        if (!current) current = new ForkServer;
+        if (!current || current->server_.has_exited()) current = new ForkServer;
         return *current;
     }
 
@@ -161,7 +187,12 @@ public:
         const std::int32_t pid = request({ServerOp::fork, new_process_group, 0}, bootstrap_socket);
         if (pid < 0) throw OSError("fork (in the fork server)", -pid);
         return os::ChildProcess::adopt(pid, new_process_group, [this](int child) {
-            return request({ServerOp::reap, false, child}, -1);
+            try {
+                return request({ServerOp::reap, false, child}, -1);
+            } catch (const Error&) {
+                // The server is gone, and the kernel killed its children with it.
+                return -SIGKILL;
+            }
         });
     }
 
@@ -181,11 +212,16 @@ private:
 
     std::int32_t request(const ServerRequest& request, int fd) {
         std::lock_guard lock(mutex_);
-        os::send_message(socket_.get(), std::as_bytes(std::span(&request, 1)),
-                         fd >= 0 ? std::span<const int>(&fd, 1) : std::span<const int>());
         std::int32_t reply = 0;
-        const auto received = os::receive_message(socket_.get(), std::as_writable_bytes(std::span(&reply, 1)));
-        if (received.size != sizeof reply) throw StartError("mproc: the fork server is gone");
+        std::size_t received = 0;
+        try {
+            os::send_message(socket_.get(), std::as_bytes(std::span(&request, 1)),
+                             fd >= 0 ? std::span<const int>(&fd, 1) : std::span<const int>());
+            received = os::receive_message(socket_.get(), std::as_writable_bytes(std::span(&reply, 1))).size;
+        } catch (const OSError&) {
+            // EPIPE or ECONNRESET: as an end of file.
+        }
+        if (received != sizeof reply) throw StartError("mproc: the fork server is gone");
         return reply;
     }
 
@@ -221,7 +257,7 @@ os::ChildProcess start_child(StartMethod method, const std::function<int()>& bod
 
 void await_start(StartingChild& child) {
     if (!child.confirmation) return;
-    await_hello(child.confirmation.get(), child.process);
+    await_hello(child.confirmation.get(), child.process, child.method);
     child.confirmation.reset();
 }
 
@@ -230,7 +266,7 @@ StartingChild begin_child(StartMethod method, const std::function<int()>& body,
     if (std::getenv(bootstrap_variable)) refuse_uninitialized_spawned_child();
     if (method == StartMethod::fork) {
         warn_if_threaded();
-        return {os::ChildProcess::fork(body, options), {}};
+        return {os::ChildProcess::fork(body, options), {}, method};
     }
     const Bootstrap work = bootstrap();
     // As under fork, output buffered so far is the parent's to print, and printed before the child's.
@@ -243,7 +279,7 @@ StartingChild begin_child(StartMethod method, const std::function<int()>& body,
             : ForkServer::instance().start(theirs.get(), options.new_process_group);
     theirs.reset();
     send_bootstrap(ours.get(), work);
-    return {std::move(child), std::move(ours)};
+    return {std::move(child), std::move(ours), method};
 }
 
 int run_bootstrap(int socket) {

@@ -40,6 +40,7 @@ os::ChildProcess start_child(StartMethod method, const std::function<int()>& bod
 struct StartingChild {
     os::ChildProcess process;
     os::UniqueFd confirmation;
+    StartMethod method = StartMethod::fork;
 };
 StartingChild begin_child(StartMethod method, const std::function<int()>& body,
                           const std::function<Bootstrap()>& bootstrap, const os::ForkOptions& options = {});

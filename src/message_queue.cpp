@@ -345,7 +345,8 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
     // still held (and sleep in the kernel for it). A consumer that saw the queue empty either
     // sees the new value or counted itself in getters_waiting before it sleeps (wait_for_change).
     c.put_sequence.fetch_add(1);
-    if (c.getters_waiting.load() != 0) os::futex_wake(c.put_sequence, 1);
+    // Every sleeper: one woken alone might be a poll() (wait_readable) while a get() sleeps on.
+    if (c.getters_waiting.load() != 0) os::futex_wake(c.put_sequence);
     return Status::ok;
 }
 

@@ -1,10 +1,15 @@
 // Start methods: the same Process, Pool and shared-object programs under fork, spawn and
 // forkserver; what each method inherits; the fork warning; and a parent full of busy threads.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -135,11 +140,13 @@ TEST_P(StartMethods, KilledWorkerFailsItsTaskAndIsReplaced) {
     mproc::test::LeakCheck leaks;
     auto pool = ctx.Pool(1);
     const int first = pool.worker_pids().at(0);
-    auto result = pool.apply_async([](int ms) {
+    auto started = ctx.Event();
+    auto result = pool.apply_async([](mproc::Event running, int ms) {
+        running.set();
         std::this_thread::sleep_for(std::chrono::milliseconds(ms));
         return ms;
-    }, 10'000);
-    std::this_thread::sleep_for(100ms);
+    }, started, 10'000);
+    ASSERT_TRUE(started.wait(10s));  // killed while running its task, not before
     ::kill(first, SIGKILL);
     EXPECT_THROW(result.get(10s), mproc::WorkerCrashed);
     EXPECT_EQ(pool.apply(square, 3), 9);
@@ -214,6 +221,84 @@ TEST_P(StartMethods, ParentWithBusyThreadsCreatesAndDestroysAHundredPools) {
     stop = true;
     for (auto& thread : threads) thread.join();
     EXPECT_EQ(total, 10 * (0 + 1 + 4 + 9 + 16 + 25 + 36 + 49 + 64 + 81));
+}
+
+void report_descriptor_open(mproc::Queue<int> out, int fd) { out.put(::fcntl(fd, F_GETFD) != -1 ? 1 : 0); }
+
+// A child gets what its method promises and no descriptor of ours besides: under spawn and
+// forkserver an open, inheritable descriptor of the parent is not open in the child.
+TEST_P(StartMethods, ChildInheritsDescriptorsOnlyUnderFork) {
+    auto ctx = context();
+    mproc::test::LeakCheck leaks;
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);  // not close-on-exec
+    auto out = ctx.Queue<int>();
+    auto process = ctx.Process(report_descriptor_open, out, fds[1]);
+    process.start();
+    EXPECT_EQ(out.get(10s), GetParam() == StartMethod::fork ? 1 : 0);
+    process.join();
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+void sleep_forever_in_child() {
+    for (;;) ::pause();
+}
+void exit_quietly() {}
+
+int parent_pid_of(int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) return -1;
+    std::istringstream rest(line.substr(close + 2));
+    char state;
+    int ppid = -1;
+    rest >> state >> ppid;
+    return ppid;
+}
+
+// Killing the fork server kills its children (they die with their parent); the parent sees them
+// die, SIGKILLed, instead of failing, and the next start gets a new server.
+TEST(StartMethodForkServer, KilledServerIsReplacedAndItsChildrenReportedKilled) {
+    auto ctx = mproc::get_context(StartMethod::forkserver);
+    auto running = ctx.Process(sleep_forever_in_child);
+    running.start();
+    const int server = parent_pid_of(*running.pid());
+    ASSERT_GT(server, 1);
+    ASSERT_NE(server, ::getpid());
+    ASSERT_EQ(::kill(server, SIGKILL), 0);
+    ASSERT_TRUE(running.join(10s));
+    EXPECT_EQ(running.exitcode(), -SIGKILL);
+    auto next = ctx.Process(exit_quietly);
+    next.start();
+    next.join();
+    EXPECT_EQ(next.exitcode(), 0);
+    EXPECT_NE(parent_pid_of(*next.pid()), server);
+}
+
+// Signals handled while a start waits for its child are not mistaken for the child's death.
+TEST(StartMethodSettings, SignalsDuringAStartDoNotFailIt) {
+    struct sigaction action {};
+    action.sa_handler = [](int) {};
+    action.sa_flags = SA_RESTART;
+    struct sigaction previous {};
+    ASSERT_EQ(::sigaction(SIGALRM, &action, &previous), 0);
+    itimerval every_ms{{0, 1000}, {0, 1000}};
+    ::setitimer(ITIMER_REAL, &every_ms, nullptr);
+    int started = 0;
+    for (auto method : {StartMethod::spawn, StartMethod::forkserver})
+        for (int i = 0; i < 5; ++i) {
+            auto process = mproc::get_context(method).Process(exit_quietly);
+            EXPECT_NO_THROW(process.start());
+            process.join();
+            started += process.exitcode() == 0;
+        }
+    itimerval off{};
+    ::setitimer(ITIMER_REAL, &off, nullptr);
+    ::sigaction(SIGALRM, &previous, nullptr);
+    EXPECT_EQ(started, 10);
 }
 
 TEST(StartMethodSettings, NamesRoundTripAndUnknownNamesAreRejected) {

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -142,6 +143,11 @@ int exitcode_from(const siginfo_t& info) {
 
 }  // namespace
 
+void close_descriptors_except(int keep) noexcept {
+    if (keep > 3) ::close_range(3, static_cast<unsigned>(keep) - 1, 0);
+    ::close_range(static_cast<unsigned>(std::max(keep + 1, 3)), ~0u, 0);
+}
+
 void at_fork_child(void (*callback)()) {
     static const bool registered = [] {
         ::pthread_atfork(nullptr, nullptr, &run_fork_child_callbacks);
@@ -212,6 +218,8 @@ ChildProcess ChildProcess::exec_self(int inherited_fd, const std::string& enviro
     envp.push_back(nullptr);
     return fork(
         [&] {
+            // The new program gets stdio and its socket, nothing else of ours (as Python's spawn).
+            close_descriptors_except(inherited_fd);
             ::fcntl(inherited_fd, F_SETFD, 0);
             // (A program that closed its stdin may have given that number to inherited_fd.)
             const int null = inherited_fd == 0 ? -1 : ::open("/dev/null", O_RDONLY);
@@ -220,6 +228,7 @@ ChildProcess ChildProcess::exec_self(int inherited_fd, const std::string& enviro
                 ::close(null);
             }
             ::execve("/proc/self/exe", argv.data(), envp.data());
+            ::_exit(127);  // not through stdio: another thread of the parent may hold its locks
             return 127;
         },
         options);
@@ -296,6 +305,9 @@ bool ChildProcess::has_exited() const noexcept {
 
 void ChildProcess::signal(int sig) {
     if (exitcode_ || !pidfd_) return;
+    // An adopted child that has exited may already be reaped by someone else (its fork server
+    // died), and its process group id reused: leave it alone.
+    if (reap_ && has_exited()) return;
     if (own_group_) {
         // Safe from pid reuse: until the leader is reaped, its pid (the group id) stays taken.
         ::kill(-pid_, sig);

@@ -64,6 +64,10 @@ private:
     std::optional<int> exitcode_;
 };
 
+// Closes every descriptor from 3 up but `keep`, so that a new program or a fork server starts with
+// only what it is given. Only system calls: safe between fork and exec.
+void close_descriptors_except(int keep) noexcept;
+
 // Runs after fork() in every child, mproc's or the user's: subsystems holding per-process state
 // (lists of children, helper threads that did not survive the fork) reset it here. Registered
 // callbacks run in registration order. Call from a static initializer or before forking.
