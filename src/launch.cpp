@@ -179,7 +179,7 @@ public:
     // children's handles refer to it.
     static ForkServer& instance() {
         std::lock_guard lock(*instance_mutex);
-        if (!current || current->server_.has_exited()) current = new ForkServer;
+        if (!current || current->server_.has_exited()) current = new ForkServer(current);
         return *current;
     }
 
@@ -197,7 +197,7 @@ public:
     }
 
 private:
-    ForkServer() {
+    explicit ForkServer(ForkServer* previous) : previous_(previous) {
         warn_if_threaded();
         auto [ours, theirs] = os::socket_pair();
         const int parent_end = ours.get();
@@ -236,6 +236,7 @@ private:
     std::mutex mutex_;
     os::UniqueFd socket_;
     os::ChildProcess server_;
+    ForkServer* previous_;  // a server that died, kept (and reachable) for its children's handles
 };
 
 void ForkServer::forget_in_child() {
