@@ -145,27 +145,14 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = 5000ms) {
 
 bool contains(const std::vector<int>& values, int value) { return std::ranges::find(values, value) != values.end(); }
 
-int parent_of(int pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) return -1;
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) return -1;
-    std::istringstream rest(line.substr(close + 2));
-    char state;
-    int ppid = -1;
-    rest >> state >> ppid;
-    return ppid;
-}
-
 // Sends sig to pid only if it is still a child of this process (no pid-reuse accident: the check
 // is made through a pidfd that pins the process).
 bool signal_own_child(int pid, int sig) {
     const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (fd < 0) return false;
     // Ours: a child, or under forkserver a child of our fork server.
-    const int parent = parent_of(pid);
-    const bool ours = parent == ::getpid() || (parent > 0 && parent_of(parent) == ::getpid());
+    const int parent = mproc::test::parent_of(pid);
+    const bool ours = parent == ::getpid() || (parent > 0 && mproc::test::parent_of(parent) == ::getpid());
     const bool sent = ours && ::syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) == 0;
     ::close(fd);
     return sent;

@@ -246,26 +246,13 @@ void sleep_forever_in_child() {
 }
 void exit_quietly() {}
 
-int parent_pid_of(int pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) return -1;
-    std::istringstream rest(line.substr(close + 2));
-    char state;
-    int ppid = -1;
-    rest >> state >> ppid;
-    return ppid;
-}
-
 // Killing the fork server kills its children (they die with their parent); the parent sees them
 // die, SIGKILLed, instead of failing, and the next start gets a new server.
 TEST(StartMethodForkServer, KilledServerIsReplacedAndItsChildrenReportedKilled) {
     auto ctx = mproc::get_context(StartMethod::forkserver);
     auto running = ctx.Process(sleep_forever_in_child);
     running.start();
-    const int server = parent_pid_of(*running.pid());
+    const int server = mproc::test::parent_of(*running.pid());
     ASSERT_GT(server, 1);
     ASSERT_NE(server, ::getpid());
     ASSERT_EQ(::kill(server, SIGKILL), 0);
@@ -275,7 +262,7 @@ TEST(StartMethodForkServer, KilledServerIsReplacedAndItsChildrenReportedKilled) 
     next.start();
     next.join();
     EXPECT_EQ(next.exitcode(), 0);
-    EXPECT_NE(parent_pid_of(*next.pid()), server);
+    EXPECT_NE(mproc::test::parent_of(*next.pid()), server);
 }
 
 // Signals handled while a start waits for its child are not mistaken for the child's death.

@@ -35,6 +35,20 @@ inline std::set<std::string> open_fds() {
     return fds;
 }
 
+// The parent of a process, from /proc; -1 if it is gone.
+inline int parent_of(int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return -1;
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) return -1;
+    std::istringstream rest(line.substr(close + 2));
+    char state;
+    int ppid = -1;
+    rest >> state >> ppid;
+    return ppid;
+}
+
 struct ChildState {
     int pid;
     char state;
