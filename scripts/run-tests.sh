@@ -87,8 +87,21 @@ build() {
 }
 
 run_ctest() {
+  rm -f "$1/failed-rerun.log"
   echo "+ ctest --test-dir $1 --output-on-failure -j$jobs --timeout $test_timeout ${ctest_args[*]}"
   ctest --test-dir "$1" --output-on-failure -j"$jobs" --timeout "$test_timeout" "${ctest_args[@]}"
+}
+
+# After a failed ctest run in $1: prints the failed tests' names for the summary, and runs them
+# once more with their output saved to $1/failed-rerun.log, which is printed after the summary,
+# where a truncated log still shows it. The rerun tells whether a failure repeats; it never turns
+# a failure into a pass.
+report_failures() {
+  local dir=$1 failed rerun=repeated
+  failed=$(sed 's/^[0-9]*://' "$dir/Testing/Temporary/LastTestsFailed.log" 2>/dev/null | tr '\n' ' ')
+  ctest --test-dir "$dir" --rerun-failed --output-on-failure --timeout "$test_timeout" \
+    >"$dir/failed-rerun.log" 2>&1 && rerun="passed when run again"
+  echo "failed: ${failed:-?}(${rerun})"
 }
 
 # Prints "N tests" for a build directory, for the summary.
@@ -107,7 +120,10 @@ run_release() {
     record release FAILED "$started" "configure failed"; return
   fi
   if ! build "$dir"; then record release FAILED "$started" "build failed"; return; fi
-  if ! run_ctest "$dir"; then record release FAILED "$started" "tests failed ($(count_tests "$dir"))"; return; fi
+  if ! run_ctest "$dir"; then
+    record release FAILED "$started" "tests failed ($(count_tests "$dir")); $(report_failures "$dir")"
+    return
+  fi
   record release passed "$started" "$(count_tests "$dir")"
 }
 
@@ -125,7 +141,9 @@ run_asan() {
     record asan FAILED "$started" "build failed"; return
   fi
   if ! with_sanitizer_env run_ctest "$dir"; then
-    record asan FAILED "$started" "tests failed ($(count_tests "$dir"))"; return
+    record asan FAILED "$started" \
+      "tests failed ($(count_tests "$dir")); $(with_sanitizer_env report_failures "$dir")"
+    return
   fi
   record asan passed "$started" "$(count_tests "$dir")"
 }
@@ -145,10 +163,12 @@ run_tsan() {
     record tsan FAILED "$started" "build failed"; return
   fi
   local filter='^(Pool|Crashes/PoolCrash|Ring|TaskShipping)'
+  rm -f "$dir/failed-rerun.log"
   echo "+ ctest --test-dir $dir -R '$filter' --output-on-failure -j$jobs --timeout $test_timeout ${ctest_args[*]}"
   if ! (export "${tsan_env[@]}"; ctest --test-dir "$dir" -R "$filter" --output-on-failure -j"$jobs" \
           --timeout "$test_timeout" "${ctest_args[@]}"); then
-    record tsan FAILED "$started" "tests failed"; return
+    record tsan FAILED "$started" "tests failed; $(export "${tsan_env[@]}"; report_failures "$dir")"
+    return
   fi
   record tsan passed "$started" "$(ctest --test-dir "$dir" -N -R "$filter" 2>/dev/null | sed -n 's/^Total Tests: //p') tests"
 }
@@ -210,6 +230,12 @@ for config in $configs; do
     *) echo "run-tests: unknown configuration '$config' (known: release asan tsan fuzz)" >&2
        summary+=("$(printf '%-8s %-7s' "$config" FAILED) unknown configuration"); failures=$((failures + 1)) ;;
   esac
+done
+
+for log in build/{relwithdebinfo,asan,tsan}/failed-rerun.log; do
+  [[ -f $log ]] || continue
+  banner "the failed tests, run once more (the last 150 lines of $log)"
+  tail -n 150 "$log"
 done
 
 banner "summary ($(($(now) - overall_started))s)"

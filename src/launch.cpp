@@ -236,7 +236,8 @@ private:
     std::mutex mutex_;
     os::UniqueFd socket_;
     os::ChildProcess server_;
-    ForkServer* previous_;  // a server that died, kept (and reachable) for its children's handles
+    // A server that died, kept (and reachable) for its children's handles.
+    [[maybe_unused]] ForkServer* previous_;
 };
 
 void ForkServer::forget_in_child() {
@@ -279,8 +280,16 @@ StartingChild begin_child(StartMethod method, const std::function<int()>& body,
                                           options)
             : ForkServer::instance().start(theirs.get(), options.new_process_group);
     theirs.reset();
-    send_bootstrap(ours.get(), work);
-    return {std::move(child), std::move(ours), method};
+    StartingChild starting{std::move(child), std::move(ours), method};
+    try {
+        send_bootstrap(starting.confirmation.get(), work);
+    } catch (const OSError&) {
+        // EPIPE: the child is gone already (under spawn, a main() without mproc::init exits
+        // before reading). Its hello never comes, and await_start says why as a StartError.
+        await_start(starting);
+        throw;
+    }
+    return starting;
 }
 
 int run_bootstrap(int socket) {

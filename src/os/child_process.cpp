@@ -90,7 +90,7 @@ private:
     std::condition_variable wake_, done_;
     std::deque<std::function<void()>> jobs_;
     bool thread_started_ = false;
-    Forker* previous_;
+    [[maybe_unused]] Forker* previous_;  // only keeps the old one reachable
 };
 
 // Never destroyed (children may be forked while the program exits). A forked child gets a fresh
