@@ -64,21 +64,20 @@ std::uint64_t record_size(std::uint64_t length, bool spilled) {
     return sizeof(RecordHeader) + (spilled ? 0 : pad(length, record_alignment));
 }
 
+// Item counts wrap around together (mod 2^32) and differ by less than 2^31: their difference,
+// read as signed, is right.
+std::int32_t difference(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b); }
+
 bool expired(const Deadline& deadline) { return deadline && Clock::now() >= *deadline; }
 
 // Spinning helps only when another core can make progress meanwhile (with 2 cores and 3 busy
 // processes a long spin costs more than it saves), so it adapts: each thread doubles its spin
 // after a wait that a spin would have caught, halves it after one that ended in a sleep. From
 // about a microsecond to about 50: a peer answering within that (a pipe ping-pong) is met awake,
-// instead of paying an idle CPU's wake-up (some 20 us each way on this project's machines). Plain
-// loads, no PAUSE instruction: virtual machines trap bursts of it ("pause-loop exiting") and
-// deschedule the spinning CPU for tens of microseconds.
-const bool spin_allowed = os::usable_cpu_count() > 1;
-constexpr int min_spin_iterations = 1000;
-constexpr int max_spin_iterations = 64000;
-thread_local int spin_iterations = min_spin_iterations;
-
-inline void cpu_relax() noexcept { asm volatile("" ::: "memory"); }
+// instead of paying an idle CPU's wake-up (some 20 us each way on this project's machines).
+constexpr int min_spin_checks = 64;
+constexpr int max_spin_checks = 4096;
+thread_local int spin_checks = min_spin_checks;
 
 // Returns once `word` differs from `seen`, the deadline passes, or after a wake-up (callers
 // re-check their condition): a short spin first, then a futex sleep. With a hook, the sleep lasts
@@ -90,15 +89,15 @@ inline void cpu_relax() noexcept { asm volatile("" ::: "memory"); }
 // compares `word` with `seen`; both sequences are totally ordered, so one of us sees the other.
 bool wait_for_change(const FutexWord& word, std::uint32_t seen, FutexWord& sleepers, const Deadline& deadline,
                      const QueueWaitHook& hook = {}) {
-    if (spin_allowed) {
-        for (int i = 0; i < spin_iterations; ++i) {
+    if (os::spinning_helps()) {
+        for (int i = 0; i < spin_checks; ++i) {
             if (word.load(std::memory_order_relaxed) != seen) {
-                spin_iterations = std::min(spin_iterations * 2, max_spin_iterations);
+                spin_checks = std::min(spin_checks * 2, max_spin_checks);
                 return true;
             }
-            cpu_relax();
+            os::spin_pause();
         }
-        spin_iterations = std::max(spin_iterations / 2, min_spin_iterations);
+        spin_checks = std::max(spin_checks / 2, min_spin_checks);
     }
     if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return false;
     Deadline until = deadline;
@@ -122,7 +121,8 @@ bool wait_for_change(const FutexWord& word, std::uint32_t seen, FutexWord& sleep
 SharedBlock MessageQueue::create_block(ObjectKind kind, std::size_t queues, std::size_t capacity,
                                        std::uint64_t maxsize) {
     capacity = static_cast<std::size_t>(pad(std::max<std::size_t>(capacity, 1024), record_alignment));
-    if (capacity > (std::size_t{1} << 36)) throw std::invalid_argument("mproc: queue buffer too large");
+    // At most 2^31 records of 16 bytes: item counts (mod 2^32) never differ by 2^31 or more.
+    if (capacity > (std::size_t{1} << 35)) throw std::invalid_argument("mproc: queue buffer too large");
     const std::size_t stride = control_stride + capacity;
     const std::size_t file_size = block_header_size + queues * stride;
     const std::size_t spill_base = pad(file_size, spill_alignment);
@@ -131,7 +131,8 @@ SharedBlock MessageQueue::create_block(ObjectKind kind, std::size_t queues, std:
     init_header(block.data(), kind, static_cast<std::uint32_t>(queues), 0);
     for (std::size_t i = 0; i < queues; ++i) {
         auto* control = new (block.data() + block_header_size + i * stride) QueueControl{};
-        mutex_init(control->mutex, false);
+        mutex_init(control->put_mutex, false);
+        mutex_init(control->get_mutex, false);
         control->capacity = capacity;
         control->ring_offset = block_header_size + i * stride + control_stride;
         control->spill_offset = spill_base + i * max_item_bytes;
@@ -155,7 +156,7 @@ MessageQueue MessageQueue::at(const SharedBlock& block, std::size_t index) {
     const std::uint64_t stride = control_stride + capacity;
     const std::uint64_t offset = block_header_size + index * stride;
     auto* control = std::launder(reinterpret_cast<QueueControl*>(block.data() + offset));
-    const bool valid = capacity % record_alignment == 0 && capacity >= 1024 && capacity <= (std::uint64_t{1} << 36) &&
+    const bool valid = capacity % record_alignment == 0 && capacity >= 1024 && capacity <= (std::uint64_t{1} << 35) &&
                        offset + stride <= block.file_size() && control->capacity == capacity &&
                        control->ring_offset == offset + control_stride &&
                        control->spill_offset >= offset + stride &&
@@ -167,19 +168,11 @@ MessageQueue MessageQueue::at(const SharedBlock& block, std::size_t index) {
 // ---------------------------------------------------------------------------------------------
 // Locking and repair
 
-void MessageQueue::lock() {
+void MessageQueue::lock(MutexState& mutex) {
     try {
-        // Critical sections are a few hundred nanoseconds: spin briefly before sleeping in the
-        // kernel, whose wake-up costs far more.
-        if (spin_allowed)
-            for (int i = 0; i < 64; ++i) {
-                if (mutex_try_lock(control_->mutex)) return;
-                cpu_relax();
-            }
-        mutex_lock(control_->mutex);
+        mutex_lock(mutex);
     } catch (const OwnerDied&) {
-        repair();
-        unlock();
+        repair_holding(mutex);
         throw OwnerDied(
             "mproc: a process died while holding this queue's internal lock. The queue has been "
             "repaired and is usable; the item that process was putting or getting may be lost. "
@@ -187,37 +180,70 @@ void MessageQueue::lock() {
     }
 }
 
-void MessageQueue::unlock() noexcept { mutex_unlock(control_->mutex); }
-
-// Called holding the mutex after its previous holder died: the positions are intact (each is
-// one store), but the counts may lag behind them. Recount the records between head and tail;
-// anything that does not parse is dropped.
-void MessageQueue::repair() noexcept {
+// Called holding `held`, whose previous holder died (or after finding a corrupt record). The
+// positions are intact (each is one store), but that side's count may lag behind its position.
+// Re-counting needs both positions still, so both mutexes, taken in the one order used
+// everywhere: put, then get.
+void MessageQueue::repair_holding(MutexState& held) {
     auto& c = *control_;
-    std::uint64_t position = c.head;
-    std::uint64_t records = 0;
+    unsigned dead_sides = &held == &c.put_mutex ? dead_producer : dead_consumer;
+    mutex_unlock(held);
+    auto take = [&](MutexState& mutex, DeadSides side) {
+        try {
+            mutex_lock(mutex);
+        } catch (const OwnerDied&) {
+            dead_sides |= side;  // this one's holder died too
+        }
+    };
+    take(c.put_mutex, dead_producer);
+    take(c.get_mutex, dead_consumer);
+    repair(dead_sides);
+    mutex_unlock(c.get_mutex);
+    mutex_unlock(c.put_mutex);
+}
+
+// Called holding both mutexes: re-counts the records between head and tail, and brings the
+// count of the side that died in line with them. Anything that does not parse is dropped.
+void MessageQueue::repair(unsigned dead_sides) noexcept {
+    auto& c = *control_;
+    const std::uint64_t head = c.head.load();
+    std::uint64_t tail = c.tail.load();
+    std::uint64_t position = head;
+    std::uint32_t records = 0;
     bool spill_in_ring = false;
-    if (c.tail < c.head || c.tail - c.head > c.capacity) c.tail = c.head;
-    while (c.tail - position >= sizeof(RecordHeader)) {
+    if (tail < head || tail - head > c.capacity) tail = head;
+    while (tail - position >= sizeof(RecordHeader)) {
         RecordHeader header;
         read_bytes(position, &header, sizeof header);
         const bool spilled = (header.flags & spilled_flag) != 0;
         if (header.check != check_of(header.length, header.flags) || header.flags > spilled_flag ||
             (spilled ? header.length > max_item_bytes : header.length > c.capacity / 4) ||
-            record_size(header.length, spilled) > c.tail - position)
+            record_size(header.length, spilled) > tail - position)
             break;
         ++records;
         spill_in_ring = spill_in_ring || spilled;
         position += record_size(header.length, spilled);
     }
-    c.tail = position;
-    c.count.store(records);
-    if (c.unfinished.load() < records) c.unfinished.store(records);
+    c.tail.store(position);
+    // A producer that died between its two stores left `puts` one short; a consumer, `gets`.
+    // When both did, the difference is right as it is.
+    if (dead_sides == dead_producer) c.puts.store(c.gets.load() + records);
+    if (dead_sides == dead_consumer) c.gets.store(c.puts.load() - records);
+    c.head_seen = head;
+    c.gets_seen = c.gets.load();
+    c.tail_seen = head;
     if (c.spill_state.load() == spill_published && !spill_in_ring) release_spill();
-    c.put_sequence.fetch_add(1);
-    c.get_sequence.fetch_add(1);
-    os::futex_wake(c.put_sequence);
-    os::futex_wake(c.get_sequence);
+    os::futex_wake(c.puts);
+    os::futex_wake(c.gets);
+}
+
+// Called holding get_mutex: whether a record is published at head.
+bool MessageQueue::has_item() noexcept {
+    auto& c = *control_;
+    const std::uint64_t head = c.head.load(std::memory_order_relaxed);
+    if (c.tail_seen != head) return true;
+    c.tail_seen = c.tail.load(std::memory_order_acquire);
+    return c.tail_seen != head;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,16 +302,6 @@ void MessageQueue::release_spill() noexcept {
 // ---------------------------------------------------------------------------------------------
 // put and get
 
-// Called with the lock held: notes the other side's sequence, releases the lock and waits for the
-// sequence to move (counted in `waiters` while asleep, so that the other side wakes us). Returns
-// false when the hook gives up. The lock is not held on return.
-bool MessageQueue::wait_unlocked(FutexWord& sequence, FutexWord& waiters, const Deadline& deadline,
-                                 const WaitHook& hook) {
-    const std::uint32_t seen = sequence.load();
-    unlock();
-    return wait_for_change(sequence, seen, waiters, deadline, hook);
-}
-
 MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const Deadline& deadline, WaitHook hook) {
     auto& c = *control_;
     const std::uint64_t length = message.size();
@@ -304,86 +320,99 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
                 c.spill_allocated.store(needed);
             }
             std::memcpy(block_.data() + c.spill_offset, message.data(), length);
-            lock();
         } catch (...) {
             release_spill();
             throw;
         }
-    } else {
-        lock();
     }
+    const auto give_up = [&](Status status) {
+        if (spilled) release_spill();
+        return status;
+    };
     for (;;) {
-        const bool room = (c.maxsize == 0 || c.count.load() < c.maxsize) && c.capacity - (c.tail - c.head) >= record;
-        if (room) break;
-        if (expired(deadline)) {
-            unlock();
-            if (spilled) release_spill();
-            return Status::timed_out;
-        }
-        const bool keep_waiting = wait_unlocked(c.get_sequence, c.putters_waiting, deadline, hook);
-        if (!keep_waiting) {
-            if (spilled) release_spill();
-            return Status::abandoned;
-        }
         try {
-            lock();
+            lock(c.put_mutex);
         } catch (...) {
             if (spilled) release_spill();
             throw;
         }
+        const std::uint64_t tail = c.tail.load(std::memory_order_relaxed);
+        // Every earlier producer counted its item before unlocking, and every item taken was
+        // counted as put: gets_seen never passes puts here.
+        const std::uint32_t puts = c.puts.load(std::memory_order_relaxed);
+        const auto room = [&] {
+            return (c.maxsize == 0 || puts - c.gets_seen < c.maxsize) && c.capacity - (tail - c.head_seen) >= record;
+        };
+        // The consumers' side is read only when what was last seen of it leaves no room.
+        const auto look_again = [&] {
+            c.head_seen = c.head.load(std::memory_order_acquire);
+            if (c.maxsize != 0) c.gets_seen = c.gets.load(std::memory_order_acquire);
+        };
+        if (!room()) look_again();
+        std::uint32_t seen = 0;
+        if (!room()) {
+            // Before sleeping: the count first, then the positions once more, so that a get that
+            // makes room from here on changes the count we sleep on.
+            seen = c.gets.load();
+            look_again();
+        }
+        if (room()) {
+            const RecordHeader header{length, spilled ? spilled_flag : 0u, check_of(length, spilled ? spilled_flag : 0u)};
+            write_bytes(tail, &header, sizeof header);
+            if (!spilled) write_bytes(tail + sizeof header, message.data(), length);
+            if (queue_locked_hook) queue_locked_hook();
+            if (spilled) c.spill_state.store(spill_published);
+            c.tail.store(tail + record, std::memory_order_release);
+            c.puts.fetch_add(1);
+            mutex_unlock(c.put_mutex);
+            // A consumer that saw the queue empty either sees the new count or counted itself in
+            // getters_waiting before it sleeps (wait_for_change). Every sleeper is woken: one woken
+            // alone might be a poll() (wait_readable) while a get() sleeps on.
+            if (c.getters_waiting.load() != 0) os::futex_wake(c.puts);
+            return Status::ok;
+        }
+        mutex_unlock(c.put_mutex);
+        if (expired(deadline)) return give_up(Status::timed_out);
+        if (!wait_for_change(c.gets, seen, c.putters_waiting, deadline, hook)) return give_up(Status::abandoned);
     }
-    const RecordHeader header{length, spilled ? spilled_flag : 0u, check_of(length, spilled ? spilled_flag : 0u)};
-    write_bytes(c.tail, &header, sizeof header);
-    if (!spilled) write_bytes(c.tail + sizeof header, message.data(), length);
-    if (queue_locked_hook) queue_locked_hook();
-    if (spilled) c.spill_state.store(spill_published);
-    c.tail += record;
-    c.unfinished.fetch_add(1);
-    c.count.fetch_add(1);
-    unlock();
-    // After unlocking, so that a consumer spinning on put_sequence does not then find the lock
-    // still held (and sleep in the kernel for it). A consumer that saw the queue empty either
-    // sees the new value or counted itself in getters_waiting before it sleeps (wait_for_change).
-    c.put_sequence.fetch_add(1);
-    // Every sleeper: one woken alone might be a poll() (wait_readable) while a get() sleeps on.
-    if (c.getters_waiting.load() != 0) os::futex_wake(c.put_sequence);
-    return Status::ok;
 }
 
 MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const Deadline& deadline, WaitHook hook) {
     auto& c = *control_;
-    lock();
-    while (c.count.load() == 0) {
-        if (expired(deadline)) {
-            unlock();
-            return Status::timed_out;
-        }
-        const bool keep_waiting = wait_unlocked(c.put_sequence, c.getters_waiting, deadline, hook);
+    for (;;) {
+        lock(c.get_mutex);
+        if (has_item()) break;
+        // Before sleeping: the count first, then the tail once more, so that a put from here on
+        // changes the count we sleep on.
+        const std::uint32_t seen = c.puts.load();
+        if (has_item()) break;
+        mutex_unlock(c.get_mutex);
+        if (expired(deadline)) return Status::timed_out;
+        const bool keep_waiting = wait_for_change(c.puts, seen, c.getters_waiting, deadline, hook);
         // Whatever arrived before the other end went away is still delivered.
-        if (!keep_waiting && c.count.load() == 0) return Status::abandoned;
-        lock();
+        if (!keep_waiting && c.tail.load() == c.head.load()) return Status::abandoned;
     }
+    const std::uint64_t head = c.head.load(std::memory_order_relaxed);
     RecordHeader header;
-    read_bytes(c.head, &header, sizeof header);
+    read_bytes(head, &header, sizeof header);
     const bool spilled = (header.flags & spilled_flag) != 0;
     if (header.check != check_of(header.length, header.flags) ||
         (spilled ? header.length > max_item_bytes : header.length > c.capacity / 4)) {
-        repair();
-        unlock();
+        repair_holding(c.get_mutex);
         throw SerializationError("mproc: corrupt record in a queue's shared memory (it was dropped)");
     }
     if (spilled) {
         c.spill_state.store(spill_reading | static_cast<std::uint32_t>(os::this_process_id()));
     } else {
         message.resize(static_cast<std::size_t>(header.length));
-        read_bytes(c.head + sizeof header, message.data(), message.size());
+        read_bytes(head + sizeof header, message.data(), message.size());
     }
-    c.head += record_size(header.length, spilled);
-    c.count.fetch_sub(1);
-    unlock();
+    if (queue_locked_hook) queue_locked_hook();
+    c.head.store(head + record_size(header.length, spilled), std::memory_order_release);
+    c.gets.fetch_add(1);
+    mutex_unlock(c.get_mutex);
     // Every waiting producer: the space freed may fit more than one of them.
-    c.get_sequence.fetch_add(1);
-    if (c.putters_waiting.load() != 0) os::futex_wake(c.get_sequence);
+    if (c.putters_waiting.load() != 0) os::futex_wake(c.gets);
     if (spilled) {
         try {
             message.resize(static_cast<std::size_t>(header.length));
@@ -404,42 +433,46 @@ MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const De
 MessageQueue::Status MessageQueue::wait_readable(const Deadline& deadline, WaitHook hook) {
     auto& c = *control_;
     for (;;) {
-        const std::uint32_t seen = c.put_sequence.load();
-        if (c.count.load() != 0) return Status::ok;
+        const std::uint32_t seen = c.puts.load();
+        if (c.tail.load() != c.head.load()) return Status::ok;
         if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return Status::abandoned;
         if (expired(deadline)) return Status::timed_out;
         // Counted as a getter while asleep, so that producers wake us.
-        wait_for_change(c.put_sequence, seen, c.getters_waiting, deadline, hook);
+        wait_for_change(c.puts, seen, c.getters_waiting, deadline, hook);
     }
 }
 
-std::size_t MessageQueue::qsize() const noexcept { return static_cast<std::size_t>(control_->count.load()); }
-std::uint64_t MessageQueue::maxsize() const noexcept { return control_->maxsize; }
-bool MessageQueue::full() const noexcept {
-    return control_->maxsize != 0 && control_->count.load() >= control_->maxsize;
+std::size_t MessageQueue::qsize() const noexcept {
+    // An item may be taken before its producer has counted it: never below zero.
+    return static_cast<std::size_t>(std::max(difference(control_->puts.load(), control_->gets.load()), 0));
 }
+std::uint64_t MessageQueue::maxsize() const noexcept { return control_->maxsize; }
+bool MessageQueue::full() const noexcept { return control_->maxsize != 0 && qsize() >= control_->maxsize; }
 
+// Unfinished tasks: puts - tasks_done.
 void MessageQueue::task_done() {
     auto& c = *control_;
-    std::uint64_t unfinished = c.unfinished.load();
+    std::uint32_t done = c.tasks_done.load();
     do {
-        if (unfinished == 0) throw StateError("mproc::JoinableQueue::task_done: called too many times");
-    } while (!c.unfinished.compare_exchange_weak(unfinished, unfinished - 1));
-    if (unfinished == 1) {
-        c.unfinished_sequence.fetch_add(1);
-        os::futex_wake(c.unfinished_sequence);
+        // Only an item taken can be done (get() counts it before it returns).
+        if (difference(c.gets.load(), done) <= 0)
+            throw StateError("mproc::JoinableQueue::task_done: called more times than items were taken");
+    } while (!c.tasks_done.compare_exchange_weak(done, done + 1));
+    if (difference(c.puts.load(), done + 1) <= 0) {
+        c.tasks_done_sequence.fetch_add(1);
+        os::futex_wake(c.tasks_done_sequence);
     }
 }
 
 bool MessageQueue::join(const Deadline& deadline) {
     auto& c = *control_;
     for (;;) {
-        const std::uint32_t seen = c.unfinished_sequence.load();
-        if (c.unfinished.load() == 0) return true;
+        const std::uint32_t seen = c.tasks_done_sequence.load();
+        if (difference(c.puts.load(), c.tasks_done.load()) <= 0) return true;
         if (expired(deadline)) return false;
         std::optional<std::chrono::nanoseconds> left;
         if (deadline) left = *deadline - Clock::now();
-        os::futex_wait(c.unfinished_sequence, seen, left);
+        os::futex_wait(c.tasks_done_sequence, seen, left);
     }
 }
 

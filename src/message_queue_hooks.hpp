@@ -3,8 +3,10 @@
 
 namespace mproc::detail {
 
-// Called by MessageQueue::put while it holds the queue's lock, after writing a record and before
-// publishing it. Tests set it to raise(SIGKILL) to die holding the lock at the worst moment.
+// Called by MessageQueue::put while it holds the producers' lock, after writing a record and
+// before publishing it, and by MessageQueue::get while it holds the consumers' lock, after copying
+// a record out and before taking it off the queue. Tests set it to raise(SIGKILL) to die holding
+// a lock at the worst moment.
 extern void (*queue_locked_hook)();
 
 }  // namespace mproc::detail

@@ -187,8 +187,9 @@ TEST(Queue, ManyProducersAndConsumersLoseAndDuplicateNothing) {
     EXPECT_TRUE(queue.empty());
 }
 
-// The child dies holding the queue's lock, after writing a record and before publishing it.
-TEST(Queue, KilledHolderOfTheInternalLockIsReportedAndTheQueueRepaired) {
+// The child dies holding the producers' lock, after writing a record and before publishing it.
+// Consumers never take that lock: they go on; the next producer is told.
+TEST(Queue, ProducerKilledHoldingTheInternalLockIsReportedAndTheQueueRepaired) {
     mproc::test::LeakCheck leaks;
     mproc::Queue<int> queue;
     queue.put(1);
@@ -201,14 +202,34 @@ TEST(Queue, KilledHolderOfTheInternalLockIsReportedAndTheQueueRepaired) {
     dying.start();
     dying.join();
     ASSERT_EQ(dying.exitcode(), -SIGKILL);
-    EXPECT_THROW(queue.get(), mproc::OwnerDied);  // told; nothing taken
-    EXPECT_EQ(queue.qsize(), 3u);
     EXPECT_EQ(queue.get(), 1);
+    EXPECT_THROW(queue.put(5), mproc::OwnerDied);  // told; nothing put
+    EXPECT_EQ(queue.qsize(), 2u);
     EXPECT_EQ(queue.get(), 2);
     EXPECT_EQ(queue.get(), 3);  // 4 was never published
     EXPECT_THROW(queue.get_nowait(), mproc::Empty);
     queue.put(5);
     EXPECT_EQ(mproc::test::run_child([](mproc::Queue<int> q) { require(q.get() == 5, "usable"); }, queue), 0);
+}
+
+// The child dies holding the consumers' lock, after copying an item out and before taking it off
+// the queue: the next consumer is told, and the item is still there.
+TEST(Queue, ConsumerKilledHoldingTheInternalLockIsReportedAndNothingIsLost) {
+    mproc::test::LeakCheck leaks;
+    mproc::Queue<int> queue;
+    for (int i = 1; i <= 3; ++i) queue.put(i);
+    mproc::Process dying([](mproc::Queue<int> q) {
+        mproc::detail::queue_locked_hook = [] { ::raise(SIGKILL); };
+        (void)q.get();
+    }, queue);
+    dying.start();
+    dying.join();
+    ASSERT_EQ(dying.exitcode(), -SIGKILL);
+    queue.put(4);  // producers never take that lock
+    EXPECT_THROW(queue.get(), mproc::OwnerDied);  // told; nothing taken
+    EXPECT_EQ(queue.qsize(), 4u);
+    for (int i = 1; i <= 4; ++i) EXPECT_EQ(queue.get(), i);
+    EXPECT_THROW(queue.get_nowait(), mproc::Empty);
 }
 
 // A producer killed while it holds the spill area (copying a large item) does not block the

@@ -203,7 +203,7 @@ public:
     explicit JoinableQueue(std::size_t maxsize = 0, QueueOptions options = {})
         : detail::QueueBase<T>(maxsize, options) {}
 
-    // StateError if called more times than items were put.
+    // StateError if called more times than items were taken (by any process).
     void task_done() { this->queue().task_done(); }
     void join() { (void)this->queue().join(std::nullopt); }
     // False if tasks are still unfinished after `timeout`.

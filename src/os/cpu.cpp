@@ -40,4 +40,9 @@ int usable_cpu_count() {
     return count;
 }
 
+bool spinning_helps() {
+    static const bool helps = usable_cpu_count() > 1;
+    return helps;
+}
+
 }  // namespace mproc::os

@@ -23,6 +23,7 @@
 #include <mproc/errors.hpp>
 
 #include "os/child_process.hpp"
+#include "os/cpu.hpp"
 #include "os/syscall.hpp"
 
 namespace mproc::os {
@@ -81,6 +82,9 @@ void check(int code, const char* context) {
         "this thread (release it once the data it protects is repaired or discarded)");
 }
 
+constexpr int lock_spin_checks = 8;
+constexpr int pauses_between_lock_checks = 256;
+
 timespec to_timespec(std::chrono::steady_clock::time_point when) {
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
     if (ns <= 0) return {0, 0};
@@ -114,6 +118,21 @@ bool mutex_lock(MutexState& mutex, const Deadline& deadline) {
         ++mutex.recursion;
         return true;
     }
+    // Critical sections on shared objects are short: a holder on another CPU is likely to release
+    // the lock within a microsecond or two, sooner than a sleep in the kernel and the wake-up
+    // that ends it. Robust mutexes never spin by themselves. The spinner looks only every few
+    // microseconds: looking more often takes the lock's cache line from the holder (slowing it),
+    // and catches every short gap between its unlock and its next lock, handing the lock (and
+    // the data under it) from CPU to CPU on each increment. Spaced out, a holder that re-locks at
+    // once keeps it for a while: 2 processes incrementing a Value under its lock do about three
+    // times as many increments per second.
+    if (os::spinning_helps())
+        for (int i = 0; i < lock_spin_checks; ++i) {
+            if (__atomic_load_n(&native(mutex)->__data.__lock, __ATOMIC_RELAXED) == 0 && mutex_try_lock(mutex))
+                return true;
+            if (deadline && std::chrono::steady_clock::now() >= *deadline) break;
+            for (int pause = 0; pause < pauses_between_lock_checks; ++pause) os::spin_pause();
+        }
     int code;
     if (!deadline) {
         code = pthread_mutex_lock(native(mutex));

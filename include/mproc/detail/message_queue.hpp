@@ -13,11 +13,15 @@
 // queue's spill area, which holds one message at a time; the ring then carries only the record
 // header. So items of any size (up to max_item_bytes) travel through shared memory.
 //
-// One robust mutex protects the positions; producers and consumers sleep on futex words
-// (put_sequence, get_sequence) after spinning briefly. If a process dies holding the mutex, the
-// next one to take it walks the records from head to tail, restores the counts, and reports
-// OwnerDied: the queue is consistent again, and only the item the dead process was putting or
-// getting may be lost.
+// Producers take one robust mutex, consumers another, so that a producer and a consumer never
+// wait for each other. Each side owns one position, which it publishes with a single store after
+// the bytes it covers (so a position is always consistent, whoever dies when), and then bumps its
+// count of items, on which the other side sleeps (futex words, after spinning briefly). Each side
+// keeps the other's position as last read, so that in a steady stream it reads the other side's
+// cache line only now and then. If a process dies holding either mutex, the next one to take it
+// re-counts the records between the two positions under both mutexes and reports OwnerDied: the
+// queue is consistent again, and only the item the dead process was putting or getting may be
+// lost.
 #pragma once
 
 #include <cstddef>
@@ -31,26 +35,37 @@
 namespace mproc::detail {
 
 struct QueueControl {
-    MutexState mutex;
-    std::uint64_t capacity;        // ring bytes, a multiple of 16
-    std::uint64_t ring_offset;     // from the start of the block
-    std::uint64_t spill_offset;    // from the start of the block
-    std::uint64_t maxsize;         // items; 0: unbounded
-    std::uint64_t head;            // byte positions, ever increasing; under mutex
-    std::uint64_t tail;
-    std::atomic<std::uint64_t> count;       // items; written under mutex, read anywhere
-    std::atomic<std::uint64_t> unfinished;  // JoinableQueue: put and not yet task_done()
-    std::atomic<std::uint64_t> spill_allocated;  // bytes of the spill area allocated; by the spill's claimant
-    alignas(64) FutexWord put_sequence;     // bumped by every put; consumers sleep on it
-    FutexWord getters_waiting;
-    alignas(64) FutexWord get_sequence;     // bumped by every get; producers sleep on it
+    // Fixed at creation.
+    std::uint64_t capacity;      // ring bytes, a multiple of 16
+    std::uint64_t ring_offset;   // from the start of the block
+    std::uint64_t spill_offset;  // from the start of the block
+    std::uint64_t maxsize;       // items; 0: unbounded
+
+    // Producers: written under put_mutex.
+    alignas(64) MutexState put_mutex;
+    std::uint64_t head_seen;  // head, as last read
+    std::uint32_t gets_seen;  // gets, as last read (bounded queues only)
+    // Read by consumers.
+    alignas(64) std::atomic<std::uint64_t> tail;  // byte position, ever increasing
+    FutexWord puts;  // items put, counted once published (mod 2^32); consumers sleep on it
+
+    // Consumers: written under get_mutex.
+    alignas(64) MutexState get_mutex;
+    std::uint64_t tail_seen;  // tail, as last read
+    // Read by producers.
+    alignas(64) std::atomic<std::uint64_t> head;  // byte position, ever increasing
+    FutexWord gets;  // items taken, counted once off the ring (mod 2^32); producers sleep on it
+
+    // Rarely written.
+    alignas(64) FutexWord getters_waiting;  // asleep in get() or wait_readable()
     FutexWord putters_waiting;
-    alignas(64) FutexWord unfinished_sequence;  // bumped when unfinished drops to 0
-    FutexWord spill_state;                  // free, or claimed (see message_queue.cpp)
+    FutexWord tasks_done;                        // JoinableQueue: task_done() calls
+    FutexWord tasks_done_sequence;               // bumped when tasks_done catches up with puts
+    FutexWord spill_state;                       // free, or claimed (see message_queue.cpp)
     FutexWord spill_waiting;
-    FutexWord closed_for_put;               // reserved
+    std::atomic<std::uint64_t> spill_allocated;  // bytes of the spill area allocated; by the spill's claimant
 };
-static_assert(std::is_standard_layout_v<QueueControl> && sizeof(QueueControl) <= 320,
+static_assert(std::is_standard_layout_v<QueueControl> && sizeof(QueueControl) <= 384,
               "QueueControl is a fixed layout in shared memory");
 
 // A hook called while a get() waits (at its start and then every few dozen milliseconds):
@@ -102,10 +117,12 @@ public:
 private:
     MessageQueue(SharedBlock block, QueueControl* control) : block_(std::move(block)), control_(control) {}
 
-    void lock();
-    void unlock() noexcept;
-    bool wait_unlocked(FutexWord& sequence, FutexWord& waiters, const Deadline& deadline, const WaitHook& hook);
-    void repair() noexcept;
+    // Takes one side's mutex. If its holder died, repairs the queue and throws OwnerDied.
+    void lock(MutexState& mutex);
+    void repair_holding(MutexState& held);
+    enum DeadSides : unsigned { dead_producer = 1, dead_consumer = 2 };
+    void repair(unsigned dead_sides) noexcept;
+    bool has_item() noexcept;
     bool claim_spill(const Deadline& deadline);
     void release_spill() noexcept;
     void write_bytes(std::uint64_t position, const void* data, std::size_t size) noexcept;
