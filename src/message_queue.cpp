@@ -15,7 +15,7 @@
 #include <mproc/errors.hpp>
 
 #include "message_queue_hooks.hpp"
-#include "os/cpu.hpp"
+#include "os/spin.hpp"
 #include "os/futex.hpp"
 #include "os/robust_mutex.hpp"
 #include "os/syscall.hpp"
@@ -70,14 +70,7 @@ std::int32_t difference(std::uint32_t a, std::uint32_t b) { return static_cast<s
 
 bool expired(const Deadline& deadline) { return deadline && Clock::now() >= *deadline; }
 
-// Spinning helps only when another core can make progress meanwhile (with 2 cores and 3 busy
-// processes a long spin costs more than it saves), so it adapts: each thread doubles its spin
-// after a wait that a spin would have caught, halves it after one that ended in a sleep. From
-// about a microsecond to about 50: a peer answering within that (a pipe ping-pong) is met awake,
-// instead of paying an idle CPU's wake-up (some 20 us each way on this project's machines).
-constexpr int min_spin_checks = 64;
-constexpr int max_spin_checks = 4096;
-thread_local int spin_checks = min_spin_checks;
+thread_local os::SpinBudget queue_spin;
 
 // Returns once `word` differs from `seen`, the deadline passes, or after a wake-up (callers
 // re-check their condition): a short spin first, then a futex sleep. With a hook, the sleep lasts
@@ -89,16 +82,7 @@ thread_local int spin_checks = min_spin_checks;
 // compares `word` with `seen`; both sequences are totally ordered, so one of us sees the other.
 bool wait_for_change(const FutexWord& word, std::uint32_t seen, FutexWord& sleepers, const Deadline& deadline,
                      const QueueWaitHook& hook = {}) {
-    if (os::spinning_helps()) {
-        for (int i = 0; i < spin_checks; ++i) {
-            if (word.load(std::memory_order_relaxed) != seen) {
-                spin_checks = std::min(spin_checks * 2, max_spin_checks);
-                return true;
-            }
-            os::spin_pause();
-        }
-        spin_checks = std::max(spin_checks / 2, min_spin_checks);
-    }
+    if (os::spin_until(queue_spin, [&] { return word.load(std::memory_order_relaxed) != seen; })) return true;
     if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return false;
     Deadline until = deadline;
     if (hook.keep_waiting) until = std::min(deadline.value_or(Clock::time_point::max()), Clock::now() + 50ms);
@@ -110,6 +94,7 @@ bool wait_for_change(const FutexWord& word, std::uint32_t seen, FutexWord& sleep
     sleepers.fetch_add(1);
     os::futex_wait(word, seen, left);
     sleepers.fetch_sub(1);
+    queue_spin.woke();
     return true;
 }
 

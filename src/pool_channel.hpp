@@ -25,8 +25,14 @@ struct alignas(64) WorkerStatus {
 
 // Shared by the parent and all workers of one pool.
 struct alignas(64) PoolSignals {
-    // Set while the parent's pool thread sleeps; a worker that publishes a reply then wakes it.
+    // Set while the parent's pool thread sleeps; a worker that publishes a reply then wakes it,
+    // unless a parent thread waiting for a result is receiving replies itself (`helpers`).
     std::atomic<std::uint32_t> parent_sleeping{0};
+    std::atomic<std::uint32_t> helpers{0};
+    // Bumped by every reply published: what helpers watch.
+    std::atomic<std::uint32_t> replies{0};
+    // Workers spinning while they wait for a task (see run_worker).
+    std::atomic<std::uint32_t> spinning_workers{0};
 };
 
 inline std::int64_t steady_now_ns() {

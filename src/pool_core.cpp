@@ -3,8 +3,12 @@
 // Threads: user threads submit jobs and dispatch them straight to an idle worker when one has
 // room; one pool thread per pool receives replies, notices dead workers (their pidfds become
 // readable), enforces timeouts, replaces workers and dispatches whatever is still queued. All
-// state below is guarded by `mutex_`; replies are decoded without holding it. Only the pool
-// thread consumes reply rings; task rings are written under the mutex.
+// state below is guarded by `mutex_`; replies are decoded without holding it. Task rings are
+// written under the mutex. Reply rings are consumed by whoever holds `receiving_`: the pool
+// thread while it is awake, or a user thread waiting for a result (help_until), which
+// receives replies itself for a few dozen microseconds while the pool thread sleeps on. A round
+// trip then wakes nobody in the parent. Jobs whose delivery runs user callbacks are left to the
+// pool thread.
 #include <mproc/detail/pool_core.hpp>
 
 #include <poll.h>
@@ -25,6 +29,7 @@
 #include "os/event_fd.hpp"
 #include "os/fd_passing.hpp"
 #include "os/shared_region.hpp"
+#include "os/spin.hpp"
 #include "os/threads.hpp"
 #include "pool_channel.hpp"
 #include "pool_worker.hpp"
@@ -98,6 +103,7 @@ public:
             os::InternalThread mark;
             supervise();
         });
+        supervisor_id_ = supervisor_.get_id();
         changed_.wait(lock, [&] {
             return init_error_ || std::all_of(workers_.begin(), workers_.end(), [](auto& w) { return w->ready; });
         });
@@ -199,6 +205,30 @@ public:
         return state_ == State::terminated;
     }
 
+    void help_until(const std::function<bool()>& ready) override {
+        if (std::this_thread::get_id() == supervisor_id_) return;  // a callback: the pool thread itself
+        // Workers publishing replies now leave the pool thread asleep.
+        signals_->helpers.fetch_add(1);
+        std::uint32_t seen = signals_->replies.load() - 1;  // look once at least
+        // The longest spin, every time: how long this thread then sleeps is not seen from here.
+        os::SpinBudget budget(os::SpinBudget::max_checks);
+        os::spin_until(budget, [&] {
+            if (ready()) return true;
+            const std::uint32_t replies = signals_->replies.load(std::memory_order_acquire);
+            if (replies == seen) return false;
+            seen = replies;
+            receive_while_waiting();
+            return ready();
+        });
+        signals_->helpers.fetch_sub(1);
+        // Pairs with the workers' barrier after publishing: a reply we did not see is one whose
+        // worker saw no helper (and woke the pool thread if it slept).
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        std::lock_guard lock(mutex_);
+        if (std::any_of(workers_.begin(), workers_.end(), [](auto& worker) { return !worker->channel->replies.empty(); }))
+            wake_.notify();
+    }
+
 private:
     enum class State { running, closed, terminated };
 
@@ -295,14 +325,34 @@ private:
         }
     }
 
+    // A waiting user thread's turn at the reply rings, unless the pool thread is at them.
+    void receive_while_waiting() {
+        std::unique_lock lock(mutex_);
+        if (receiving_) return;
+        receiving_ = true;
+        bool left_for_pool_thread = false;
+        for (std::size_t i = 0; i < workers_.size(); ++i)
+            left_for_pool_thread |= drain(*workers_[i], lock, Receiver::waiting_thread).left_for_pool_thread;
+        std::vector<Failure> failures;
+        pump(failures);
+        for (auto& failure : failures) failed_.push_back(std::move(failure));
+        receiving_ = false;
+        lock.unlock();
+        changed_.notify_all();
+        if (left_for_pool_thread || !failures.empty()) wake_.notify();
+    }
+
     // --- The pool thread ---
 
     void supervise() {
         std::unique_lock lock(mutex_);
         std::vector<Failure> failures;
         for (;;) {
+            changed_.wait(lock, [&] { return !receiving_; });
+            receiving_ = true;
             bool progressed = false;
-            for (std::size_t i = 0; i < workers_.size(); ++i) progressed |= drain(*workers_[i], lock);
+            for (std::size_t i = 0; i < workers_.size(); ++i)
+                progressed |= drain(*workers_[i], lock, Receiver::pool_thread).any;
             for (std::size_t i = 0; i < workers_.size();) {
                 if (workers_[i]->process.has_exited()) {
                     handle_exit(i, lock, failures);
@@ -324,6 +374,7 @@ private:
                 progressed = true;
             }
             maybe_send_exit();
+            receiving_ = false;
             if (state_ != State::running && exit_sent_or_killed() && workers_.empty() && failed_.empty() &&
                 posted_.empty())
                 break;
@@ -348,9 +399,15 @@ private:
         exit_sent_ = true;
     }
 
-    // Receives every reply a worker has published. Returns whether there was any.
-    bool drain(Worker& worker, std::unique_lock<std::mutex>& lock) {
+    // Receives every reply a worker has published, but for those a waiting thread must leave to
+    // the pool thread.
+    enum class Receiver { pool_thread, waiting_thread };
+    struct Drained {
         bool any = false;
+        bool left_for_pool_thread = false;
+    };
+    Drained drain(Worker& worker, std::unique_lock<std::mutex>& lock, Receiver receiver) {
+        Drained drained;
         for (;;) {
             std::optional<transport::Record> record;
             try {
@@ -358,10 +415,10 @@ private:
             } catch (const SerializationError&) {
                 // A worker that scribbled over its own channel cannot be trusted with more work.
                 worker.process.signal(SIGKILL);
-                return any;
+                return drained;
             }
-            if (!record) return any;
-            any = true;
+            if (!record) return drained;
+            drained.any = true;
             if (record->type == pool::ready_message) {
                 receive_ready(worker, *record);
                 worker.channel->replies.release(*record);
@@ -369,7 +426,11 @@ private:
             }
             if (worker.in_flight.empty() || worker.in_flight.front().tag != record->tag) {
                 worker.process.signal(SIGKILL);  // out of step with us: treat it as crashed
-                return any;
+                return drained;
+            }
+            if (receiver == Receiver::waiting_thread && worker.in_flight.front().job->runs_callbacks) {
+                drained.left_for_pool_thread = true;
+                return drained;
             }
             auto job = std::move(worker.in_flight.front().job);
             // The job occupied the worker from its dispatch, or from the previous reply if the
@@ -414,7 +475,7 @@ private:
     void handle_exit(std::size_t index, std::unique_lock<std::mutex>& lock, std::vector<Failure>& failures) {
         Worker& worker = *workers_[index];
         const int exitcode = worker.process.wait().value_or(-SIGKILL);
-        drain(worker, lock);  // replies published before it died still count
+        drain(worker, lock, Receiver::pool_thread);  // replies published before it died still count
         if (!worker.ready && state_ != State::terminated) {
             // Before the pool is up, or time and again, a death during start-up is the
             // initializer's doing: fail fast instead of respawning forever. SIGKILL comes from
@@ -539,8 +600,11 @@ private:
     std::vector<std::function<void()>> posted_;  // to be run by the pool thread
     std::exception_ptr init_error_;
 
+    bool receiving_ = false;  // someone is consuming the reply rings (see the top of this file)
+
     std::mutex join_mutex_;
     std::thread supervisor_;
+    std::thread::id supervisor_id_;
 };
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <mproc/detail/task.hpp>
 
 #include "launch.hpp"
+#include "os/cpu.hpp"
+#include "os/spin.hpp"
 #include "os/fd_passing.hpp"
 #include "os/shared_region.hpp"
 
@@ -35,10 +37,10 @@ void publish(Channel& channel, PoolSignals& signals, const os::EventFd& parent_w
         }
     }
     channel.replies.commit();
-    // Pairs with the parent's fence before it sleeps: either it sees the reply or we see it asleep.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (signals.parent_sleeping.load(std::memory_order_relaxed) != 0 &&
-        signals.parent_sleeping.exchange(0) != 0)
+    // A full barrier too. Pairs with the parent's fences before its pool thread sleeps and after a
+    // helper stops: either the parent sees the reply, or we see that it must be woken.
+    signals.replies.fetch_add(1);
+    if (signals.helpers.load() == 0 && signals.parent_sleeping.load() != 0 && signals.parent_sleeping.exchange(0) != 0)
         parent_wake.notify();
 }
 
@@ -61,7 +63,24 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
     }
     if (!initialized) return 1;
 
+    // A worker waiting for its next task spins for a while, so that a task sent soon after its
+    // last reply is taken without a wake-up at either end; but never more workers at a time than
+    // there are CPUs (a pool of 8 on 2 CPUs would otherwise starve the busy ones).
+    const auto max_spinning = static_cast<std::uint32_t>(os::usable_cpu_count());
+    os::SpinBudget budget;
     for (long done = 0; max_tasks <= 0 || done < max_tasks; ++done) {
+        std::uint32_t spinning = signals.spinning_workers.load(std::memory_order_relaxed);
+        while (spinning < max_spinning &&
+               !signals.spinning_workers.compare_exchange_weak(spinning, spinning + 1)) {
+        }
+        if (spinning < max_spinning) {
+            const bool caught = os::spin_until(budget, [&] { return !channel.tasks.empty(); });
+            signals.spinning_workers.fetch_sub(1);
+            if (!caught) {
+                channel.tasks.wait();
+                budget.woke();
+            }
+        }
         const auto record = channel.tasks.wait();
         if (record->type == exit_message) {
             channel.tasks.release(*record);

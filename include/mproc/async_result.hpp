@@ -11,6 +11,7 @@
 // must be quick and must not wait for other results of the same pool.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -27,23 +28,35 @@ namespace mproc {
 
 namespace detail {
 
+// An engine that lets a thread waiting for one of its results receive results itself for a short
+// while, instead of sleeping until the engine's own thread wakes it: a round trip then costs
+// no wake-up at the parent's end when the worker answers within microseconds.
+class WaitHelper {
+public:
+    // Returns once `ready()` is true, or after a bounded spin. `ready` is called often: it must
+    // be cheap.
+    virtual void help_until(const std::function<bool()>& ready) = 0;
+
+protected:
+    ~WaitHelper() = default;
+};
+
 class ResultStateBase {
 public:
     void wait() const {
+        help();
         std::unique_lock lock(mutex_);
-        ready_.wait(lock, [&] { return done_; });
+        ready_.wait(lock, [&] { return ready(); });
     }
     bool wait(std::chrono::duration<double> timeout) const {
+        if (timeout.count() > 0) help();
         std::unique_lock lock(mutex_);
-        return ready_.wait_for(lock, timeout, [&] { return done_; });
+        return ready_.wait_for(lock, timeout, [&] { return ready(); });
     }
-    bool ready() const {
-        std::lock_guard lock(mutex_);
-        return done_;
-    }
+    bool ready() const noexcept { return done_.load(std::memory_order_acquire); }
     bool successful() const {
         std::lock_guard lock(mutex_);
-        if (!done_) throw StateError("mproc::AsyncResult::successful: the result is not ready");
+        if (!ready()) throw StateError("mproc::AsyncResult::successful: the result is not ready");
         return !error_;
     }
 
@@ -62,6 +75,7 @@ public:
     void set_error_callback(std::function<void(const std::exception&)> callback) {
         error_callback_ = std::move(callback);
     }
+    void set_helper(std::weak_ptr<WaitHelper> helper) { helper_ = std::move(helper); }
 
 protected:
     template <class Store>
@@ -69,7 +83,7 @@ protected:
         {
             std::lock_guard lock(mutex_);
             store();
-            done_ = true;
+            done_.store(true, std::memory_order_release);
         }
         ready_.notify_all();
     }
@@ -90,11 +104,17 @@ protected:
         if (error_) std::rethrow_exception(error_);
     }
 
+    void help() const {
+        if (ready()) return;
+        if (auto helper = helper_.lock()) helper->help_until([this] { return ready(); });
+    }
+
     mutable std::mutex mutex_;
     mutable std::condition_variable ready_;
-    bool done_ = false;
+    std::atomic<bool> done_{false};  // written under mutex_, read anywhere
     std::exception_ptr error_;
     std::function<void(const std::exception&)> error_callback_;
+    std::weak_ptr<WaitHelper> helper_;
 };
 
 template <class T>

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -137,6 +138,11 @@ concept call_prefix = is_callbacks<std::remove_cvref_t<T>> || std::is_same_v<std
 // Results of void functions are std::monostate in vectors (Python's list of None).
 template <class R>
 using value_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+
+template <class C, class E>
+constexpr bool has_callbacks(const Callbacks<C, E>&) {
+    return !std::is_same_v<C, NoCallback> || !std::is_same_v<E, NoCallback>;
+}
 
 template <class T, class C, class E>
 void attach_callbacks(ResultState<T>& state, Callbacks<C, E>& callbacks) {
@@ -333,6 +339,14 @@ public:
     void deliver_block(long first, Reader& in, std::size_t count) { deliver_each<V>(*this, first, in, count); }
     void deliver_error(long index, std::exception_ptr error) { store(index, Outcome(std::in_place_index<1>, error)); }
 
+    // Whether the next outcome is there to take.
+    bool due() const {
+        std::lock_guard lock(mutex_);
+        return ordered_ ? ready_.contains(next_) : !ready_.empty();
+    }
+    // Outcomes stored so far: cheap to watch.
+    std::size_t arrivals() const noexcept { return arrivals_.load(std::memory_order_acquire); }
+
     void submitted(std::size_t items) {
         std::lock_guard lock(mutex_);
         in_flight_ += items;
@@ -362,6 +376,7 @@ private:
         {
             std::lock_guard lock(mutex_);
             ready_.emplace(index, std::move(outcome));
+            arrivals_.fetch_add(1, std::memory_order_release);
             if (progress_) progress_->advance(1);
         }
         arrived_.notify_all();
@@ -371,6 +386,7 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable arrived_;
     std::map<long, Outcome> ready_;  // ordered: by input index; unordered: by arrival
+    std::atomic<std::size_t> arrivals_{0};
     long next_ = 0;
     std::size_t in_flight_ = 0;
     std::unique_ptr<Progress> progress_;
@@ -465,6 +481,15 @@ private:
     std::optional<V> next_before(std::chrono::steady_clock::time_point deadline) {
         refill();
         if (sink_->in_flight() == 0) return std::nullopt;
+        if (!sink_->due()) {
+            std::size_t seen = sink_->arrivals();
+            input_->core->help_until([&] {
+                const std::size_t arrivals = sink_->arrivals();
+                if (arrivals == seen) return false;
+                seen = arrivals;
+                return sink_->due();
+            });
+        }
         auto outcome = sink_->take(deadline);
         if (!outcome) throw TimeoutError("mproc: imap: no result within the timeout");
         refill();
@@ -663,6 +688,7 @@ private:
         }
         auto result = std::make_shared<detail::ResultState<std::vector<V>>>();
         detail::attach_callbacks(*result, handlers);
+        result->set_helper(core_);
         auto progress = options.progress ? std::make_unique<detail::Progress>(items->size()) : nullptr;
         auto sink = std::make_shared<Sink>(items->size(), result, std::move(progress));
         // Nothing to run: the (empty) result is still delivered by the pool's thread, callbacks too.
@@ -672,6 +698,7 @@ private:
             auto job = std::make_unique<detail::ChunkJob<F, Item, Spread, Sink>>(f, items, offset, count, sink);
             job->first_index = static_cast<long>(offset);
             job->timeout = detail::to_timeout(options.timeout);
+            job->runs_callbacks = detail::has_callbacks(handlers);
             core_->submit(std::move(job));
         }
         return result;
@@ -696,11 +723,13 @@ private:
         using Sink = detail::ApplySink<R>;
         auto result = std::make_shared<detail::ResultState<R>>();
         detail::attach_callbacks(*result, handlers);
+        result->set_helper(core_);
         auto items = std::make_shared<std::vector<Item>>();
         items->emplace_back(std::move(args)...);
         auto job = std::make_unique<detail::ChunkJob<F, Item, true, Sink>>(f, std::move(items), 0, 1,
                                                                             std::make_shared<Sink>(result));
         job->timeout = detail::to_timeout(options.timeout);
+        job->runs_callbacks = detail::has_callbacks(handlers);
         core_->submit(std::move(job));
         return result;
     }

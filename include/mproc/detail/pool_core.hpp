@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include <mproc/async_result.hpp>
 #include <mproc/serialize.hpp>
 #include <mproc/start_method.hpp>
 
@@ -30,6 +31,8 @@ public:
     std::optional<std::chrono::nanoseconds> timeout;
     // Position of the job's first item in its map/imap input; -1 if it is not part of one.
     long first_index = -1;
+    // Whether deliver() or fail() may run user callbacks, which run on the pool's thread only.
+    bool runs_callbacks = false;
 };
 
 struct PoolConfig {
@@ -43,7 +46,7 @@ struct PoolConfig {
     std::shared_ptr<const std::vector<int>> initializer_fds;
 };
 
-class PoolCore {
+class PoolCore : public WaitHelper {
 public:
     // Starts the workers and waits until each has run the initializer. If an initializer throws,
     // the workers are stopped and its exception is rethrown here.
@@ -71,6 +74,9 @@ public:
     // Waits until every submitted job has finished and the workers have exited. Requires close()
     // or terminate() first (StateError otherwise).
     virtual void join() = 0;
+
+    // By default, a waiting thread just waits.
+    void help_until(const std::function<bool()>&) override {}
 
     virtual int processes() const = 0;
     virtual std::vector<int> worker_pids() const = 0;

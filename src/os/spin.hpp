@@ -1,0 +1,58 @@
+// Waiting by spinning, for something another CPU is about to do.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+
+#include "os/cpu.hpp"
+
+namespace mproc::os {
+
+// How long one waiting site spins before it sleeps: from about a microsecond to about 50. A peer
+// answering within that (a pipe ping-pong, a pool worker's next task) is met awake, instead of
+// paying an idle CPU's wake-up (some 20 us each way on this project's machines). It adapts:
+// halved after a spin in vain, doubled after a spin that caught its event, or after a sleep that
+// ended sooner than the longest spin, which a longer spin would have caught. Keep one per thread
+// and waiting site.
+class SpinBudget {
+public:
+    static constexpr int min_checks = 64;
+    static constexpr int max_checks = 4096;  // about 50 us
+    static constexpr std::chrono::microseconds longest_spin{50};
+
+    explicit SpinBudget(int checks = min_checks) : checks_(checks) {}
+
+    int checks() const noexcept { return checks_; }
+    void caught() noexcept { checks_ = std::min(checks_ * 2, max_checks); }
+    void missed() noexcept {
+        checks_ = std::max(checks_ / 2, min_checks);
+        sleep_began_ = std::chrono::steady_clock::now();
+    }
+    // Called after the sleep that followed a missed spin.
+    void woke() noexcept {
+        if (std::chrono::steady_clock::now() - sleep_began_ < longest_spin) caught();
+    }
+
+private:
+    int checks_;
+    std::chrono::steady_clock::time_point sleep_began_{};
+};
+
+// Calls `done()` every few dozen cycles until it returns true (then true) or the budget is spent
+// (then false: sleep, and tell the budget when woken). Never spins where no other CPU can make
+// progress meanwhile.
+template <class Done>
+bool spin_until(SpinBudget& budget, Done done) {
+    if (!spinning_helps()) return false;
+    for (int i = 0; i < budget.checks(); ++i) {
+        if (done()) {
+            budget.caught();
+            return true;
+        }
+        spin_pause();
+    }
+    budget.missed();
+    return false;
+}
+
+}  // namespace mproc::os
