@@ -31,8 +31,8 @@ struct alignas(64) PoolSignals {
     std::atomic<std::uint32_t> helpers{0};
     // Bumped by every reply published: what helpers watch.
     std::atomic<std::uint32_t> replies{0};
-    // Workers spinning while they wait for a task (see run_worker).
-    std::atomic<std::uint32_t> spinning_workers{0};
+    // Whether workers spin while they wait for a task (see run_worker); set before they start.
+    std::atomic<std::uint32_t> workers_spin{0};
 };
 
 inline std::int64_t steady_now_ns() {

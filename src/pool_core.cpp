@@ -26,6 +26,7 @@
 
 #include "launch.hpp"
 #include "os/child_process.hpp"
+#include "os/cpu.hpp"
 #include "os/event_fd.hpp"
 #include "os/fd_passing.hpp"
 #include "os/shared_region.hpp"
@@ -49,6 +50,9 @@ constexpr std::chrono::microseconds work_ahead{200};
 constexpr int max_startup_deaths = 3;
 
 using Clock = std::chrono::steady_clock;
+
+// How long a thread waiting for a result receives replies itself (PoolEngine::help_until).
+thread_local os::SpinBudget waiting_thread_spin;
 
 struct InFlight {
     std::uint64_t tag;
@@ -81,7 +85,10 @@ public:
     explicit PoolEngine(const PoolConfig& config)
         : config_(config),
           signals_region_(os::SharedRegion::create("mproc-pool", sizeof(pool::PoolSignals))),
-          signals_(new (signals_region_.data()) pool::PoolSignals) {}
+          signals_(new (signals_region_.data()) pool::PoolSignals) {
+        // Not when workers outnumber CPUs: spinning ones would take the CPUs of busy ones.
+        signals_->workers_spin.store(config.processes <= os::usable_cpu_count() ? 1 : 0);
+    }
 
     ~PoolEngine() override {
         if (supervisor_.joinable()) {
@@ -205,14 +212,14 @@ public:
         return state_ == State::terminated;
     }
 
-    void help_until(const std::function<bool()>& ready) override {
-        if (std::this_thread::get_id() == supervisor_id_) return;  // a callback: the pool thread itself
+    bool help_until(const std::function<bool()>& ready) override {
+        if (std::this_thread::get_id() == supervisor_id_) return false;  // a callback: the pool thread itself
         // Workers publishing replies now leave the pool thread asleep.
         signals_->helpers.fetch_add(1);
         std::uint32_t seen = signals_->replies.load() - 1;  // look once at least
-        // The longest spin, every time: how long this thread then sleeps is not seen from here.
-        os::SpinBudget budget(os::SpinBudget::max_checks);
-        os::spin_until(budget, [&] {
+        // A thread waiting for long tasks soon spins for a microsecond only, leaving the CPUs to
+        // the workers; one whose results come within microseconds spins long enough to meet them.
+        const bool caught = os::spin_until(waiting_thread_spin, [&] {
             if (ready()) return true;
             const std::uint32_t replies = signals_->replies.load(std::memory_order_acquire);
             if (replies == seen) return false;
@@ -227,7 +234,10 @@ public:
         std::lock_guard lock(mutex_);
         if (std::any_of(workers_.begin(), workers_.end(), [](auto& worker) { return !worker->channel->replies.empty(); }))
             wake_.notify();
+        return caught;
     }
+
+    void sleep_ended() override { waiting_thread_spin.woke(); }
 
 private:
     enum class State { running, closed, terminated };

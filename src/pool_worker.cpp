@@ -4,7 +4,6 @@
 #include <mproc/detail/task.hpp>
 
 #include "launch.hpp"
-#include "os/cpu.hpp"
 #include "os/spin.hpp"
 #include "os/fd_passing.hpp"
 #include "os/shared_region.hpp"
@@ -64,24 +63,13 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
     if (!initialized) return 1;
 
     // A worker waiting for its next task spins for a while, so that a task sent soon after its
-    // last reply is taken without a wake-up at either end; but never more workers at a time than
-    // there are CPUs (a pool of 8 on 2 CPUs would otherwise starve the busy ones).
-    const auto max_spinning = static_cast<std::uint32_t>(os::usable_cpu_count());
+    // last reply is taken without a wake-up at either end.
+    const bool spin = signals.workers_spin.load(std::memory_order_relaxed) != 0;
     os::SpinBudget budget;
     for (long done = 0; max_tasks <= 0 || done < max_tasks; ++done) {
-        std::uint32_t spinning = signals.spinning_workers.load(std::memory_order_relaxed);
-        while (spinning < max_spinning &&
-               !signals.spinning_workers.compare_exchange_weak(spinning, spinning + 1)) {
-        }
-        if (spinning < max_spinning) {
-            const bool caught = os::spin_until(budget, [&] { return !channel.tasks.empty(); });
-            signals.spinning_workers.fetch_sub(1);
-            if (!caught) {
-                channel.tasks.wait();
-                budget.woke();
-            }
-        }
+        const bool caught = spin && os::spin_until(budget, [&] { return !channel.tasks.empty(); });
         const auto record = channel.tasks.wait();
+        if (spin && !caught) budget.woke();
         if (record->type == exit_message) {
             channel.tasks.release(*record);
             return 0;

@@ -33,9 +33,10 @@ namespace detail {
 // no wake-up at the parent's end when the worker answers within microseconds.
 class WaitHelper {
 public:
-    // Returns once `ready()` is true, or after a bounded spin. `ready` is called often: it must
-    // be cheap.
-    virtual void help_until(const std::function<bool()>& ready) = 0;
+    // Returns true once `ready()` is true, or false after a bounded spin: the caller then sleeps,
+    // and calls sleep_ended() when woken. `ready` is called often: it must be cheap.
+    virtual bool help_until(const std::function<bool()>& ready) = 0;
+    virtual void sleep_ended() = 0;
 
 protected:
     ~WaitHelper() = default;
@@ -44,14 +45,26 @@ protected:
 class ResultStateBase {
 public:
     void wait() const {
-        help();
-        std::unique_lock lock(mutex_);
-        ready_.wait(lock, [&] { return ready(); });
+        if (ready()) return;
+        const auto helper = helper_.lock();
+        if (helper && helper->help_until([this] { return ready(); })) return;
+        {
+            std::unique_lock lock(mutex_);
+            ready_.wait(lock, [&] { return ready(); });
+        }
+        if (helper) helper->sleep_ended();
     }
     bool wait(std::chrono::duration<double> timeout) const {
-        if (timeout.count() > 0) help();
-        std::unique_lock lock(mutex_);
-        return ready_.wait_for(lock, timeout, [&] { return ready(); });
+        if (ready()) return true;
+        const auto helper = timeout.count() > 0 ? helper_.lock() : nullptr;
+        if (helper && helper->help_until([this] { return ready(); })) return true;
+        bool done;
+        {
+            std::unique_lock lock(mutex_);
+            done = ready_.wait_for(lock, timeout, [&] { return ready(); });
+        }
+        if (helper) helper->sleep_ended();
+        return done;
     }
     bool ready() const noexcept { return done_.load(std::memory_order_acquire); }
     bool successful() const {
@@ -102,11 +115,6 @@ protected:
 
     void rethrow_if_failed() const {
         if (error_) std::rethrow_exception(error_);
-    }
-
-    void help() const {
-        if (ready()) return;
-        if (auto helper = helper_.lock()) helper->help_until([this] { return ready(); });
     }
 
     mutable std::mutex mutex_;

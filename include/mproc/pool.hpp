@@ -220,13 +220,13 @@ class ChunkJob final : public Job {
 public:
     using R = item_result_t<F, Item, Spread>;
 
-    ChunkJob(const F& f, std::shared_ptr<const std::vector<Item>> items, std::size_t offset, std::size_t count,
+    // `items` stay valid as long as `owner` lives (or, with no owner, until the call that
+    // submitted the job has its whole result).
+    ChunkJob(const F& f, std::shared_ptr<const void> owner, const Item* items, std::size_t count,
              std::shared_ptr<Sink> sink)
-        : f_(f), items_(std::move(items)), offset_(offset), count_(count), sink_(std::move(sink)) {}
+        : f_(f), owner_(std::move(owner)), items_(items), count_(count), sink_(std::move(sink)) {}
 
-    void encode(Writer& out) override {
-        pack_chunk<F, Item, Spread>(out, f_, std::span<const Item>(items_->data() + offset_, count_));
-    }
+    void encode(Writer& out) override { pack_chunk<F, Item, Spread>(out, f_, std::span<const Item>(items_, count_)); }
     void deliver(Reader& reply) override { decode_chunk_reply<R>(reply, first_index, count_, *sink_); }
     void fail(std::exception_ptr error) override {
         for (std::size_t i = 0; i < count_; ++i) sink_->deliver_error(first_index + static_cast<long>(i), error);
@@ -234,8 +234,9 @@ public:
 
 private:
     F f_;
-    std::shared_ptr<const std::vector<Item>> items_;
-    std::size_t offset_, count_;
+    std::shared_ptr<const void> owner_;
+    const Item* items_;
+    std::size_t count_;
     std::shared_ptr<Sink> sink_;
 };
 
@@ -481,9 +482,10 @@ private:
     std::optional<V> next_before(std::chrono::steady_clock::time_point deadline) {
         refill();
         if (sink_->in_flight() == 0) return std::nullopt;
+        bool helped = true;
         if (!sink_->due()) {
             std::size_t seen = sink_->arrivals();
-            input_->core->help_until([&] {
+            helped = input_->core->help_until([&] {
                 const std::size_t arrivals = sink_->arrivals();
                 if (arrivals == seen) return false;
                 seen = arrivals;
@@ -491,6 +493,7 @@ private:
             });
         }
         auto outcome = sink_->take(deadline);
+        if (!helped) input_->core->sleep_ended();
         if (!outcome) throw TimeoutError("mproc: imap: no result within the timeout");
         refill();
         if (outcome->index() == 1) std::rethrow_exception(std::get<1>(*outcome));
@@ -514,7 +517,8 @@ private:
                 break;
             }
             const std::size_t count = items->size();
-            auto job = std::make_unique<detail::ChunkJob<F, Item, Spread, Sink>>(f_, std::move(items), 0, count, sink_);
+            const Item* data = items->data();
+            auto job = std::make_unique<detail::ChunkJob<F, Item, Spread, Sink>>(f_, std::move(items), data, count, sink_);
             job->first_index = next_index_;
             job->timeout = timeout_;
             next_index_ += static_cast<long>(count);
@@ -583,7 +587,8 @@ public:
 
     template <class F, std::ranges::input_range Range>
     auto map(F f, Range&& items, const MapOptions& options = {}) {
-        return submit_map<false>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{}))->take();
+        return submit_map<false, Blocking::yes>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{}))
+            ->take();
     }
     template <class F, std::ranges::input_range Range>
     auto map_async(F f, Range&& items, const MapOptions& options = {}) {
@@ -598,7 +603,8 @@ public:
 
     template <class F, std::ranges::input_range Range>
     auto starmap(F f, Range&& items, const MapOptions& options = {}) {
-        return submit_map<true>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{}))->take();
+        return submit_map<true, Blocking::yes>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{}))
+            ->take();
     }
     template <class F, std::ranges::input_range Range>
     auto starmap_async(F f, Range&& items, const MapOptions& options = {}) {
@@ -670,37 +676,55 @@ private:
         return options;
     }
 
-    template <bool Spread, class F, class Range, class C, class E>
+    // Blocking: the caller waits for the whole result, so its input outlives every job. An input
+    // laid out as an array is then read in place instead of being copied first.
+    enum class Blocking { no, yes };
+
+    template <bool Spread, Blocking blocking = Blocking::no, class F, class Range, class C, class E>
     auto submit_map(F f, Range&& range, const MapOptions& options, Callbacks<C, E> handlers) {
         using Item = detail::range_item_t<Range>;
         detail::require_shippable_chunk<F, Item, Spread>();
         using V = detail::value_t<detail::item_result_t<F, Item, Spread>>;
         using Sink = detail::MapSink<V>;
 
-        auto items = std::make_shared<std::vector<Item>>();
-        if constexpr (std::ranges::sized_range<Range>) items->reserve(std::ranges::size(range));
-        for (auto&& item : range) items->push_back(item);
+        std::shared_ptr<const std::vector<Item>> copy;
+        std::span<const Item> items;
+        if constexpr (blocking == Blocking::yes && std::ranges::contiguous_range<Range> &&
+                      std::ranges::sized_range<Range> &&
+                      std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<Range>>, Item>) {
+            items = std::span<const Item>(std::ranges::data(range), std::ranges::size(range));
+        } else {
+            auto owned = std::make_shared<std::vector<Item>>();
+            if constexpr (std::ranges::sized_range<Range>) owned->reserve(std::ranges::size(range));
+            for (auto&& item : range) owned->push_back(item);
+            items = *owned;
+            copy = std::move(owned);
+        }
         std::size_t chunksize = options.chunksize;
         if (chunksize == 0) {
             // Python's rule: about four chunks per worker.
             const std::size_t chunks = static_cast<std::size_t>(processes()) * 4;
-            chunksize = std::max<std::size_t>(1, (items->size() + chunks - 1) / chunks);
+            chunksize = std::max<std::size_t>(1, (items.size() + chunks - 1) / chunks);
         }
         auto result = std::make_shared<detail::ResultState<std::vector<V>>>();
         detail::attach_callbacks(*result, handlers);
         result->set_helper(core_);
-        auto progress = options.progress ? std::make_unique<detail::Progress>(items->size()) : nullptr;
-        auto sink = std::make_shared<Sink>(items->size(), result, std::move(progress));
+        auto progress = options.progress ? std::make_unique<detail::Progress>(items.size()) : nullptr;
+        auto sink = std::make_shared<Sink>(items.size(), result, std::move(progress));
         // Nothing to run: the (empty) result is still delivered by the pool's thread, callbacks too.
-        if (items->empty()) core_->post([sink] { sink->complete(); });
-        for (std::size_t offset = 0; offset < items->size(); offset += chunksize) {
-            const std::size_t count = std::min(chunksize, items->size() - offset);
-            auto job = std::make_unique<detail::ChunkJob<F, Item, Spread, Sink>>(f, items, offset, count, sink);
+        if (items.empty()) core_->post([sink] { sink->complete(); });
+        std::vector<std::unique_ptr<detail::Job>> jobs;
+        for (std::size_t offset = 0; offset < items.size(); offset += chunksize) {
+            const std::size_t count = std::min(chunksize, items.size() - offset);
+            auto job = std::make_unique<detail::ChunkJob<F, Item, Spread, Sink>>(f, copy, items.data() + offset, count, sink);
             job->first_index = static_cast<long>(offset);
             job->timeout = detail::to_timeout(options.timeout);
             job->runs_callbacks = detail::has_callbacks(handlers);
-            core_->submit(std::move(job));
+            jobs.push_back(std::move(job));
         }
+        // All at once: if the pool refuses them (closed meanwhile), none was queued, and none
+        // reads a borrowed input after this call throws.
+        if (!jobs.empty()) core_->submit(jobs);
         return result;
     }
 
@@ -726,7 +750,8 @@ private:
         result->set_helper(core_);
         auto items = std::make_shared<std::vector<Item>>();
         items->emplace_back(std::move(args)...);
-        auto job = std::make_unique<detail::ChunkJob<F, Item, true, Sink>>(f, std::move(items), 0, 1,
+        const Item* data = items->data();
+        auto job = std::make_unique<detail::ChunkJob<F, Item, true, Sink>>(f, std::move(items), data, 1,
                                                                             std::make_shared<Sink>(result));
         job->timeout = detail::to_timeout(options.timeout);
         job->runs_callbacks = detail::has_callbacks(handlers);

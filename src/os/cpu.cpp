@@ -40,9 +40,18 @@ int usable_cpu_count() {
     return count;
 }
 
-bool spinning_helps() {
-    static const bool helps = usable_cpu_count() > 1;
-    return helps;
-}
+namespace {
+// Computed while the program starts, never on first use: a function-local static being
+// initialized by one thread when another forks stays "being initialized" forever in the child.
+const bool spinning_can_help = [] {
+    try {
+        return usable_cpu_count() > 1;
+    } catch (...) {
+        return false;
+    }
+}();
+}  // namespace
+
+bool spinning_helps() noexcept { return spinning_can_help; }
 
 }  // namespace mproc::os

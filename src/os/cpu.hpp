@@ -6,7 +6,7 @@ namespace mproc::os {
 int usable_cpu_count();
 
 // Whether waiting by spinning can pay: only when another CPU can make progress meanwhile.
-bool spinning_helps();
+bool spinning_helps() noexcept;
 
 // The pause between two looks at a word another CPU is about to change: a few dozen cycles. A
 // spinner that re-reads the word without pause keeps taking its cache line away from the writer,

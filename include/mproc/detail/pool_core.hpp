@@ -76,7 +76,8 @@ public:
     virtual void join() = 0;
 
     // By default, a waiting thread just waits.
-    void help_until(const std::function<bool()>&) override {}
+    bool help_until(const std::function<bool()>&) override { return false; }
+    void sleep_ended() override {}
 
     virtual int processes() const = 0;
     virtual std::vector<int> worker_pids() const = 0;
