@@ -237,7 +237,10 @@ public:
         return caught;
     }
 
-    void sleep_ended() override { waiting_thread_spin.woke(); }
+    // The sleep includes waking the pool thread and being woken by it (two wake-ups of idle
+    // CPUs, tens of microseconds each): one that ended within a millisecond followed replies
+    // that a longer spin would probably have met.
+    void sleep_ended() override { waiting_thread_spin.woke(std::chrono::milliseconds(1)); }
 
 private:
     enum class State { running, closed, terminated };

@@ -28,9 +28,10 @@ public:
         checks_ = std::max(checks_ / 2, min_checks);
         sleep_began_ = std::chrono::steady_clock::now();
     }
-    // Called after the sleep that followed a missed spin.
-    void woke() noexcept {
-        if (std::chrono::steady_clock::now() - sleep_began_ < longest_spin) caught();
+    // Called after the sleep that followed a missed spin; a sleep shorter than `soon` counts as
+    // a catch.
+    void woke(std::chrono::microseconds soon = longest_spin) noexcept {
+        if (std::chrono::steady_clock::now() - sleep_began_ < soon) caught();
     }
 
 private:
