@@ -25,9 +25,10 @@
 // ends this process's use of the queue (its copies in this process then throw StateError); it
 // does not affect other processes.
 //
-// If a process dies while holding the queue's internal lock (it was in the middle of a put or a
-// get), the next put/get repairs the queue and throws mproc::OwnerDied without doing anything:
-// only the dead process's own item may be lost; retrying works.
+// Producers and consumers each take an internal lock of their own. If a process dies holding
+// one (in the middle of a put, or of a get), the next put (or get) repairs the queue and throws
+// mproc::OwnerDied without doing anything: only the dead process's own item may be lost;
+// retrying works.
 #pragma once
 
 #include <algorithm>
