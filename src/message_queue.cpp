@@ -218,6 +218,9 @@ void MessageQueue::repair(unsigned dead_sides) noexcept {
     c.gets_seen = c.gets.load();
     c.tail_seen = head;
     if (c.spill_state.load() == spill_published && !spill_in_ring) release_spill();
+    // A consumer that died copying the large item out had not yet taken its record off the ring:
+    // the item is still the queue's.
+    if ((c.spill_state.load() & spill_kind_mask) == spill_reading && spill_in_ring) c.spill_state.store(spill_published);
     os::futex_wake(c.puts);
     os::futex_wake(c.gets);
 }
@@ -272,9 +275,22 @@ bool MessageQueue::claim_spill(const Deadline& deadline) {
         c.spill_waiting.fetch_sub(1);
         // A claimant that died while copying would hold the spill area forever.
         const std::uint32_t kind = state & spill_kind_mask;
-        if (!woken && (kind == spill_writing || kind == spill_reading) &&
-            !os::process_exists(static_cast<int>(state & ~spill_kind_mask)))
+        if (woken || (kind != spill_writing && kind != spill_reading) ||
+            os::process_exists(static_cast<int>(state & ~spill_kind_mask)))
+            continue;
+        if (kind == spill_reading) {
+            // A consumer that died holding the consumers' lock had not taken its record off the
+            // ring: the repair that taking the lock triggers gives the item back to the queue.
+            try {
+                lock(c.get_mutex);
+            } catch (const OwnerDied&) {
+                continue;
+            }
             c.spill_state.compare_exchange_strong(state, spill_free);
+            mutex_unlock(c.get_mutex);
+            continue;
+        }
+        c.spill_state.compare_exchange_strong(state, spill_free);
     }
 }
 
@@ -322,11 +338,11 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
             throw;
         }
         const std::uint64_t tail = c.tail.load(std::memory_order_relaxed);
-        // Every earlier producer counted its item before unlocking, and every item taken was
-        // counted as put: gets_seen never passes puts here.
         const std::uint32_t puts = c.puts.load(std::memory_order_relaxed);
         const auto room = [&] {
-            return (c.maxsize == 0 || puts - c.gets_seen < c.maxsize) && c.capacity - (tail - c.head_seen) >= record;
+            // Signed: during a repair, an item may be counted as taken before it is counted as put.
+            return (c.maxsize == 0 || static_cast<std::uint64_t>(std::max(difference(puts, c.gets_seen), 0)) < c.maxsize) &&
+                   c.capacity - (tail - c.head_seen) >= record;
         };
         // The consumers' side is read only when what was last seen of it leaves no room.
         const auto look_again = [&] {

@@ -29,6 +29,7 @@
 #include "os/cpu.hpp"
 #include "os/event_fd.hpp"
 #include "os/fd_passing.hpp"
+#include "os/robust_mutex.hpp"
 #include "os/shared_region.hpp"
 #include "os/spin.hpp"
 #include "os/threads.hpp"
@@ -214,12 +215,25 @@ public:
 
     bool help_until(const std::function<bool()>& ready) override {
         if (std::this_thread::get_id() == supervisor_id_) return false;  // a callback: the pool thread itself
-        // Workers publishing replies now leave the pool thread asleep.
-        signals_->helpers.fetch_add(1);
+        if (os::this_process_id() != creator_pid_) return false;  // a forked child: the rings are not its own
+        // Workers publishing replies now leave the pool thread asleep, until this thread stops
+        // helping (however it stops: ready() and delivering may throw).
+        struct Helping {
+            PoolEngine& engine;
+            explicit Helping(PoolEngine& e) : engine(e) { engine.signals_->helpers.fetch_add(1); }
+            ~Helping() {
+                engine.signals_->helpers.fetch_sub(1);
+                // Pairs with the workers' barrier after publishing: a reply we did not see is one
+                // whose worker saw no helper (and woke the pool thread if it slept).
+                std::atomic_thread_fence(std::memory_order_seq_cst);
+                std::lock_guard lock(engine.mutex_);
+                if (engine.any_reply_waiting()) engine.wake_.notify();
+            }
+        } helping(*this);
         std::uint32_t seen = signals_->replies.load() - 1;  // look once at least
         // A thread waiting for long tasks soon spins for a microsecond only, leaving the CPUs to
         // the workers; one whose results come within microseconds spins long enough to meet them.
-        const bool caught = os::spin_until(waiting_thread_spin, [&] {
+        return os::spin_until(waiting_thread_spin, [&] {
             if (ready()) return true;
             const std::uint32_t replies = signals_->replies.load(std::memory_order_acquire);
             if (replies == seen) return false;
@@ -227,14 +241,6 @@ public:
             receive_while_waiting();
             return ready();
         });
-        signals_->helpers.fetch_sub(1);
-        // Pairs with the workers' barrier after publishing: a reply we did not see is one whose
-        // worker saw no helper (and woke the pool thread if it slept).
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        std::lock_guard lock(mutex_);
-        if (std::any_of(workers_.begin(), workers_.end(), [](auto& worker) { return !worker->channel->replies.empty(); }))
-            wake_.notify();
-        return caught;
     }
 
     // The sleep includes waking the pool thread and being woken by it (two wake-ups of idle
@@ -343,16 +349,21 @@ private:
         std::unique_lock lock(mutex_);
         if (receiving_) return;
         receiving_ = true;
-        bool left_for_pool_thread = false;
-        for (std::size_t i = 0; i < workers_.size(); ++i)
-            left_for_pool_thread |= drain(*workers_[i], lock, Receiver::waiting_thread).left_for_pool_thread;
-        std::vector<Failure> failures;
-        pump(failures);
-        for (auto& failure : failures) failed_.push_back(std::move(failure));
+        bool wake_pool_thread = false;
+        try {
+            for (std::size_t i = 0; i < workers_.size(); ++i)
+                wake_pool_thread |= drain(*workers_[i], lock, Receiver::waiting_thread).left_for_pool_thread;
+            std::vector<Failure> failures;
+            pump(failures);
+            wake_pool_thread |= !failures.empty() || pool_thread_must_look();
+            for (auto& failure : failures) failed_.push_back(std::move(failure));
+        } catch (...) {
+            wake_pool_thread = true;
+        }
         receiving_ = false;
         lock.unlock();
         changed_.notify_all();
-        if (left_for_pool_thread || !failures.empty()) wake_.notify();
+        if (wake_pool_thread) wake_.notify();
     }
 
     // --- The pool thread ---
@@ -571,16 +582,37 @@ private:
         return next;
     }
 
+    // Whether a reply is published. Not Ring::empty(): a worker starting its reply at the end of
+    // its ring publishes the padding that skips there before running the task.
+    bool any_reply_waiting() const {
+        return std::any_of(workers_.begin(), workers_.end(), [](const auto& worker) {
+            try {
+                return worker->channel->replies.peek().has_value();
+            } catch (const SerializationError&) {
+                return true;  // for the pool thread to deal with
+            }
+        });
+    }
+
+    // After a waiting thread received replies or sent jobs: whether the pool thread must look now
+    // rather than when it planned to. Its sleep may have no deadline, or a later one, while a job
+    // with a timeout now runs first at some worker; and a closed pool that became idle must tell
+    // its workers to exit.
+    bool pool_thread_must_look() const {
+        if (state_ != State::running) return true;
+        return std::any_of(workers_.begin(), workers_.end(), [](const auto& worker) {
+            return !worker->in_flight.empty() && worker->in_flight.front().job->timeout.has_value();
+        });
+    }
+
     void sleep(std::unique_lock<std::mutex>& lock, std::optional<std::chrono::steady_clock::time_point> deadline) {
         std::vector<pollfd> fds{{wake_.fd(), POLLIN, 0}};
         for (const auto& worker : workers_) fds.push_back({worker->process.pidfd(), POLLIN, 0});
         signals_->parent_sleeping.store(1, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        for (const auto& worker : workers_) {
-            if (!worker->channel->replies.empty()) {
-                signals_->parent_sleeping.store(0, std::memory_order_relaxed);
-                return;
-            }
+        if (any_reply_waiting()) {
+            signals_->parent_sleeping.store(0, std::memory_order_relaxed);
+            return;
         }
         timespec limit{};
         if (deadline) {
@@ -618,6 +650,7 @@ private:
     std::mutex join_mutex_;
     std::thread supervisor_;
     std::thread::id supervisor_id_;
+    const int creator_pid_ = os::this_process_id();
 };
 
 }  // namespace

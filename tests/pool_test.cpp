@@ -4,6 +4,7 @@
 // messages, the destructor, pools made on short-lived threads, and the progress bar.
 // Every test that creates a pool checks that it leaves no child, fd or /dev/shm file behind.
 #include <mproc/pool.hpp>
+#include <mproc/sync.hpp>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -1625,6 +1626,23 @@ TEST(PoolLifetime, SubmittingAfterCloseThrowsPoolClosedAndSubmittedWorkStillRuns
     EXPECT_EQ(submitted.get(), 25);
     EXPECT_TRUE(mapped.ready());
     EXPECT_EQ(mapped.get(), std::vector<int>(6, 50));
+}
+
+// The thread blocked in get() receives the last reply itself: the pool thread, asleep, must
+// still learn that the closed pool is idle and tell its workers to exit.
+TEST(PoolLifetime, JoinReturnsAfterTheWaitingThreadReceivedTheLastReplyOfAClosedPool) {
+    LeakCheck leaks;
+    for (int round = 0; round < 10; ++round) {
+        mproc::Pool pool(1);
+        for (int i = 0; i < 200; ++i) pool.apply([](int x) { return x; }, i);  // lengthens this thread's spin
+        mproc::Event go;
+        auto result = pool.apply_async([](mproc::Event e) { e.wait(); return 7; }, go);
+        pool.close();
+        std::this_thread::sleep_for(5ms);  // the pool thread handles close() and sleeps again
+        go.set();
+        EXPECT_EQ(result.get(), 7);
+        EXPECT_TRUE(finishes_within(5s, [&] { pool.join(); }, [&] { pool.terminate(); })) << "round " << round;
+    }
 }
 
 TEST(PoolLifetime, JoinBeforeCloseOrTerminateIsAStateError) {
