@@ -194,7 +194,7 @@ public:
             if (state_ == State::running)
                 throw StateError("mproc::Pool::join: call close() or terminate() first");
         }
-        if (std::this_thread::get_id() == supervisor_.get_id())
+        if (std::this_thread::get_id() == supervisor_id_)
             throw StateError("mproc::Pool::join: cannot be called from a callback");
         std::lock_guard join_lock(join_mutex_);
         if (supervisor_.joinable()) supervisor_.join();

@@ -6,9 +6,9 @@
 #include <mproc/detail/task.hpp>
 
 #include "launch.hpp"
-#include "os/spin.hpp"
 #include "os/fd_passing.hpp"
 #include "os/shared_region.hpp"
+#include "os/spin.hpp"
 
 namespace mproc {
 namespace pool {

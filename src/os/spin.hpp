@@ -20,8 +20,6 @@ public:
     static constexpr int max_checks = 4096;  // about 50 us
     static constexpr std::chrono::microseconds longest_spin{50};
 
-    explicit SpinBudget(int checks = min_checks) : checks_(checks) {}
-
     int checks() const noexcept { return checks_; }
     void caught() noexcept { checks_ = std::min(checks_ * 2, max_checks); }
     void missed() noexcept {
@@ -35,7 +33,7 @@ public:
     }
 
 private:
-    int checks_;
+    int checks_ = min_checks;
     std::chrono::steady_clock::time_point sleep_began_{};
 };
 
