@@ -24,6 +24,7 @@
 namespace mproc::detail {
 
 void (*queue_locked_hook)() = nullptr;
+void (*queue_published_hook)() = nullptr;
 
 namespace {
 
@@ -41,17 +42,17 @@ static_assert(sizeof(QueueControl) <= control_stride, "QueueControl must fit its
 constexpr std::uint64_t pad(std::uint64_t n, std::uint64_t to) { return (n + to - 1) / to * to; }
 
 // A record: this header, then the payload padded to 16 (none when the payload is in the spill
-// area). `check` lets repair() tell a record from garbage.
+// area). Headers start at multiples of 16 and never wrap around the end of the ring.
 struct RecordHeader {
-    std::uint64_t length;
-    std::uint32_t flags;
-    std::uint32_t check;
+    std::uint64_t tag;     // the record's position + 1 once published; 0 until then
+    std::uint64_t length;  // payload bytes, | spilled_flag if the payload is in the spill area
 };
 static_assert(sizeof(RecordHeader) == record_alignment, "records start at multiples of their header size");
-constexpr std::uint32_t spilled_flag = 1;
-std::uint32_t check_of(std::uint64_t length, std::uint32_t flags) {
-    return static_cast<std::uint32_t>(length * 0x9e3779b97f4a7c15u >> 32) ^ flags ^ 0x6d717565u;
-}
+constexpr std::uint64_t spilled_flag = std::uint64_t{1} << 63;
+// A record is published at `position` when its tag says so. Whatever else the word holds (the
+// zero written after the previous record, or a record being written) differs: a position's tag
+// is never 0, and a tag left from an earlier lap names an earlier position.
+constexpr std::uint64_t tag_of(std::uint64_t position) { return position + 1; }
 
 // spill_state: free (0), or the claimant's state in the top two bits and its pid below.
 constexpr std::uint32_t spill_free = 0;
@@ -70,19 +71,51 @@ std::int32_t difference(std::uint32_t a, std::uint32_t b) { return static_cast<s
 
 bool expired(const Deadline& deadline) { return deadline && Clock::now() >= *deadline; }
 
+// Copies a few bytes without a call: most items are small (an int takes 4 bytes).
+void copy_bytes(std::byte* to, const std::byte* from, std::size_t size) noexcept {
+    if (size > 32) {
+        std::memcpy(to, from, size);
+    } else if (size >= 16) {  // two 16-byte copies, which may overlap
+        std::memcpy(to, from, 16);
+        std::memcpy(to + size - 16, from + size - 16, 16);
+    } else if (size >= 8) {
+        std::memcpy(to, from, 8);
+        std::memcpy(to + size - 8, from + size - 8, 8);
+    } else if (size >= 4) {
+        std::memcpy(to, from, 4);
+        std::memcpy(to + size - 4, from + size - 4, 4);
+    } else if (size > 0) {
+        to[0] = from[0];
+        if (size > 1) std::memcpy(to + size - 2, from + size - 2, 2);
+    }
+}
+
+// A store that the next load may not pass: the other half of the exchange described at
+// wait_for_change. It follows a mutex unlock, an atomic read-modify-write, which on x86-64
+// already orders the two.
+void order_store_before_load() noexcept {
+#if defined(__x86_64__)
+    asm volatile("" ::: "memory");
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
 thread_local os::SpinBudget queue_spin;
 
-// Returns once `word` differs from `seen`, the deadline passes, or after a wake-up (callers
-// re-check their condition): a short spin first, then a futex sleep. With a hook, the sleep lasts
-// at most a slice, and false is returned when the hook, asked before sleeping, gives up.
+// Returns once `ready()` or `word` differs from `seen`, the deadline passes, or after a wake-up
+// (callers re-check their condition): a short spin on `ready` first, then a futex sleep on `word`.
+// With a hook, the sleep lasts at most a slice, and false is returned when the hook, asked before
+// sleeping, gives up.
 //
 // `sleepers` counts us only while we sleep, so that the other side pays for a wake-up (a system
 // call) only when someone is really asleep, not on every item while we spin. No wake-up is lost:
 // the other side changes `word` and then reads `sleepers`; we count ourselves and then the kernel
 // compares `word` with `seen`; both sequences are totally ordered, so one of us sees the other.
-bool wait_for_change(const FutexWord& word, std::uint32_t seen, FutexWord& sleepers, const Deadline& deadline,
-                     const QueueWaitHook& hook = {}) {
-    if (os::spin_until(queue_spin, [&] { return word.load(std::memory_order_relaxed) != seen; })) return true;
+template <class Ready>
+bool wait_for_change(Ready ready, const FutexWord& word, std::uint32_t seen, FutexWord& sleepers,
+                     const Deadline& deadline, const QueueWaitHook& hook = {}) {
+    if (os::spin_until(queue_spin, ready)) return true;
     if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return false;
     Deadline until = deadline;
     if (hook.keep_waiting) until = std::min(deadline.value_or(Clock::time_point::max()), Clock::now() + 50ms);
@@ -187,36 +220,36 @@ void MessageQueue::repair_holding(MutexState& held) {
     mutex_unlock(c.put_mutex);
 }
 
-// Called holding both mutexes: re-counts the records between head and tail, and brings the
-// count of the side that died in line with them. Anything that does not parse is dropped.
+// Called holding both mutexes: re-counts the records published from head on, takes the end of
+// the last one as tail, and brings the count of the side that died in line with them.
 void MessageQueue::repair(unsigned dead_sides) noexcept {
     auto& c = *control_;
     const std::uint64_t head = c.head.load();
-    std::uint64_t tail = c.tail.load();
     std::uint64_t position = head;
     std::uint32_t records = 0;
     bool spill_in_ring = false;
-    if (tail < head || tail - head > c.capacity) tail = head;
-    while (tail - position >= sizeof(RecordHeader)) {
-        RecordHeader header;
-        read_bytes(position, &header, sizeof header);
-        const bool spilled = (header.flags & spilled_flag) != 0;
-        if (header.check != check_of(header.length, header.flags) || header.flags > spilled_flag ||
-            (spilled ? header.length > max_item_bytes : header.length > c.capacity / 4) ||
-            record_size(header.length, spilled) > tail - position)
+    // Published records follow each other from head without a gap; the first position without
+    // one ends them (a producer that died before publishing left its record unpublished; one
+    // that died after, but before moving tail, left a complete record, which counts).
+    while (published(position)) {
+        const std::uint64_t length = record_length(position);
+        const bool spilled = (length & spilled_flag) != 0;
+        const std::uint64_t bytes = length & ~spilled_flag;
+        const std::uint64_t size = record_size(bytes, spilled);
+        if ((spilled ? bytes > max_item_bytes : bytes > c.capacity / 4) || position - head + size > c.capacity)
             break;
         ++records;
         spill_in_ring = spill_in_ring || spilled;
-        position += record_size(header.length, spilled);
+        position += size;
     }
     c.tail.store(position);
-    // A producer that died between its two stores left `puts` one short; a consumer, `gets`.
-    // When both did, the difference is right as it is.
+    if (c.capacity - (position - head) >= sizeof(RecordHeader)) tag(position).store(0);
+    // A producer that died between its record and its count left `puts` one short; a consumer,
+    // `gets`. When both did, the difference is right as it is.
     if (dead_sides == dead_producer) c.puts.store(c.gets.load() + records);
     if (dead_sides == dead_consumer) c.gets.store(c.puts.load() - records);
     c.head_seen = head;
     c.gets_seen = c.gets.load();
-    c.tail_seen = head;
     if (c.spill_state.load() == spill_published && !spill_in_ring) release_spill();
     // A consumer that died copying the large item out had not yet taken its record off the ring:
     // the item is still the queue's.
@@ -225,34 +258,43 @@ void MessageQueue::repair(unsigned dead_sides) noexcept {
     os::futex_wake(c.gets);
 }
 
-// Called holding get_mutex: whether a record is published at head.
-bool MessageQueue::has_item() noexcept {
-    auto& c = *control_;
-    const std::uint64_t head = c.head.load(std::memory_order_relaxed);
-    if (c.tail_seen != head) return true;
-    c.tail_seen = c.tail.load(std::memory_order_acquire);
-    return c.tail_seen != head;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Ring access
 
+std::atomic_ref<std::uint64_t> MessageQueue::tag(std::uint64_t position) const noexcept {
+    auto* word = reinterpret_cast<std::uint64_t*>(block_.data() + control_->ring_offset + position % control_->capacity);
+    return std::atomic_ref<std::uint64_t>(*word);
+}
+
+bool MessageQueue::published(std::uint64_t position) const noexcept {
+    return tag(position).load(std::memory_order_acquire) == tag_of(position);
+}
+
+std::uint64_t MessageQueue::record_length(std::uint64_t position) const noexcept {
+    std::uint64_t length;
+    std::memcpy(&length, block_.data() + control_->ring_offset + position % control_->capacity + sizeof(std::uint64_t),
+                sizeof length);
+    return length;
+}
+
 void MessageQueue::write_bytes(std::uint64_t position, const void* data, std::size_t size) noexcept {
     std::byte* ring = block_.data() + control_->ring_offset;
+    const auto* from = static_cast<const std::byte*>(data);
     const std::uint64_t capacity = control_->capacity;
     const std::size_t offset = static_cast<std::size_t>(position % capacity);
     const std::size_t first = std::min<std::size_t>(size, capacity - offset);
-    std::memcpy(ring + offset, data, first);
-    if (first < size) std::memcpy(ring, static_cast<const std::byte*>(data) + first, size - first);
+    copy_bytes(ring + offset, from, first);
+    if (first < size) std::memcpy(ring, from + first, size - first);
 }
 
 void MessageQueue::read_bytes(std::uint64_t position, void* data, std::size_t size) const noexcept {
     const std::byte* ring = block_.data() + control_->ring_offset;
+    auto* to = static_cast<std::byte*>(data);
     const std::uint64_t capacity = control_->capacity;
     const std::size_t offset = static_cast<std::size_t>(position % capacity);
     const std::size_t first = std::min<std::size_t>(size, capacity - offset);
-    std::memcpy(data, ring + offset, first);
-    if (first < size) std::memcpy(static_cast<std::byte*>(data) + first, ring, size - first);
+    copy_bytes(to, ring + offset, first);
+    if (first < size) std::memcpy(to + first, ring, size - first);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -341,8 +383,9 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
         const std::uint32_t puts = c.puts.load(std::memory_order_relaxed);
         const auto room = [&] {
             // Signed: during a repair, an item may be counted as taken before it is counted as put.
+            // The ring keeps room for the zero word after the record.
             return (c.maxsize == 0 || static_cast<std::uint64_t>(std::max(difference(puts, c.gets_seen), 0)) < c.maxsize) &&
-                   c.capacity - (tail - c.head_seen) >= record;
+                   c.capacity - (tail - c.head_seen) >= record + sizeof(RecordHeader);
         };
         // The consumers' side is read only when what was last seen of it leaves no room.
         const auto look_again = [&] {
@@ -358,65 +401,72 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
             look_again();
         }
         if (room()) {
-            const RecordHeader header{length, spilled ? spilled_flag : 0u, check_of(length, spilled ? spilled_flag : 0u)};
-            write_bytes(tail, &header, sizeof header);
-            if (!spilled) write_bytes(tail + sizeof header, message.data(), length);
+            const std::uint64_t header_length = length | (spilled ? spilled_flag : 0);
+            write_bytes(tail + sizeof(std::uint64_t), &header_length, sizeof header_length);
+            if (!spilled) write_bytes(tail + sizeof(RecordHeader), message.data(), length);
+            tag(tail + record).store(0, std::memory_order_relaxed);
             if (queue_locked_hook) queue_locked_hook();
             if (spilled) c.spill_state.store(spill_published);
+            tag(tail).store(tag_of(tail), std::memory_order_release);
+            if (queue_published_hook) queue_published_hook();
             c.tail.store(tail + record, std::memory_order_release);
-            c.puts.fetch_add(1);
+            c.puts.store(puts + 1, std::memory_order_release);
             mutex_unlock(c.put_mutex);
             // A consumer that saw the queue empty either sees the new count or counted itself in
             // getters_waiting before it sleeps (wait_for_change). Every sleeper is woken: one woken
             // alone might be a poll() (wait_readable) while a get() sleeps on.
+            order_store_before_load();
             if (c.getters_waiting.load() != 0) os::futex_wake(c.puts);
             return Status::ok;
         }
         mutex_unlock(c.put_mutex);
         if (expired(deadline)) return give_up(Status::timed_out);
-        if (!wait_for_change(c.gets, seen, c.putters_waiting, deadline, hook)) return give_up(Status::abandoned);
+        const auto taken = [&] { return c.gets.load(std::memory_order_relaxed) != seen; };
+        if (!wait_for_change(taken, c.gets, seen, c.putters_waiting, deadline, hook)) return give_up(Status::abandoned);
     }
 }
 
 MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const Deadline& deadline, WaitHook hook) {
     auto& c = *control_;
+    // Spinning looks at the record it would take, in the ring line it would read anyway.
+    const auto arrived = [&] { return published(c.head.load(std::memory_order_relaxed)); };
     for (;;) {
         lock(c.get_mutex);
-        if (has_item()) break;
-        // Before sleeping: the count first, then the tail once more, so that a put from here on
+        if (arrived()) break;
+        // Before sleeping: the count first, then the record once more, so that a put from here on
         // changes the count we sleep on.
         const std::uint32_t seen = c.puts.load();
-        if (has_item()) break;
+        if (arrived()) break;
         mutex_unlock(c.get_mutex);
         if (expired(deadline)) return Status::timed_out;
-        const bool keep_waiting = wait_for_change(c.puts, seen, c.getters_waiting, deadline, hook);
+        const bool keep_waiting = wait_for_change(arrived, c.puts, seen, c.getters_waiting, deadline, hook);
         // Whatever arrived before the other end went away is still delivered.
-        if (!keep_waiting && c.tail.load() == c.head.load()) return Status::abandoned;
+        if (!keep_waiting && !arrived()) return Status::abandoned;
     }
     const std::uint64_t head = c.head.load(std::memory_order_relaxed);
-    RecordHeader header;
-    read_bytes(head, &header, sizeof header);
-    const bool spilled = (header.flags & spilled_flag) != 0;
-    if (header.check != check_of(header.length, header.flags) ||
-        (spilled ? header.length > max_item_bytes : header.length > c.capacity / 4)) {
+    const std::uint64_t header_length = record_length(head);
+    const bool spilled = (header_length & spilled_flag) != 0;
+    const std::uint64_t length = header_length & ~spilled_flag;
+    if (spilled ? length > max_item_bytes : length > c.capacity / 4) {
         repair_holding(c.get_mutex);
         throw SerializationError("mproc: corrupt record in a queue's shared memory (it was dropped)");
     }
     if (spilled) {
         c.spill_state.store(spill_reading | static_cast<std::uint32_t>(os::this_process_id()));
     } else {
-        message.resize(static_cast<std::size_t>(header.length));
-        read_bytes(head + sizeof header, message.data(), message.size());
+        message.resize(static_cast<std::size_t>(length));
+        read_bytes(head + sizeof(RecordHeader), message.data(), message.size());
     }
     if (queue_locked_hook) queue_locked_hook();
-    c.head.store(head + record_size(header.length, spilled), std::memory_order_release);
-    c.gets.fetch_add(1);
+    c.head.store(head + record_size(length, spilled), std::memory_order_release);
+    c.gets.store(c.gets.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     mutex_unlock(c.get_mutex);
     // Every waiting producer: the space freed may fit more than one of them.
+    order_store_before_load();
     if (c.putters_waiting.load() != 0) os::futex_wake(c.gets);
     if (spilled) {
         try {
-            message.resize(static_cast<std::size_t>(header.length));
+            message.resize(static_cast<std::size_t>(length));
         } catch (...) {
             release_spill();
             throw;
@@ -433,13 +483,14 @@ MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const De
 
 MessageQueue::Status MessageQueue::wait_readable(const Deadline& deadline, WaitHook hook) {
     auto& c = *control_;
+    const auto readable = [&] { return c.tail.load() != c.head.load(); };
     for (;;) {
         const std::uint32_t seen = c.puts.load();
-        if (c.tail.load() != c.head.load()) return Status::ok;
+        if (readable()) return Status::ok;
         if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return Status::abandoned;
         if (expired(deadline)) return Status::timed_out;
         // Counted as a getter while asleep, so that producers wake us.
-        wait_for_change(c.puts, seen, c.getters_waiting, deadline, hook);
+        wait_for_change(readable, c.puts, seen, c.getters_waiting, deadline, hook);
     }
 }
 

@@ -8,5 +8,8 @@ namespace mproc::detail {
 // a record out and before taking it off the queue. Tests set it to raise(SIGKILL) to die holding
 // a lock at the worst moment.
 extern void (*queue_locked_hook)();
+// Called by MessageQueue::put while it holds the producers' lock, after publishing a record and
+// before moving tail and counting the item.
+extern void (*queue_published_hook)();
 
 }  // namespace mproc::detail

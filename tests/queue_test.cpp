@@ -212,6 +212,32 @@ TEST(Queue, ProducerKilledHoldingTheInternalLockIsReportedAndTheQueueRepaired) {
     EXPECT_EQ(mproc::test::run_child([](mproc::Queue<int> q) { require(q.get() == 5, "usable"); }, queue), 0);
 }
 
+// The child dies holding the producers' lock, after publishing its record and before counting
+// it: the record is complete, so it is delivered (here, taken before the repair), and the counts
+// agree with the queue again after the repair.
+TEST(Queue, ProducerKilledAfterPublishingLosesNothing) {
+    mproc::test::LeakCheck leaks;
+    mproc::Queue<int> queue;
+    queue.put(1);
+    mproc::Process dying([](mproc::Queue<int> q) {
+        mproc::detail::queue_published_hook = [] { ::raise(SIGKILL); };
+        q.put(2);
+    }, queue);
+    dying.start();
+    dying.join();
+    ASSERT_EQ(dying.exitcode(), -SIGKILL);
+    EXPECT_EQ(queue.get(), 1);
+    EXPECT_EQ(queue.get(), 2);  // consumers never take that lock
+    EXPECT_THROW(queue.put(3), mproc::OwnerDied);  // told; nothing put
+    EXPECT_EQ(queue.qsize(), 0u);
+    EXPECT_THROW(queue.get_nowait(), mproc::Empty);
+    queue.put(3);
+    queue.put(4);
+    EXPECT_EQ(queue.qsize(), 2u);
+    EXPECT_EQ(queue.get(), 3);
+    EXPECT_EQ(queue.get(), 4);
+}
+
 // The child dies holding the consumers' lock, after copying an item out and before taking it off
 // the queue: the next consumer is told, and the item is still there.
 TEST(Queue, ConsumerKilledHoldingTheInternalLockIsReportedAndNothingIsLost) {

@@ -13,17 +13,22 @@
 // queue's spill area, which holds one message at a time; the ring then carries only the record
 // header. So items of any size (up to max_item_bytes) travel through shared memory.
 //
+// A record is published by the first word of its header, its tag (its position + 1), stored
+// last; the word after a record is zeroed before the record is published. So a consumer finds
+// out whether a record is there by reading the ring line it is about to read anyway, not a
+// position the producers keep writing: in a steady stream only the ring's lines travel between
+// CPUs, and each side's own words stay in its cache.
+//
 // Producers take one robust mutex, consumers another, so that a producer and a consumer never
-// wait for each other. Each side owns one position, which it publishes with a single store after
-// the bytes it covers (so a position is always consistent, whoever dies when), and then bumps its
-// count of items, on which the other side sleeps (futex words, after spinning briefly). Each side
-// keeps the other's position as last read, so that in a steady stream it reads the other side's
-// cache line only now and then. If a process dies holding either mutex, the next one to take it
-// re-counts the records between the two positions under both mutexes and reports OwnerDied: the
+// wait for each other. Each side owns one position (a producer also publishes tail, after the
+// record, for the repair and for poll) and a count of items, on which the other side sleeps
+// (futex words, after spinning briefly). If a process dies holding either mutex, the next one to
+// take it walks the published records from head under both mutexes and reports OwnerDied: the
 // queue is consistent again, and only the item the dead process was putting or getting may be
 // lost.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -45,14 +50,13 @@ struct QueueControl {
     alignas(64) MutexState put_mutex;
     std::uint64_t head_seen;  // head, as last read
     std::uint32_t gets_seen;  // gets, as last read (bounded queues only)
-    // Read by consumers.
+    // Read by consumers only before they sleep, and by poll.
     alignas(64) std::atomic<std::uint64_t> tail;  // byte position, ever increasing
     FutexWord puts;  // items put, counted once published (mod 2^32); consumers sleep on it
 
     // Consumers: written under get_mutex.
     alignas(64) MutexState get_mutex;
-    std::uint64_t tail_seen;  // tail, as last read
-    // Read by producers.
+    // Read by producers when they run out of room.
     alignas(64) std::atomic<std::uint64_t> head;  // byte position, ever increasing
     FutexWord gets;  // items taken, counted once off the ring (mod 2^32); producers sleep on it
 
@@ -122,7 +126,9 @@ private:
     void repair_holding(MutexState& held);
     enum DeadSides : unsigned { dead_producer = 1, dead_consumer = 2 };
     void repair(unsigned dead_sides) noexcept;
-    bool has_item() noexcept;
+    std::atomic_ref<std::uint64_t> tag(std::uint64_t position) const noexcept;
+    bool published(std::uint64_t position) const noexcept;
+    std::uint64_t record_length(std::uint64_t position) const noexcept;
     bool claim_spill(const Deadline& deadline);
     void release_spill() noexcept;
     void write_bytes(std::uint64_t position, const void* data, std::size_t size) noexcept;
