@@ -21,14 +21,18 @@ struct alignas(64) WorkerStatus {
     std::atomic<std::uint64_t> current_task{0};  // tag of the task being run; 0 between tasks
     std::atomic<std::uint64_t> current_item{0};  // index of the running item within its chunk
     std::atomic<std::int64_t> item_started_ns{0};  // steady clock, shared by all processes
+    std::atomic<std::int64_t> average_task_ns{0};  // moving average of the tasks run; 0 before the first
 };
 
 // Shared by the parent and all workers of one pool.
 struct alignas(64) PoolSignals {
     // Set while the parent's pool thread sleeps; a worker that publishes a reply then wakes it,
-    // unless a parent thread waiting for a result is receiving replies itself (`helpers`).
+    // unless a parent thread waiting for a result is receiving replies itself (`helpers`), or a
+    // parent thread taking a stream of results receives them until `stream_lease_ns` (steady
+    // clock), when the pool thread wakes by itself.
     std::atomic<std::uint32_t> parent_sleeping{0};
     std::atomic<std::uint32_t> helpers{0};
+    std::atomic<std::int64_t> stream_lease_ns{0};
     // Bumped by every reply published: what helpers watch.
     std::atomic<std::uint32_t> replies{0};
     // Whether workers spin while they wait for a task (see run_worker); set before they start.

@@ -54,11 +54,13 @@ using Clock = std::chrono::steady_clock;
 
 // How long a thread waiting for a result receives replies itself (PoolEngine::help_until).
 thread_local os::SpinBudget waiting_thread_spin;
+// How long a thread taking a stream of results keeps receiving them itself after it last took
+// one (PoolEngine::receive_stream).
+constexpr std::chrono::nanoseconds stream_lease = std::chrono::milliseconds(2);
 
 struct InFlight {
     std::uint64_t tag;
     std::unique_ptr<Job> job;
-    Clock::time_point dispatched;
 };
 
 struct Worker {
@@ -68,9 +70,6 @@ struct Worker {
     os::ChildProcess process;
     std::deque<InFlight> in_flight;  // in dispatch order, which is also reply order
     long dispatched = 0;
-    // Moving average of the time a job occupies the worker, and when it last replied.
-    double average_job_ns = 1e9;
-    Clock::time_point last_reply{};
     bool ready = false;
     bool retiring = false;  // will exit after its last task (maxtasksperchild), or was told to
     std::optional<std::uint64_t> timed_out_tag;
@@ -224,16 +223,17 @@ public:
             ~Helping() {
                 engine.signals_->helpers.fetch_sub(1);
                 // Pairs with the workers' barrier after publishing: a reply we did not see is one
-                // whose worker saw no helper (and woke the pool thread if it slept).
+                // whose worker saw no helper (and woke the pool thread if it slept). Under a
+                // stream's lease, the pool thread wakes by itself.
                 std::atomic_thread_fence(std::memory_order_seq_cst);
                 std::lock_guard lock(engine.mutex_);
-                if (engine.any_reply_waiting()) engine.wake_.notify();
+                if (engine.any_reply_waiting() && !engine.stream_leased()) engine.wake_.notify();
             }
         } helping(*this);
         std::uint32_t seen = signals_->replies.load() - 1;  // look once at least
         // A thread waiting for long tasks soon spins for a microsecond only, leaving the CPUs to
         // the workers; one whose results come within microseconds spins long enough to meet them.
-        return os::spin_until(waiting_thread_spin, [&] {
+        const bool met = os::spin_until(waiting_thread_spin, [&] {
             if (ready()) return true;
             const std::uint32_t replies = signals_->replies.load(std::memory_order_acquire);
             if (replies == seen) return false;
@@ -241,12 +241,41 @@ public:
             receive_while_waiting();
             return ready();
         });
+        // About to sleep: a stream's lease would keep workers from waking the pool thread, which
+        // must now receive what this thread waits for.
+        if (!met) signals_->stream_lease_ns.store(0, std::memory_order_relaxed);
+        return met;
     }
 
     // The sleep includes waking the pool thread and being woken by it (two wake-ups of idle
     // CPUs, tens of microseconds each): one that ended within a millisecond followed replies
     // that a longer spin would probably have met.
     void sleep_ended() override { waiting_thread_spin.woke(std::chrono::milliseconds(1)); }
+
+    bool stream_leased() const {
+        return pool::steady_now_ns() < signals_->stream_lease_ns.load(std::memory_order_relaxed);
+    }
+
+    // A thread taking a stream of results receives the replies itself, under a lease it renews as
+    // it takes them: until the lease ends, workers leave the pool thread asleep (a wake-up, and
+    // the pool thread taking the consumer's CPU, per few replies is what limits a stream of tiny
+    // tasks). The pool thread wakes by itself when the lease ends: replies for others wait at
+    // most that long if the consumer stops taking.
+    void receive_stream() override {
+        if (std::this_thread::get_id() == supervisor_id_) return;
+        if (os::this_process_id() != creator_pid_) return;
+        const std::int64_t now = pool::steady_now_ns();
+        const std::int64_t lease = signals_->stream_lease_ns.load(std::memory_order_relaxed);
+        if (lease - now < stream_lease.count() / 2) {
+            signals_->stream_lease_ns.store(now + stream_lease.count(), std::memory_order_relaxed);
+            // A pool thread asleep with no lease in view would not wake when this one ends: it is
+            // woken once, to sleep until then. Pairs with the fence in sleep().
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            if (lease <= now && signals_->parent_sleeping.load(std::memory_order_relaxed) != 0) wake_.notify();
+        }
+        const std::uint32_t replies = signals_->replies.load(std::memory_order_acquire);
+        if (replies != stream_replies_seen_.exchange(replies, std::memory_order_relaxed)) receive_while_waiting();
+    }
 
 private:
     enum class State { running, closed, terminated };
@@ -302,7 +331,12 @@ private:
     }
 
     static std::size_t jobs_ahead(const Worker& worker) {
-        const double fit = std::chrono::duration<double, std::nano>(work_ahead).count() / worker.average_job_ns;
+        // The worker's own measure of its tasks: the parent's (from dispatch to reply) would
+        // count the worker's wake-ups and waits for a CPU too, and a worker slowed by those would
+        // be given fewer jobs at a time, so woken more often, so slowed more.
+        const auto average_ns = worker.channel->status->average_task_ns.load(std::memory_order_relaxed);
+        if (average_ns == 0) return min_jobs_ahead;  // none finished yet
+        const double fit = std::chrono::duration<double, std::nano>(work_ahead).count() / static_cast<double>(average_ns);
         return std::clamp(static_cast<std::size_t>(fit), min_jobs_ahead, max_jobs_ahead);
     }
 
@@ -313,7 +347,17 @@ private:
 
     // Hands queued jobs to workers with room. Jobs that cannot even be encoded are returned in
     // `failures`, to be failed once the mutex is released.
+    //
+    // A sleeping worker is woken once it has all its jobs of this round: woken at its first, it
+    // might run it (on our CPU, taking it from us) and sleep again before we send the next, and
+    // so on, a wake-up per job.
     void pump(std::vector<Failure>& failures) {
+        std::vector<Worker*> sleeping;
+        pump_jobs(failures, sleeping);
+        for (Worker* worker : sleeping) worker->channel->tasks.wake_consumer();
+    }
+
+    void pump_jobs(std::vector<Failure>& failures, std::vector<Worker*>& sleeping) {
         while (!pending_.empty()) {
             if (init_error_) {
                 failures.push_back({std::move(pending_.front()), init_error_});
@@ -338,8 +382,8 @@ private:
                 failures.push_back({std::move(job), std::current_exception()});
                 continue;
             }
-            if (tasks.commit()) tasks.wake_consumer();
-            chosen->in_flight.push_back({tag, std::move(job), Clock::now()});
+            if (tasks.commit()) sleeping.push_back(chosen);
+            chosen->in_flight.push_back({tag, std::move(job)});
             if (config_.maxtasksperchild && ++chosen->dispatched >= *config_.maxtasksperchild) chosen->retiring = true;
         }
     }
@@ -457,13 +501,6 @@ private:
                 return drained;
             }
             auto job = std::move(worker.in_flight.front().job);
-            // The job occupied the worker from its dispatch, or from the previous reply if the
-            // worker was still busy then.
-            const auto now = Clock::now();
-            const auto began = std::max(worker.in_flight.front().dispatched, worker.last_reply);
-            const double took = std::chrono::duration<double, std::nano>(now - began).count();
-            worker.average_job_ns = worker.last_reply == Clock::time_point{} ? took : 0.8 * worker.average_job_ns + 0.2 * took;
-            worker.last_reply = now;
             worker.in_flight.pop_front();
             lock.unlock();
             try {
@@ -614,6 +651,9 @@ private:
             signals_->parent_sleeping.store(0, std::memory_order_relaxed);
             return;
         }
+        // Workers do not wake us while a stream's lease runs (receive_stream).
+        const Clock::time_point lease_end{std::chrono::nanoseconds(signals_->stream_lease_ns.load(std::memory_order_relaxed))};
+        if (lease_end > Clock::now() && (!deadline || lease_end < *deadline)) deadline = lease_end;
         timespec limit{};
         if (deadline) {
             const auto left = std::max(std::chrono::nanoseconds(0), *deadline - std::chrono::steady_clock::now());
@@ -646,6 +686,7 @@ private:
     std::exception_ptr init_error_;
 
     bool receiving_ = false;  // someone is consuming the reply rings (see the top of this file)
+    std::atomic<std::uint32_t> stream_replies_seen_{0};  // signals_->replies, as receive_stream last saw it
 
     std::mutex join_mutex_;
     std::thread supervisor_;

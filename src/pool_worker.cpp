@@ -41,7 +41,8 @@ void publish(Channel& channel, PoolSignals& signals, const os::EventFd& parent_w
     // A full barrier too. Pairs with the parent's fences before its pool thread sleeps and after a
     // helper stops: either the parent sees the reply, or we see that it must be woken.
     signals.replies.fetch_add(1);
-    if (signals.helpers.load() == 0 && signals.parent_sleeping.load() != 0 && signals.parent_sleeping.exchange(0) != 0)
+    if (signals.helpers.load() == 0 && signals.parent_sleeping.load() != 0 &&
+        steady_now_ns() >= signals.stream_lease_ns.load() && signals.parent_sleeping.exchange(0) != 0)
         parent_wake.notify();
 }
 
@@ -65,14 +66,17 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
     if (!initialized) return 1;
 
     // A worker waiting for its next task spins for a while, so that a task sent soon after its
-    // last reply is taken without a wake-up at either end. It yields its CPU now and then: when
-    // tasks are tiny the parent is the bottleneck, and with as many workers as CPUs it may be
-    // waiting for this very CPU (imap with chunksize 1 runs up to twice as fast).
+    // last reply is taken without a wake-up at either end: when a parent thread is waiting for a
+    // result (apply().get(), the end of a map), it may well send the next task as soon as it
+    // gets this one's reply. Otherwise the parent is busy elsewhere, often taking a stream of
+    // results: a spinning worker would only compete for its CPU (and, always runnable, be moved
+    // to it), and the parent sends jobs in batches, a wake-up per batch. A spinning worker yields
+    // its CPU now and then, for the parent may be waiting for this very CPU.
     const bool spin = signals.workers_spin.load(std::memory_order_relaxed) != 0;
     os::SpinBudget budget;
     for (long done = 0; max_tasks <= 0 || done < max_tasks; ++done) {
         int looks = 0;
-        const bool caught = spin && os::spin_until(budget, [&] {
+        const bool caught = spin && signals.helpers.load(std::memory_order_relaxed) > 0 && os::spin_until(budget, [&] {
             if (++looks % 8 == 0) sched_yield();
             return !channel.tasks.empty();
         });
@@ -84,7 +88,8 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
         }
         timing_items = record->type == timed_task_message;
         channel.status->current_item.store(0, std::memory_order_relaxed);
-        channel.status->item_started_ns.store(steady_now_ns(), std::memory_order_relaxed);
+        const std::int64_t started = steady_now_ns();
+        channel.status->item_started_ns.store(started, std::memory_order_relaxed);
         channel.status->current_task.store(record->tag, std::memory_order_release);
         ReleaseContext release{&channel.tasks, &*record};
         Writer& out = channel.replies.begin(reply_message, record->tag);
@@ -101,6 +106,9 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
             channel.tasks.release(*record);
             detail::encode_current_exception(out);
         }
+        const std::int64_t took = steady_now_ns() - started;
+        const std::int64_t average = channel.status->average_task_ns.load(std::memory_order_relaxed);
+        channel.status->average_task_ns.store(average == 0 ? took : (4 * average + took) / 5, std::memory_order_relaxed);
         publish(channel, signals, parent_wake, fd_socket, out);
         channel.status->current_task.store(0, std::memory_order_relaxed);
     }

@@ -778,6 +778,23 @@ TEST(PoolImap, ImapStartedBeforeCloseStillYieldsEveryItem) {
 }
 
 
+// A thread taking an imap's results receives them itself and keeps the pool thread asleep for a
+// moment; once it stops taking, others' results must still arrive: a callback runs and ready()
+// turns true without anyone calling get().
+TEST(PoolImap, ConsumerThatStopsTakingDelaysNoOtherResult) {
+    LeakCheck leaks;
+    mproc::Pool pool(2);
+    auto results = pool.imap(square, std::views::iota(0, 100000));
+    for (int i = 0; i < 1000; ++i) ASSERT_EQ(results.next(), i * i);
+    std::atomic<bool> called{false};
+    auto result = pool.apply_async(mproc::callbacks([&](const int&) { called = true; }), square, 7);
+    for (int i = 0; i < 500 && !(called && result.ready()); ++i) sleep_ms(10);
+    EXPECT_TRUE(called) << "the callback did not run while the imap consumer was idle";
+    EXPECT_TRUE(result.ready());
+    EXPECT_EQ(result.get(), 49);
+    EXPECT_EQ(results.next(), 1000 * 1000);  // the imap goes on
+}
+
 // ---------------------------------------------------------------------------------------------
 // AsyncResult and callbacks.
 

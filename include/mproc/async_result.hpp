@@ -37,6 +37,9 @@ public:
     // and calls sleep_ended() when woken. `ready` is called often: it must be cheap.
     virtual bool help_until(const std::function<bool()>& ready) = 0;
     virtual void sleep_ended() = 0;
+    // For a thread taking a stream of results (imap): receives the results waiting now, and the
+    // next ones for a little while, as they are taken.
+    virtual void receive_stream() = 0;
 
 protected:
     ~WaitHelper() = default;

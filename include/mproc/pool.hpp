@@ -35,7 +35,6 @@
 #include <exception>
 #include <functional>
 #include <iterator>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -343,7 +342,7 @@ public:
     // Whether the next outcome is there to take.
     bool due() const {
         std::lock_guard lock(mutex_);
-        return ordered_ ? ready_.contains(next_) : !ready_.empty();
+        return due_locked();
     }
     // Outcomes stored so far: cheap to watch.
     std::size_t arrivals() const noexcept { return arrivals_.load(std::memory_order_acquire); }
@@ -359,11 +358,14 @@ public:
     // The next outcome, waiting at most until deadline; nothing if none is due by then.
     std::optional<Outcome> take(std::chrono::steady_clock::time_point deadline) {
         std::unique_lock lock(mutex_);
-        const auto due = [&] { return ordered_ ? ready_.contains(next_) : !ready_.empty(); };
-        if (!arrived_.wait_until(lock, deadline, due)) return std::nullopt;
-        auto found = ordered_ ? ready_.find(next_) : ready_.begin();
-        Outcome outcome = std::move(found->second);
-        ready_.erase(found);
+        if (!due_locked()) {
+            ++takers_waiting_;
+            const bool arrived = arrived_.wait_until(lock, deadline, [&] { return due_locked(); });
+            --takers_waiting_;
+            if (!arrived) return std::nullopt;
+        }
+        Outcome outcome = std::move(*ready_.front());
+        ready_.pop_front();
         ++next_;
         --in_flight_;
         return outcome;
@@ -373,23 +375,37 @@ public:
     }
 
 private:
+    bool due_locked() const { return !ready_.empty() && ready_.front().has_value(); }
+
     void store(long index, Outcome outcome) {
+        bool notify;
         {
             std::lock_guard lock(mutex_);
-            ready_.emplace(index, std::move(outcome));
+            if (ordered_) {
+                // In flight items are a bounded window above next_: so is this index.
+                const auto slot = static_cast<std::size_t>(index - next_);
+                if (slot >= ready_.size()) ready_.resize(slot + 1);
+                ready_[slot].emplace(std::move(outcome));
+            } else {
+                ready_.emplace_back(std::move(outcome));
+            }
             arrivals_.fetch_add(1, std::memory_order_release);
             if (progress_) progress_->advance(1);
+            notify = takers_waiting_ > 0;
         }
-        arrived_.notify_all();
+        if (notify) arrived_.notify_all();
     }
 
     const bool ordered_;
     mutable std::mutex mutex_;
     std::condition_variable arrived_;
-    std::map<long, Outcome> ready_;  // ordered: by input index; unordered: by arrival
+    // Ordered: the outcomes of items next_, next_ + 1, ... (empty where not arrived yet).
+    // Unordered: outcomes in order of arrival.
+    std::deque<std::optional<Outcome>> ready_;
     std::atomic<std::size_t> arrivals_{0};
     long next_ = 0;
     std::size_t in_flight_ = 0;
+    int takers_waiting_ = 0;
     std::unique_ptr<Progress> progress_;
 };
 
@@ -414,7 +430,7 @@ public:
           f_(std::move(f)),
           chunksize_(options.chunksize == 0 ? 1 : options.chunksize),
           // Enough items in flight to keep every worker busy, and no more.
-          window_(static_cast<std::size_t>(input_->core->processes()) * std::max<std::size_t>(4 * chunksize_, 64)),
+          window_(static_cast<std::size_t>(input_->core->processes()) * std::max<std::size_t>(4 * chunksize_, 256)),
           timeout_(detail::to_timeout(options.timeout)),
           sink_(std::make_shared<Sink>(Ordered, options.progress ? std::make_unique<detail::Progress>(known_size(input_->view))
                                                                  : nullptr)) {
@@ -482,6 +498,7 @@ private:
     std::optional<V> next_before(std::chrono::steady_clock::time_point deadline) {
         refill();
         if (sink_->in_flight() == 0) return std::nullopt;
+        input_->core->receive_stream();
         bool helped = true;
         if (!sink_->due()) {
             std::size_t seen = sink_->arrivals();
@@ -505,27 +522,24 @@ private:
     void refill(detail::PoolCore::Submission kind = detail::PoolCore::Submission::continuation) {
         auto& in = *input_;
         if (in.exhausted || sink_->in_flight() > window_ / 2) return;
+        // One vector holds the batch's items; its jobs point into it.
+        const std::size_t room = window_ - sink_->in_flight();
+        auto batch = std::make_shared<std::vector<Item>>();
+        batch->reserve(room);
+        for (; batch->size() < room && in.position != std::ranges::end(in.view); ++in.position)
+            batch->push_back(*in.position);
+        if (in.position == std::ranges::end(in.view)) in.exhausted = true;
         std::vector<std::unique_ptr<detail::Job>> jobs;
-        while (!in.exhausted && sink_->in_flight() < window_) {
-            auto items = std::make_shared<std::vector<Item>>();
-            items->reserve(chunksize_);
-            for (; items->size() < chunksize_ && in.position != std::ranges::end(in.view); ++in.position)
-                items->push_back(*in.position);
-            const bool last = in.position == std::ranges::end(in.view);
-            if (items->empty()) {
-                in.exhausted = true;
-                break;
-            }
-            const std::size_t count = items->size();
-            const Item* data = items->data();
-            auto job = std::make_unique<detail::ChunkJob<F, Item, Spread, Sink>>(f_, std::move(items), data, count, sink_);
+        jobs.reserve((batch->size() + chunksize_ - 1) / chunksize_);
+        for (std::size_t offset = 0; offset < batch->size(); offset += chunksize_) {
+            const std::size_t count = std::min(chunksize_, batch->size() - offset);
+            auto job = std::make_unique<detail::ChunkJob<F, Item, Spread, Sink>>(f_, batch, batch->data() + offset, count, sink_);
             job->first_index = next_index_;
             job->timeout = timeout_;
             next_index_ += static_cast<long>(count);
-            sink_->submitted(count);
             jobs.push_back(std::move(job));
-            if (last) in.exhausted = true;
         }
+        sink_->submitted(batch->size());
         if (!jobs.empty()) {
             if (kind == detail::PoolCore::Submission::new_work) {
                 in.core->submit(jobs, kind);  // a closed pool refuses a new imap outright

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <ctime>
 #include <fstream>
@@ -29,8 +30,12 @@
 namespace mproc::os {
 namespace {
 thread_local int cached_thread_id = 0;
+std::atomic<int> cached_process_id{0};
 const bool reset_in_children = [] {
-    at_fork_child([] { cached_thread_id = 0; });
+    at_fork_child([] {
+        cached_thread_id = 0;
+        cached_process_id.store(0, std::memory_order_relaxed);
+    });
     return true;
 }();
 }  // namespace
@@ -40,7 +45,14 @@ int this_thread_id() noexcept {
     return cached_thread_id;
 }
 
-int this_process_id() noexcept { return static_cast<int>(::getpid()); }
+int this_process_id() noexcept {
+    int pid = cached_process_id.load(std::memory_order_relaxed);
+    if (pid == 0) {
+        pid = static_cast<int>(::getpid());
+        cached_process_id.store(pid, std::memory_order_relaxed);
+    }
+    return pid;
+}
 
 bool process_exists(int pid) noexcept {
     if (pid <= 0) return false;

@@ -6,7 +6,7 @@ namespace mproc::os {
 
 // gettid(), cached per thread; correct in forked children.
 int this_thread_id() noexcept;
-// gettid() == getpid() is not needed here: the process id, uncached.
+// getpid(), cached (a system call here), and reset in forked children.
 int this_process_id() noexcept;
 // Whether a process with this pid exists (a zombie counts as gone).
 bool process_exists(int pid) noexcept;

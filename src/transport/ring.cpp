@@ -115,10 +115,14 @@ bool Ring::commit() {
     if (spilling_) control_->spill_busy.store(1, std::memory_order_relaxed);
     const std::uint64_t advance = header_size + (spilling_ ? 0 : round_up(length, alignment));
     control_->write_position.store(header_position_ + advance, std::memory_order_release);
-    control_->published.fetch_add(1, std::memory_order_release);
+    // One producer: a plain increment.
+    control_->published.store(control_->published.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     // Pairs with the fence in wait(): either the consumer sees this record, or we see it waiting.
+    // Whoever clears the flag wakes it: one wake-up per sleep, however many records follow
+    // before the consumer runs.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    return control_->consumer_waiting.load(std::memory_order_relaxed) != 0;
+    return control_->consumer_waiting.load(std::memory_order_relaxed) != 0 &&
+           control_->consumer_waiting.exchange(0, std::memory_order_relaxed) != 0;
 }
 
 void Ring::abandon() noexcept { writer_.reset(); }
@@ -189,9 +193,12 @@ void Ring::release(const Record& record) {
         os::futex_wake(control_->spill_busy);
     }
     control_->read_position.store(record.end_position, std::memory_order_release);
-    control_->consumed.fetch_add(1, std::memory_order_release);
+    // One consumer at a time: a plain increment.
+    control_->consumed.store(control_->consumed.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (control_->producer_waiting.load(std::memory_order_relaxed) != 0) os::futex_wake(control_->consumed);
+    if (control_->producer_waiting.load(std::memory_order_relaxed) != 0 &&
+        control_->producer_waiting.exchange(0, std::memory_order_relaxed) != 0)
+        os::futex_wake(control_->consumed);
 }
 
 }  // namespace mproc::transport

@@ -78,6 +78,7 @@ public:
     // By default, a waiting thread just waits.
     bool help_until(const std::function<bool()>&) override { return false; }
     void sleep_ended() override {}
+    void receive_stream() override {}
 
     virtual int processes() const = 0;
     virtual std::vector<int> worker_pids() const = 0;
