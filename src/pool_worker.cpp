@@ -135,10 +135,18 @@ int launch::run_pool_worker(Reader& payload, std::vector<os::UniqueFd>& fds) {
                             fd_socket.get(), initializer, initializer_fds, max_tasks);
 }
 
-void detail::note_item_started(std::uint64_t index) noexcept {
-    if (!pool::running_status) return;
-    if (pool::timing_items) pool::running_status->item_started_ns.store(pool::steady_now_ns(), std::memory_order_relaxed);
-    pool::running_status->current_item.store(index, std::memory_order_release);
+detail::ItemMarker detail::ItemMarker::current() noexcept {
+    ItemMarker marker;
+    if (pool::running_status) {
+        marker.item_ = &pool::running_status->current_item;
+        marker.timed_ = pool::timing_items;
+    }
+    return marker;
+}
+
+void detail::ItemMarker::started_timed(std::uint64_t index) const noexcept {
+    pool::running_status->item_started_ns.store(pool::steady_now_ns(), std::memory_order_relaxed);
+    item_->store(index, std::memory_order_release);
 }
 
 }  // namespace mproc

@@ -242,9 +242,19 @@ private:
 // Decodes a block of values and hands them to sink.deliver one by one.
 template <class V, class Sink>
 void deliver_each(Sink& sink, long first, Reader& in, std::size_t count) {
-    auto values = decode<std::vector<V>>(in);
-    if (values.size() != count) in.fail("chunk reply holds the wrong number of results");
-    for (std::size_t i = 0; i < count; ++i) sink.deliver(first + static_cast<long>(i), std::move(values[i]));
+    if constexpr (trivially_transferable<V> && !std::is_same_v<V, bool>) {
+        // Straight out of the message (as decode_block reads them), with no vector in between.
+        if (in.read_length(sizeof(V)) != count) in.fail("chunk reply holds the wrong number of results");
+        for (std::size_t i = 0; i < count; ++i) {
+            V value;
+            in.read(&value, sizeof value);
+            sink.deliver(first + static_cast<long>(i), value);
+        }
+    } else {
+        auto values = decode<std::vector<V>>(in);
+        if (values.size() != count) in.fail("chunk reply holds the wrong number of results");
+        for (std::size_t i = 0; i < count; ++i) sink.deliver(first + static_cast<long>(i), std::move(values[i]));
+    }
 }
 
 // Collects the items of a map into one vector, in input order.
@@ -347,14 +357,9 @@ public:
     // Outcomes stored so far: cheap to watch.
     std::size_t arrivals() const noexcept { return arrivals_.load(std::memory_order_acquire); }
 
-    void submitted(std::size_t items) {
-        std::lock_guard lock(mutex_);
-        in_flight_ += items;
-    }
-    std::size_t in_flight() const {
-        std::lock_guard lock(mutex_);
-        return in_flight_;
-    }
+    // The consuming thread's own count, untouched by deliveries: no lock.
+    void submitted(std::size_t items) { in_flight_ += items; }
+    std::size_t in_flight() const { return in_flight_; }
     // The next outcome, waiting at most until deadline; nothing if none is due by then.
     std::optional<Outcome> take(std::chrono::steady_clock::time_point deadline) {
         std::unique_lock lock(mutex_);
@@ -364,11 +369,13 @@ public:
             --takers_waiting_;
             if (!arrived) return std::nullopt;
         }
-        Outcome outcome = std::move(*ready_.front());
-        ready_.pop_front();
-        ++next_;
-        --in_flight_;
-        return outcome;
+        return pop_locked();
+    }
+    // The next outcome if it is due now.
+    std::optional<Outcome> take_due() {
+        std::lock_guard lock(mutex_);
+        if (!due_locked()) return std::nullopt;
+        return pop_locked();
     }
     void finish() {
         if (progress_) progress_->finish();
@@ -376,6 +383,13 @@ public:
 
 private:
     bool due_locked() const { return !ready_.empty() && ready_.front().has_value(); }
+    Outcome pop_locked() {
+        Outcome outcome = std::move(*ready_.front());
+        ready_.pop_front();
+        ++next_;
+        --in_flight_;
+        return outcome;
+    }
 
     void store(long index, Outcome outcome) {
         bool notify;
@@ -404,7 +418,7 @@ private:
     std::deque<std::optional<Outcome>> ready_;
     std::atomic<std::size_t> arrivals_{0};
     long next_ = 0;
-    std::size_t in_flight_ = 0;
+    std::size_t in_flight_ = 0;  // submitted and not yet taken; the consuming thread's
     int takers_waiting_ = 0;
     std::unique_ptr<Progress> progress_;
 };
@@ -499,19 +513,19 @@ private:
         refill();
         if (sink_->in_flight() == 0) return std::nullopt;
         input_->core->receive_stream();
-        bool helped = true;
-        if (!sink_->due()) {
+        auto outcome = sink_->take_due();
+        if (!outcome) {
             std::size_t seen = sink_->arrivals();
-            helped = input_->core->help_until([&] {
+            const bool helped = input_->core->help_until([&] {
                 const std::size_t arrivals = sink_->arrivals();
                 if (arrivals == seen) return false;
                 seen = arrivals;
                 return sink_->due();
             });
+            outcome = sink_->take(deadline);
+            if (!helped) input_->core->sleep_ended();
+            if (!outcome) throw TimeoutError("mproc: imap: no result within the timeout");
         }
-        auto outcome = sink_->take(deadline);
-        if (!helped) input_->core->sleep_ended();
-        if (!outcome) throw TimeoutError("mproc: imap: no result within the timeout");
         refill();
         if (outcome->index() == 1) std::rethrow_exception(std::get<1>(*outcome));
         return std::move(std::get<0>(*outcome));

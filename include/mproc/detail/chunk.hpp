@@ -8,6 +8,7 @@
 //          decoded): that exception applies to every item.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -22,8 +23,24 @@
 namespace mproc::detail {
 
 // Tells the worker's supervisor which item of the chunk is running, so that a crash can be
-// blamed on the right one. Defined in src/pool_worker.cpp; a no-op outside pool workers.
-void note_item_started(std::uint64_t index) noexcept;
+// blamed on the right one (and a per-item timeout counted from the item's start). Taken once
+// per chunk: marking an item is then a single store, as cheap as a trivial item itself.
+class ItemMarker {
+public:
+    // This process's marker: one that does nothing outside pool workers (src/pool_worker.cpp).
+    static ItemMarker current() noexcept;
+    void started(std::uint64_t index) const noexcept {
+        if (timed_)
+            started_timed(index);
+        else if (item_)
+            item_->store(index, std::memory_order_release);
+    }
+
+private:
+    void started_timed(std::uint64_t index) const noexcept;
+    std::atomic<std::uint64_t>* item_ = nullptr;
+    bool timed_ = false;
+};
 
 // Spread: each item is a tuple of arguments (starmap, apply); otherwise the single argument.
 template <class F, class Item, bool Spread>
@@ -76,8 +93,9 @@ void write_per_item(Writer& out, F& f, Items items, std::size_t count, const Val
         });
     if (!error_at_values_end) return;
     write_reply([&] { std::rethrow_exception(error_at_values_end); });
+    const auto marker = ItemMarker::current();
     for (std::size_t i = values.size() + 1; i < count; ++i) {
-        note_item_started(i);
+        marker.started(i);
         write_reply([&] {
             Item item = items(i);
             if constexpr (std::is_void_v<R>) {
@@ -109,8 +127,9 @@ void trivial_chunk(F& f, Reader& in, Writer& out) {
     out.write_value(ChunkReply::all_values);
     if constexpr (!std::is_void_v<R>) out.write_value(static_cast<std::uint64_t>(count));
     const std::size_t values_at = out.size();
+    const auto marker = ItemMarker::current();
     for (std::size_t i = 0; i < count; ++i) {
-        note_item_started(i);
+        marker.started(i);
         try {
             Item item = item_at(i);
             if constexpr (std::is_void_v<R>)
@@ -156,8 +175,9 @@ void general_chunk(F& f, Reader& in, Writer& out) {
     values.reserve(items.size());
     std::exception_ptr first_error;
     std::size_t i = 0;
+    const auto marker = ItemMarker::current();
     for (; i < items.size(); ++i) {
-        note_item_started(i);
+        marker.started(i);
         try {
             if constexpr (std::is_void_v<R>) {
                 invoke_item<F, Item, Spread>(f, items[i]);
