@@ -335,7 +335,7 @@ private:
         // count the worker's wake-ups and waits for a CPU too, and a worker slowed by those would
         // be given fewer jobs at a time, so woken more often, so slowed more.
         const auto average_ns = worker.channel->status->average_task_ns.load(std::memory_order_relaxed);
-        if (average_ns == 0) return min_jobs_ahead;  // none finished yet
+        if (average_ns <= 0) return min_jobs_ahead;  // none finished yet (or a scribbled status)
         const double fit = std::chrono::duration<double, std::nano>(work_ahead).count() / static_cast<double>(average_ns);
         return std::clamp(static_cast<std::size_t>(fit), min_jobs_ahead, max_jobs_ahead);
     }

@@ -31,6 +31,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -243,11 +244,13 @@ private:
 template <class V, class Sink>
 void deliver_each(Sink& sink, long first, Reader& in, std::size_t count) {
     if constexpr (trivially_transferable<V> && !std::is_same_v<V, bool>) {
-        // Straight out of the message (as decode_block reads them), with no vector in between.
+        // Straight out of the message, with no vector in between; all of it checked before the
+        // first delivery, so that a corrupt reply cannot give an item two outcomes.
         if (in.read_length(sizeof(V)) != count) in.fail("chunk reply holds the wrong number of results");
+        const std::byte* bytes = in.take(count * sizeof(V)).data();
         for (std::size_t i = 0; i < count; ++i) {
             V value;
-            in.read(&value, sizeof value);
+            std::memcpy(&value, bytes + i * sizeof(V), sizeof(V));
             sink.deliver(first + static_cast<long>(i), value);
         }
     } else {
@@ -396,9 +399,12 @@ private:
         {
             std::lock_guard lock(mutex_);
             if (ordered_) {
-                // In flight items are a bounded window above next_: so is this index.
+                // Items in flight are a bounded window from next_ on. Each has one outcome; a
+                // second (only if failing a job that had delivered threw) is dropped.
+                if (index < next_) return;
                 const auto slot = static_cast<std::size_t>(index - next_);
                 if (slot >= ready_.size()) ready_.resize(slot + 1);
+                if (ready_[slot]) return;
                 ready_[slot].emplace(std::move(outcome));
             } else {
                 ready_.emplace_back(std::move(outcome));
