@@ -187,6 +187,14 @@ TEST(Queue, ManyProducersAndConsumersLoseAndDuplicateNothing) {
     EXPECT_TRUE(queue.empty());
 }
 
+// Item `value` of the test below: its number, padded with a letter to a length that cycles
+// through 0..600.
+std::string item_of_every_size(int value) {
+    std::string text = std::to_string(value) + ':';
+    text.resize(text.size() + static_cast<std::size_t>(value * 7 % 601), static_cast<char>('a' + value % 26));
+    return text;
+}
+
 // A ring of the smallest size, items of every size from empty to larger than a quarter of the
 // ring (those go through the spill area): records wrap around the end at every offset, producers
 // wait for room, and every item still arrives once, intact.
@@ -194,28 +202,22 @@ TEST(Queue, TinyRingWithItemsOfEverySizeLosesAndDuplicatesNothing) {
     mproc::test::LeakCheck leaks;
     constexpr int producers = 2, consumers = 2, per_producer = 20'000;
     mproc::Queue<std::string> queue(0, {.buffer_bytes = 1024});
-    // Item `value`: its number, padded with a letter to a length that cycles through 0..600.
-    auto item_of = [](int value) {
-        std::string text = std::to_string(value) + ':';
-        text.resize(text.size() + static_cast<std::size_t>(value * 7 % 601), static_cast<char>('a' + value % 26));
-        return text;
-    };
     mproc::Array<long> counts(consumers, {.lock = false});
     mproc::Array<long> sums(consumers, {.lock = false});
     auto consumer_processes = mproc::test::start_children(consumers,
-        [item_of](int c, mproc::Queue<std::string> q, mproc::Array<long> count, mproc::Array<long> sum) {
+        [](int c, mproc::Queue<std::string> q, mproc::Array<long> count, mproc::Array<long> sum) {
             const auto me = static_cast<std::size_t>(c);
             for (;;) {
                 const std::string text = q.get();
                 if (text.empty()) return;
                 const int value = std::stoi(text);
-                require(text == item_of(value), "the item arrives intact");
+                require(text == item_of_every_size(value), "the item arrives intact");
                 ++count[me];
                 sum[me] += value;
             }
         }, queue, counts, sums);
-    auto producer_processes = mproc::test::start_children(producers, [item_of](int p, mproc::Queue<std::string> q) {
-        for (int i = 0; i < per_producer; ++i) q.put(item_of(p * per_producer + i));
+    auto producer_processes = mproc::test::start_children(producers, [](int p, mproc::Queue<std::string> q) {
+        for (int i = 0; i < per_producer; ++i) q.put(item_of_every_size(p * per_producer + i));
     }, queue);
     for (int code : mproc::test::join_all(producer_processes)) EXPECT_EQ(code, 0);
     for (int c = 0; c < consumers; ++c) queue.put("");
