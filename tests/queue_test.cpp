@@ -235,14 +235,11 @@ TEST(Queue, ProducerKilledHoldingTheInternalLockIsReportedAndTheQueueRepaired) {
     mproc::Queue<int> queue;
     queue.put(1);
     queue.put(2);
-    mproc::Process dying([](mproc::Queue<int> q) {
+    ASSERT_EQ(mproc::test::run_child([](mproc::Queue<int> q) {
         q.put(3);
         mproc::detail::queue_locked_hook = [] { ::raise(SIGKILL); };
         q.put(4);
-    }, queue);
-    dying.start();
-    dying.join();
-    ASSERT_EQ(dying.exitcode(), -SIGKILL);
+    }, queue), -SIGKILL);
     EXPECT_EQ(queue.get(), 1);
     EXPECT_THROW(queue.put(5), mproc::OwnerDied);  // told; nothing put
     EXPECT_EQ(queue.qsize(), 2u);
@@ -260,13 +257,10 @@ TEST(Queue, ProducerKilledAfterPublishingLosesNothing) {
     mproc::test::LeakCheck leaks;
     mproc::Queue<int> queue;
     queue.put(1);
-    mproc::Process dying([](mproc::Queue<int> q) {
+    ASSERT_EQ(mproc::test::run_child([](mproc::Queue<int> q) {
         mproc::detail::queue_published_hook = [] { ::raise(SIGKILL); };
         q.put(2);
-    }, queue);
-    dying.start();
-    dying.join();
-    ASSERT_EQ(dying.exitcode(), -SIGKILL);
+    }, queue), -SIGKILL);
     EXPECT_EQ(queue.get(), 1);
     EXPECT_EQ(queue.get(), 2);  // consumers never take that lock
     EXPECT_THROW(queue.put(3), mproc::OwnerDied);  // told; nothing put
@@ -285,13 +279,10 @@ TEST(Queue, ConsumerKilledHoldingTheInternalLockIsReportedAndNothingIsLost) {
     mproc::test::LeakCheck leaks;
     mproc::Queue<int> queue;
     for (int i = 1; i <= 3; ++i) queue.put(i);
-    mproc::Process dying([](mproc::Queue<int> q) {
+    ASSERT_EQ(mproc::test::run_child([](mproc::Queue<int> q) {
         mproc::detail::queue_locked_hook = [] { ::raise(SIGKILL); };
         (void)q.get();
-    }, queue);
-    dying.start();
-    dying.join();
-    ASSERT_EQ(dying.exitcode(), -SIGKILL);
+    }, queue), -SIGKILL);
     queue.put(4);  // producers never take that lock
     EXPECT_THROW(queue.get(), mproc::OwnerDied);  // told; nothing taken
     EXPECT_EQ(queue.qsize(), 4u);
@@ -304,13 +295,10 @@ TEST(Queue, ConsumerKilledHoldingTheInternalLockIsReportedAndNothingIsLost) {
 TEST(Queue, ProducerKilledWhileCopyingALargeItemDoesNotBlockOthers) {
     mproc::test::LeakCheck leaks;
     mproc::Queue<std::vector<char>> queue(0, {.buffer_bytes = 16 * 1024});
-    mproc::Process dying([](mproc::Queue<std::vector<char>> q) {
+    ASSERT_EQ(mproc::test::run_child([](mproc::Queue<std::vector<char>> q) {
         mproc::detail::queue_locked_hook = [] { ::raise(SIGKILL); };
         q.put(std::vector<char>(1 << 20, 'a'));
-    }, queue);
-    dying.start();
-    dying.join();
-    ASSERT_EQ(dying.exitcode(), -SIGKILL);
+    }, queue), -SIGKILL);
     EXPECT_THROW(queue.put(std::vector<char>(1 << 20, 'b'), 10s), mproc::OwnerDied);
     queue.put(std::vector<char>(1 << 20, 'b'), 10s);
     EXPECT_EQ(queue.get(1s), std::vector<char>(1 << 20, 'b'));
