@@ -20,16 +20,17 @@ Pool::~Pool() {
     if (!core_) return;
     try {
         if (!core_->is_terminated()) core_->close();
+        core_->abandon_streams();
         core_->join();
     } catch (...) {
         // join() cannot fail once closed; nothing else may escape a destructor.
     }
 }
 
-void Pool::close() { core_->close(); }
-void Pool::terminate() { core_->terminate(); }
-void Pool::join() { core_->join(); }
-int Pool::processes() const { return core_->processes(); }
-std::vector<int> Pool::worker_pids() const { return core_->worker_pids(); }
+void Pool::close() { core()->close(); }
+void Pool::terminate() { core()->terminate(); }
+void Pool::join() { core()->join(); }
+int Pool::processes() const { return core()->processes(); }
+std::vector<int> Pool::worker_pids() const { return core()->worker_pids(); }
 
 }  // namespace mproc

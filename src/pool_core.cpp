@@ -29,6 +29,7 @@
 #include "os/cpu.hpp"
 #include "os/event_fd.hpp"
 #include "os/fd_passing.hpp"
+#include "os/growing_mapping.hpp"
 #include "os/robust_mutex.hpp"
 #include "os/shared_region.hpp"
 #include "os/spin.hpp"
@@ -65,6 +66,7 @@ struct InFlight {
 
 struct Worker {
     os::SharedRegion region;
+    os::UniqueFd task_spill, reply_spill;  // the rings' spill files
     std::unique_ptr<Channel> channel;
     os::UniqueFd fd_socket;  // ours; the worker has the other end
     os::ChildProcess process;
@@ -84,8 +86,10 @@ class PoolEngine final : public PoolCore {
 public:
     explicit PoolEngine(const PoolConfig& config)
         : config_(config),
-          signals_region_(os::SharedRegion::create("mproc-pool", sizeof(pool::PoolSignals))),
-          signals_(new (signals_region_.data()) pool::PoolSignals) {
+          signals_region_(os::SharedRegion::create_writable_here_only("mproc-pool", sizeof(pool::PoolSignals))),
+          signals_(new (signals_region_.data()) pool::PoolSignals),
+          reply_count_region_(os::SharedRegion::create("mproc-pool-replies", sizeof(pool::ReplyCount))),
+          reply_count_(new (reply_count_region_.data()) pool::ReplyCount) {
         // Not when workers outnumber CPUs: spinning ones would take the CPUs of busy ones.
         signals_->workers_spin.store(config.processes <= os::usable_cpu_count() ? 1 : 0);
     }
@@ -131,6 +135,8 @@ public:
             if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
             if (state_ == State::closed && kind == Submission::new_work)
                 throw PoolClosed("mproc::Pool: the pool is closed");
+            if (streams_abandoned_)
+                throw PoolClosed("mproc::Pool: the pool was destroyed while an imap over it was still reading its input");
             for (auto& job : jobs) {
                 // The pool thread watches the clock for timed jobs: it must learn of these.
                 wake |= job->timeout.has_value();
@@ -154,7 +160,15 @@ public:
     void close_stream() override {
         {
             std::lock_guard lock(mutex_);
-            --open_streams_;
+            if (!streams_abandoned_) --open_streams_;
+        }
+        wake_.notify();
+    }
+    void abandon_streams() override {
+        {
+            std::lock_guard lock(mutex_);
+            streams_abandoned_ = true;
+            open_streams_ = 0;
         }
         wake_.notify();
     }
@@ -230,12 +244,12 @@ public:
                 if (engine.any_reply_waiting() && !engine.stream_leased()) engine.wake_.notify();
             }
         } helping(*this);
-        std::uint32_t seen = signals_->replies.load() - 1;  // look once at least
+        std::uint32_t seen = reply_count_->replies.load() - 1;  // look once at least
         // A thread waiting for long tasks soon spins for a microsecond only, leaving the CPUs to
         // the workers; one whose results come within microseconds spins long enough to meet them.
         const bool met = os::spin_until(waiting_thread_spin, [&] {
             if (ready()) return true;
-            const std::uint32_t replies = signals_->replies.load(std::memory_order_acquire);
+            const std::uint32_t replies = reply_count_->replies.load(std::memory_order_acquire);
             if (replies == seen) return false;
             seen = replies;
             receive_while_waiting();
@@ -271,9 +285,9 @@ public:
             // A pool thread asleep with no lease in view would not wake when this one ends: it is
             // woken once, to sleep until then. Pairs with the fence in sleep().
             std::atomic_thread_fence(std::memory_order_seq_cst);
-            if (lease <= now && signals_->parent_sleeping.load(std::memory_order_relaxed) != 0) wake_.notify();
+            if (lease <= now && signals_->parent_sleeping()) wake_.notify();
         }
-        const std::uint32_t replies = signals_->replies.load(std::memory_order_acquire);
+        const std::uint32_t replies = reply_count_->replies.load(std::memory_order_acquire);
         if (replies != stream_replies_seen_.exchange(replies, std::memory_order_relaxed)) receive_while_waiting();
     }
 
@@ -294,20 +308,25 @@ private:
     // (launch::await_start) and stored in it; otherwise it is in workers_ already.
     launch::StartingChild spawn_worker(Confirm confirm = Confirm::now) {
         auto worker = std::make_unique<Worker>();
-        worker->region = os::SharedRegion::create("mproc-worker", Channel::region_size(config_.max_message_size));
-        worker->channel = std::make_unique<Channel>(worker->region.data(), config_.max_message_size);
+        worker->region = os::SharedRegion::create("mproc-worker", Channel::region_size());
+        worker->task_spill = os::create_growing_file("mproc-worker-tasks");
+        worker->reply_spill = os::create_growing_file("mproc-worker-replies");
+        worker->channel = std::make_unique<Channel>(worker->region.data(), worker->task_spill.get(),
+                                                    worker->reply_spill.get(), config_.max_message_size);
         Channel* channel = worker->channel.get();
         auto [ours, theirs] = os::socket_pair();
         const int worker_socket = theirs.get();
         auto child = launch::begin_child(
             config_.start_method,
             [this, channel, worker_socket] {
+                // What the parent sleeps by is no task's to scribble over (see pool_channel.hpp).
+                signals_region_.make_read_only_here();
                 std::span<const int> initializer_fds;
                 if (config_.initializer_fds) initializer_fds = *config_.initializer_fds;
-                return pool::run_worker(*channel, *signals_, wake_, worker_socket, config_.initializer,
+                return pool::run_worker(*channel, *signals_, *reply_count_, wake_, worker_socket, config_.initializer,
                                         initializer_fds, config_.maxtasksperchild.value_or(0));
             },
-            [&] { return worker_bootstrap(worker->region, worker_socket); }, {.new_process_group = true});
+            [&] { return worker_bootstrap(*worker, worker_socket); }, {.new_process_group = true});
         worker->fd_socket = std::move(ours);
         if (confirm == Confirm::now) {
             launch::await_start(child);
@@ -318,13 +337,15 @@ private:
     }
 
     // What a worker started by spawn or forkserver needs; read by launch::run_pool_worker.
-    launch::Bootstrap worker_bootstrap(const os::SharedRegion& region, int worker_socket) const {
+    launch::Bootstrap worker_bootstrap(const Worker& worker, int worker_socket) const {
         launch::Bootstrap bootstrap{launch::Entry::pool_worker, {}, {}, config_.initializer_fds};
         Writer out(bootstrap.payload);
         out.write_value(static_cast<std::uint64_t>(config_.max_message_size));
         out.write_value(static_cast<std::int64_t>(config_.maxtasksperchild.value_or(0)));
         encode(out, config_.initializer);
-        bootstrap.fds = {region.fd(), signals_region_.fd(), wake_.fd(), worker_socket};
+        bootstrap.fds = {worker.region.fd(),   worker.task_spill.get(),    worker.reply_spill.get(),
+                         signals_region_.fd(), reply_count_region_.fd(), wake_.fd(),
+                         worker_socket};
         if (config_.initializer_fds)
             bootstrap.fds.insert(bootstrap.fds.end(), config_.initializer_fds->begin(), config_.initializer_fds->end());
         return bootstrap;
@@ -537,16 +558,13 @@ private:
         Worker& worker = *workers_[index];
         const int exitcode = worker.process.wait().value_or(-SIGKILL);
         drain(worker, lock, Receiver::pool_thread);  // replies published before it died still count
-        if (!worker.ready && state_ != State::terminated) {
-            // Before the pool is up, or time and again, a death during start-up is the
-            // initializer's doing: fail fast instead of respawning forever. SIGKILL comes from
-            // outside (the OOM killer, an operator): such a worker is simply replaced.
-            const bool killed_from_outside = exitcode == -SIGKILL;
-            if (!launched_ || (!killed_from_outside && ++startup_deaths_ >= max_startup_deaths)) {
-                if (!init_error_)
-                    init_error_ = std::make_exception_ptr(
-                        Error("mproc::Pool: a worker died while running the initializer (exit code " +
-                              std::to_string(exitcode) + ")"));
+        if (!worker.ready && state_ != State::terminated && !killed_from_outside(exitcode)) {
+            // A worker that exits or faults during start-up, before the pool is up or time and
+            // again, does so by itself (its initializer, most likely): fail fast instead of
+            // respawning forever. Signals sent from outside (an operator, the OOM killer) only
+            // cost a replacement.
+            if (!launched_ || ++startup_deaths_ >= max_startup_deaths) {
+                if (!init_error_) init_error_ = startup_death_error(exitcode);
             }
         }
         const std::uint64_t running = worker.channel->status->current_task.load(std::memory_order_acquire);
@@ -576,6 +594,26 @@ private:
             }
         }
         changed_.notify_all();
+    }
+
+    // Whether a worker's death came from outside rather than from what it ran: it exited by a
+    // signal that a process does not raise by faulting or by calling abort().
+    static bool killed_from_outside(int exitcode) {
+        if (exitcode >= 0) return false;
+        switch (-exitcode) {
+            case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGABRT: case SIGSYS: case SIGTRAP:
+            case SIGXCPU: case SIGXFSZ:
+                return false;
+            default:
+                return true;
+        }
+    }
+
+    std::exception_ptr startup_death_error(int exitcode) const {
+        const std::string how = " (exit code " + std::to_string(exitcode) + ")";
+        if (!config_.initializer.empty())
+            return std::make_exception_ptr(Error("mproc::Pool: a worker died while running the initializer" + how));
+        return std::make_exception_ptr(StartError("mproc::Pool: workers keep dying while they start" + how));
     }
 
     std::exception_ptr crash_error(const Worker& worker, const InFlight& entry, int exitcode) const {
@@ -645,10 +683,12 @@ private:
     void sleep(std::unique_lock<std::mutex>& lock, std::optional<std::chrono::steady_clock::time_point> deadline) {
         std::vector<pollfd> fds{{wake_.fd(), POLLIN, 0}};
         for (const auto& worker : workers_) fds.push_back({worker->process.pidfd(), POLLIN, 0});
-        signals_->parent_sleeping.store(1, std::memory_order_relaxed);
+        // Odd: asleep. Bumped again when awake, so that each worker wakes us at most once a sleep.
+        auto& generation = signals_->sleep_generation;
+        generation.store(generation.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (any_reply_waiting()) {
-            signals_->parent_sleeping.store(0, std::memory_order_relaxed);
+            generation.store(generation.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
             return;
         }
         // Workers do not wake us while a stream's lease runs (receive_stream).
@@ -662,13 +702,15 @@ private:
         lock.unlock();
         ::ppoll(fds.data(), fds.size(), deadline ? &limit : nullptr, nullptr);
         lock.lock();
-        signals_->parent_sleeping.store(0, std::memory_order_relaxed);
+        generation.store(generation.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         wake_.drain();
     }
 
     const PoolConfig config_;
     os::SharedRegion signals_region_;
     pool::PoolSignals* signals_;
+    os::SharedRegion reply_count_region_;
+    pool::ReplyCount* reply_count_;
     os::EventFd wake_;
 
     mutable std::mutex mutex_;
@@ -681,12 +723,13 @@ private:
     bool launched_ = false;
     int startup_deaths_ = 0;  // consecutive worker deaths before ready
     int open_streams_ = 0;    // imap iterations still reading their input
+    bool streams_abandoned_ = false;  // see abandon_streams()
     std::vector<Failure> failed_;                 // to be reported by the pool thread
     std::vector<std::function<void()>> posted_;  // to be run by the pool thread
     std::exception_ptr init_error_;
 
     bool receiving_ = false;  // someone is consuming the reply rings (see the top of this file)
-    std::atomic<std::uint32_t> stream_replies_seen_{0};  // signals_->replies, as receive_stream last saw it
+    std::atomic<std::uint32_t> stream_replies_seen_{0};  // reply_count_->replies, as receive_stream last saw it
 
     std::mutex join_mutex_;
     std::thread supervisor_;

@@ -27,7 +27,13 @@ void release_task(void* context) {
     release->ring->release(*release->record);
 }
 
-void publish(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake, int fd_socket, Writer& reply) {
+struct ParentLink {
+    const PoolSignals& signals;
+    ReplyCount& reply_count;
+    const os::EventFd& wake;
+};
+
+void publish(Channel& channel, const ParentLink& parent, int fd_socket, Writer& reply) {
     if (!reply.fds().empty()) {
         try {
             os::send_fds(fd_socket, reply.fds());
@@ -40,16 +46,19 @@ void publish(Channel& channel, PoolSignals& signals, const os::EventFd& parent_w
     channel.replies.commit();
     // A full barrier too. Pairs with the parent's fences before its pool thread sleeps and after a
     // helper stops: either the parent sees the reply, or we see that it must be woken.
-    signals.replies.fetch_add(1);
-    if (signals.helpers.load() == 0 && signals.parent_sleeping.load() != 0 &&
-        steady_now_ns() >= signals.stream_lease_ns.load() && signals.parent_sleeping.exchange(0) != 0)
-        parent_wake.notify();
+    parent.reply_count.replies.fetch_add(1);
+    const PoolSignals& signals = parent.signals;
+    if (signals.helpers.load() != 0 || steady_now_ns() < signals.stream_lease_ns.load()) return;
+    const std::uint32_t sleep = signals.sleep_generation.load();
+    if (sleep % 2 == 1 && channel.status->woke_generation.exchange(sleep) != sleep) parent.wake.notify();
 }
 
 }  // namespace
 
-int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake, int fd_socket,
-               std::span<const std::byte> initializer, std::span<const int> initializer_fds, long max_tasks) {
+int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_count, const os::EventFd& parent_wake,
+               int fd_socket, std::span<const std::byte> initializer, std::span<const int> initializer_fds,
+               long max_tasks) {
+    const ParentLink parent{signals, reply_count, parent_wake};
     running_status = channel.status;
     bool initialized = true;
     {
@@ -61,7 +70,7 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
             detail::run_packed_call(in, out);
             initialized = *out.data_at(0) == static_cast<std::byte>(detail::ReplyStatus::value);
         }
-        publish(channel, signals, parent_wake, fd_socket, out);
+        publish(channel, parent, fd_socket, out);
     }
     if (!initialized) return 1;
 
@@ -109,7 +118,7 @@ int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent
         const std::int64_t took = steady_now_ns() - started;
         const std::int64_t average = channel.status->average_task_ns.load(std::memory_order_relaxed);
         channel.status->average_task_ns.store(average == 0 ? took : (4 * average + took) / 5, std::memory_order_relaxed);
-        publish(channel, signals, parent_wake, fd_socket, out);
+        publish(channel, parent, fd_socket, out);
         channel.status->current_task.store(0, std::memory_order_relaxed);
     }
     return 0;
@@ -123,16 +132,23 @@ int launch::run_pool_worker(Reader& payload, std::vector<os::UniqueFd>& fds) {
     const auto max_message_size = static_cast<std::size_t>(payload.read_value<std::uint64_t>());
     const auto max_tasks = payload.read_value<std::int64_t>();
     const auto initializer = decode<std::vector<std::byte>>(payload);
-    if (fds.size() < 4) payload.fail("pool worker bootstrap without its descriptors");
-    auto region = os::SharedRegion::attach(std::move(fds[0]), pool::Channel::region_size(max_message_size));
-    auto signals = os::SharedRegion::attach(std::move(fds[1]), sizeof(pool::PoolSignals));
-    const os::EventFd parent_wake(std::move(fds[2]));
-    const os::UniqueFd fd_socket = std::move(fds[3]);
+    constexpr std::size_t own_fds = 7;
+    if (fds.size() < own_fds) payload.fail("pool worker bootstrap without its descriptors");
+    auto region = os::SharedRegion::attach(std::move(fds[0]), pool::Channel::region_size());
+    const os::UniqueFd task_spill = std::move(fds[1]);
+    const os::UniqueFd reply_spill = std::move(fds[2]);
+    const auto signals = os::SharedRegion::attach(std::move(fds[3]), sizeof(pool::PoolSignals),
+                                                  os::SharedRegion::Access::read_only);
+    auto reply_count = os::SharedRegion::attach(std::move(fds[4]), sizeof(pool::ReplyCount));
+    const os::EventFd parent_wake(std::move(fds[5]));
+    const os::UniqueFd fd_socket = std::move(fds[6]);
     std::vector<int> initializer_fds;
-    for (std::size_t i = 4; i < fds.size(); ++i) initializer_fds.push_back(fds[i].get());
-    pool::Channel channel(region.data(), max_message_size, pool::Channel::Setup::attach);
-    return pool::run_worker(channel, *reinterpret_cast<pool::PoolSignals*>(signals.data()), parent_wake,
-                            fd_socket.get(), initializer, initializer_fds, max_tasks);
+    for (std::size_t i = own_fds; i < fds.size(); ++i) initializer_fds.push_back(fds[i].get());
+    pool::Channel channel(region.data(), task_spill.get(), reply_spill.get(), max_message_size,
+                          pool::Channel::Setup::attach);
+    return pool::run_worker(channel, *reinterpret_cast<const pool::PoolSignals*>(signals.data()),
+                            *reinterpret_cast<pool::ReplyCount*>(reply_count.data()), parent_wake, fd_socket.get(),
+                            initializer, initializer_fds, max_tasks);
 }
 
 detail::ItemMarker detail::ItemMarker::current() noexcept {

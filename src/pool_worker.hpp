@@ -12,7 +12,9 @@ namespace mproc::pool {
 // until `max_tasks` have run. The initializer's descriptors are inherited through the fork.
 // Descriptors of shared objects in tasks and replies travel on
 // `fd_socket`. Returns the process's exit code.
-int run_worker(Channel& channel, PoolSignals& signals, const os::EventFd& parent_wake, int fd_socket,
-               std::span<const std::byte> initializer, std::span<const int> initializer_fds, long max_tasks);
+// `signals` is mapped read-only here (see pool_channel.hpp).
+int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_count, const os::EventFd& parent_wake,
+               int fd_socket, std::span<const std::byte> initializer, std::span<const int> initializer_fds,
+               long max_tasks);
 
 }  // namespace mproc::pool

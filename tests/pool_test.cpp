@@ -42,6 +42,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/children.hpp"
 #include "support/descriptor.hpp"
 #include "support/leak_check.hpp"
 #include "support/start_methods.hpp"
@@ -795,6 +796,52 @@ TEST(PoolImap, ConsumerThatStopsTakingDelaysNoOtherResult) {
     EXPECT_EQ(results.next(), 1000 * 1000);  // the imap goes on
 }
 
+// An input that throws at item `failing`: yields 0, 1, ..., failing - 1, then throws.
+auto input_failing_at(int failing) {
+    return std::views::iota(0) | std::views::transform([failing](int x) {
+               if (x == failing) throw std::length_error("input failed at " + std::to_string(x));
+               return x;
+           });
+}
+
+// Takes an imap's results until it throws; returns them and the error's message.
+template <class Results>
+std::pair<std::vector<int>, std::string> take_until_error(Results& results) {
+    std::vector<int> got;
+    try {
+        while (auto value = results.next(30s)) got.push_back(*value);
+    } catch (const std::length_error& e) {
+        return {got, e.what()};
+    }
+    return {got, ""};
+}
+
+// Python yields every result of the items read before the input failed, then raises the input's
+// exception, and the iteration is over.
+TEST(PoolImap, InputThatThrowsFailsAfterEveryEarlierResult) {
+    LeakCheck leaks;
+    mproc::Pool pool(2);
+    for (const int failing : {3, 1000}) {
+        SCOPED_TRACE("input fails at " + std::to_string(failing));
+        std::optional<decltype(pool.imap(square, input_failing_at(failing)))> ordered;
+        ASSERT_NO_THROW(ordered.emplace(pool.imap(square, input_failing_at(failing))));
+        auto [got, error] = take_until_error(*ordered);
+        EXPECT_EQ(got, squares(failing));
+        EXPECT_EQ(error, "input failed at " + std::to_string(failing));
+        EXPECT_EQ(ordered->next(), std::nullopt) << "the iteration goes on after the input failed";
+
+        auto unordered = pool.imap_unordered(square, input_failing_at(failing), {.chunksize = 7});
+        auto [any_order, unordered_error] = take_until_error(unordered);
+        EXPECT_EQ(sorted(any_order), squares(failing));
+        EXPECT_EQ(unordered_error, "input failed at " + std::to_string(failing));
+        EXPECT_EQ(unordered.next(), std::nullopt);
+    }
+    // An input that fails at once: imap() returns, the first next() throws.
+    auto immediate = pool.imap(square, input_failing_at(0));
+    EXPECT_THROW(immediate.next(), std::length_error);
+    EXPECT_EQ(immediate.next(), std::nullopt);
+}
+
 // ---------------------------------------------------------------------------------------------
 // AsyncResult and callbacks.
 
@@ -1352,6 +1399,109 @@ TEST(PoolCrashDetection, WorkerKilledWhileStartingUpIsReplacedToo) {
         [&] { pool.terminate(); });
 }
 
+// Kills each new worker (one not in `seen`) with `sig` while it is still starting, `times` times
+// in a row.
+void kill_starting_workers(mproc::Pool& pool, int sig, int times, std::set<int> seen) {
+    for (int killed = 0; killed < times;) {
+        int starting = 0;
+        ASSERT_TRUE(eventually([&] {
+            for (int pid : pool.worker_pids())
+                if (!seen.contains(pid)) starting = pid;
+            return starting != 0;
+        }, 20000ms)) << "no replacement worker appeared";
+        seen.insert(starting);
+        if (signal_own_child(starting, sig)) ++killed;
+    }
+}
+
+// Only a failing initializer may fail a pool: workers that die by a signal sent from outside while
+// they start are replaced, however often, and whatever the signal.
+TEST(PoolCrashDetection, WorkersKilledBySigtermWhileStartingAreReplaced) {
+    LeakCheck leaks;
+    for (const int sig : {SIGTERM, SIGINT, SIGHUP}) {
+        SCOPED_TRACE(std::string("signal ") + ::strsignal(sig));
+        mproc::Pool pool({.processes = 1, .initializer = mproc::call(&sleep_initializer, 300)});
+        const std::set<int> first{pool.worker_pids().at(0)};
+        EXPECT_THROW(pool.apply([](int) -> int { crash(Crash::sigkill); }, 0), mproc::WorkerCrashed);
+        // Each replacement runs its 300 ms initializer: kill it in the middle of it, four times.
+        kill_starting_workers(pool, sig, 4, first);
+        finishes_within(
+            20s,
+            [&] {
+                try {
+                    EXPECT_EQ(pool.apply(square, 6), 36);
+                } catch (const std::exception& e) {
+                    ADD_FAILURE() << "pool broken after starting workers were killed: " << typeid(e).name() << ": "
+                                  << e.what();
+                }
+            },
+            [&] { pool.terminate(); });
+    }
+}
+
+TEST(PoolCrashDetection, WorkersWithoutInitializerKilledRightAfterStartAreReplaced) {
+    LeakCheck leaks;
+    mproc::Pool pool(2);
+    const auto pids = pool.worker_pids();
+    EXPECT_THROW(pool.apply([](int) -> int { crash(Crash::sigkill); }, 0), mproc::WorkerCrashed);
+    kill_starting_workers(pool, SIGTERM, 6, {pids.begin(), pids.end()});
+    finishes_within(
+        20s, [&] { EXPECT_EQ(pool.map(square, std::views::iota(0, 100)), squares(100)); },
+        [&] { pool.terminate(); });
+}
+
+// Fills every mapping of this process whose name starts with `name` with 0x7f bytes, as a buggy
+// or hostile task might: a read-only one kills the task with SIGSEGV.
+void scribble_over(const std::string& name) {
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+        if (line.find("/memfd:" + name + " ") == std::string::npos) continue;
+        std::uintptr_t begin = 0, end = 0;
+        std::sscanf(line.c_str(), "%lx-%lx", &begin, &end);
+        std::memset(reinterpret_cast<void*>(begin), 0x7f, end - begin);
+    }
+}
+
+int sleep_for_ms(int ms);
+
+int scribble_over_pool_pages(int x) {
+    scribble_over("mproc-pool-replies");
+    scribble_over("mproc-pool");
+    return x;
+}
+
+// A task can write over what its worker shares with the whole pool: at worst it fails itself. The
+// parent never sleeps by what workers can write, so later results all arrive.
+TEST(PoolCrashDetection, TaskScribblingOverThePoolsSharedPagesFailsOnlyItself) {
+    LeakCheck leaks;
+    mproc::Pool pool(2);
+    try {
+        pool.apply(scribble_over_pool_pages, 1);
+    } catch (const mproc::WorkerCrashed&) {
+        // the pool-wide page is read-only in workers
+    }
+    finishes_within(
+        60s,
+        [&] {
+            for (int round = 0; round < 20; ++round) {
+                auto slow = pool.apply_async(sleep_for_ms, 20);
+                EXPECT_EQ(slow.get(10s), 20) << "round " << round;
+                EXPECT_EQ(pool.map(square, std::views::iota(0, 100)), squares(100)) << "round " << round;
+            }
+        },
+        [&] { pool.terminate(); });
+}
+
+[[noreturn]] void segfaulting_initializer() { crash(Crash::sigsegv); }
+
+TEST(PoolCrashDetection, InitializerThatCrashesStillFailsThePoolQuickly) {
+    LeakCheck leaks;
+    finishes_within(20s, [] {
+        EXPECT_THROW(mproc::Pool({.processes = 2, .initializer = mproc::call(&segfaulting_initializer)}),
+                     mproc::Error);
+    });
+}
+
 int spin(int x) {
     auto h = static_cast<std::uint64_t>(x);
     for (int i = 0; i < 1500; ++i) {
@@ -1705,6 +1855,61 @@ TEST(PoolLifetime, MovedPoolKeepsItsWorkers) {
     EXPECT_EQ(second.map(square, std::views::iota(0, 10)), squares(10));
 }
 
+TEST(PoolLifetime, MovedFromHandlesThrowStateErrorInsteadOfCrashing) {
+    LeakCheck leaks;
+    mproc::Pool first(1);
+    mproc::Pool second(std::move(first));
+    EXPECT_THROW(first.map(square, std::vector{1, 2}), mproc::StateError);
+    EXPECT_THROW(first.apply(square, 1), mproc::StateError);
+    EXPECT_THROW((void)first.apply_async(square, 1), mproc::StateError);
+    EXPECT_THROW((void)first.imap(square, std::vector{1}), mproc::StateError);
+    EXPECT_THROW(first.close(), mproc::StateError);
+    EXPECT_THROW(first.terminate(), mproc::StateError);
+    EXPECT_THROW(first.join(), mproc::StateError);
+    EXPECT_THROW((void)first.processes(), mproc::StateError);
+    EXPECT_THROW((void)first.worker_pids(), mproc::StateError);
+
+    auto result = second.apply_async(square, 3);
+    auto moved_result = std::move(result);
+    EXPECT_THROW(result.get(), mproc::StateError);
+    EXPECT_THROW((void)result.ready(), mproc::StateError);
+    EXPECT_EQ(moved_result.get(), 9);
+
+    auto results = second.imap(square, std::vector{1, 2});
+    auto moved_results = std::move(results);
+    EXPECT_THROW(results.next(), mproc::StateError);
+    EXPECT_EQ(collect(moved_results), (std::vector{1, 4}));
+    EXPECT_EQ(second.apply(square, 4), 16) << "the pool that was moved to works";
+}
+
+// A pool destroyed under a live, unconsumed imap: its destructor must not wait for an iteration
+// that the same thread owns. The iteration still yields what was submitted before, then fails
+// with PoolClosed where it would have needed the pool.
+TEST(PoolLifetime, DestroyingThePoolUnderAnUnfinishedImapNeitherHangsNorLosesItsResults) {
+    LeakCheck leaks;
+    finishes_within(60s, [] {
+        using Results = decltype(std::declval<mproc::Pool&>().imap(square, std::views::iota(0, 1'000'000)));
+        std::optional<Results> results;
+        {
+            mproc::Pool pool(2);
+            results.emplace(pool.imap(square, std::views::iota(0, 1'000'000)));
+            EXPECT_EQ(results->next(), 0);
+        }
+        long taken = 1;
+        try {
+            for (; taken < 1'000'000; ++taken) {
+                const auto value = results->next(30s);
+                ASSERT_TRUE(value.has_value());
+                ASSERT_EQ(*value, square(static_cast<int>(taken)));
+            }
+            ADD_FAILURE() << "every item ran although the pool was gone";
+        } catch (const mproc::PoolClosed& e) {
+            EXPECT_NE(std::string(e.what()).find("destroyed"), std::string::npos) << e.what();
+        }
+        EXPECT_GT(taken, 1) << "the results submitted before the pool went were lost";
+    });
+}
+
 TEST(PoolLifetime, InvalidOptionsAreRejected) {
     LeakCheck leaks;
     EXPECT_THROW(mproc::Pool(-1), std::invalid_argument);
@@ -1941,14 +2146,22 @@ std::uint64_t checksum(const std::vector<std::byte>& bytes) {
 
 std::vector<std::byte> echo(std::vector<std::byte> bytes) { return bytes; }
 
+// Large messages cross fresh memory, which faults in at a few hundred MB/s on small machines and
+// far slower under the sanitizers: smaller there, and the bound is for a hang, not for speed.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr std::size_t large_message = std::size_t{16} << 20;
+#else
+constexpr std::size_t large_message = std::size_t{64} << 20;
+#endif
+
 TEST(PoolTransport, LargeArgumentsAndResultsRoundTripIntact) {
     LeakCheck leaks;
     mproc::Pool pool(2);
-    const std::size_t size = std::size_t{64} << 20;
+    const std::size_t size = large_message;
     const auto big = pattern(size, 1);
     const auto sum = checksum(big);
     finishes_within(
-        30s,
+        100s,
         [&] {
             EXPECT_EQ(pool.apply(checksum, big), sum) << "argument";
             const auto back = pool.apply(echo, big);
@@ -1962,6 +2175,25 @@ TEST(PoolTransport, LargeArgumentsAndResultsRoundTripIntact) {
             for (std::size_t i = 0; i < 4; ++i) EXPECT_TRUE(echoed[i] == items[i]) << "map item " << i;
         },
         [&] { pool.terminate(); });
+}
+
+// A default pool takes address space only for the messages it carries: it starts under a 1 GiB
+// address-space limit, and a 64 MiB message still goes through, both ways.
+void use_pool_under_address_space_limit() {
+    const rlimit limit{std::size_t{1} << 30, std::size_t{1} << 30};
+    mproc::test::require(::setrlimit(RLIMIT_AS, &limit) == 0, "setrlimit(RLIMIT_AS)");
+    mproc::Pool pool(2);
+    mproc::test::require(pool.map(square, std::views::iota(0, 1000)) == squares(1000), "map");
+    const auto big = pattern(std::size_t{64} << 20, 3);
+    mproc::test::require(pool.apply(echo, big) == big, "64 MiB echo");
+}
+
+TEST(PoolTransport, DefaultPoolWorksUnderAOneGibAddressSpaceLimit) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    GTEST_SKIP() << "the sanitizers reserve terabytes of address space";
+#endif
+    LeakCheck leaks;
+    EXPECT_EQ(mproc::test::run_child(&use_pool_under_address_space_limit), 0);
 }
 
 // ---------------------------------------------------------------------------------------------

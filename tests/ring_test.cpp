@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "os/growing_mapping.hpp"
 #include "os/shared_region.hpp"
 
 namespace {
@@ -20,10 +21,15 @@ constexpr std::size_t capacity = 64 * 1024;
 constexpr std::size_t spill_capacity = 1 << 20;
 
 struct RingPair {
-    mproc::os::SharedRegion region = mproc::os::SharedRegion::create("ring-test", Ring::region_size(capacity, spill_capacity));
-    Ring producer{region.data(), capacity, spill_capacity};
-    // Both sides map the same memory; the consumer's object must not reinitialize the control block.
-    Ring& consumer = producer;
+    explicit RingPair(std::size_t spill_limit = spill_capacity)
+        : producer(region.data(), capacity, spill.get(), spill_limit),
+          consumer(region.data(), capacity, spill.get(), spill_limit, Ring::Setup::attach) {}
+    mproc::os::SharedRegion region = mproc::os::SharedRegion::create("ring-test", Ring::region_size(capacity));
+    mproc::os::UniqueFd spill = mproc::os::create_growing_file("ring-test-spill");
+    // Both sides map the same memory, each with its own view of the spill file; the consumer's
+    // object must not reinitialize the control block.
+    Ring producer;
+    Ring consumer;
 };
 
 void send(Ring& ring, std::uint64_t tag, const std::vector<std::uint32_t>& values) {
@@ -118,6 +124,43 @@ TEST(Ring, CorruptHeaderIsDetected) {
     std::uint64_t garbage = ~0ull;
     std::memcpy(rings.region.data() + 4096, &garbage, sizeof garbage);
     EXPECT_THROW(rings.consumer.peek(), mproc::SerializationError);
+}
+
+// A spilled record names a length; a consumer must not read past what the producer really wrote
+// into the spill file (a crashed or hostile producer may claim anything).
+TEST(Ring, SpilledRecordLongerThanTheSpillFileIsDetected) {
+    RingPair rings(std::size_t{64} << 20);
+    auto& out = rings.producer.begin(7, 1);
+    mproc::encode(out, std::vector<char>(capacity));  // spills: the spill file now holds it
+    ASSERT_FALSE(rings.producer.commit());
+    // Claim more than the spill file holds, but less than the limit.
+    std::uint64_t longer = std::size_t{32} << 20;
+    std::memcpy(rings.region.data() + 4096, &longer, sizeof longer);
+    EXPECT_THROW(rings.consumer.peek(), mproc::SerializationError);
+}
+
+// The spill file grows with the messages, and each side maps more of it as it needs to.
+TEST(Ring, SpilledMessagesOfGrowingSizeArriveIntactAcrossProcesses) {
+    RingPair rings(std::size_t{64} << 20);
+    const auto message_of = [](std::uint32_t i) {
+        std::vector<std::uint32_t> values(i * i * (std::size_t{1} << 16));  // up to 16 MiB
+        std::iota(values.begin(), values.end(), i);
+        return values;
+    };
+    const pid_t child = ::fork();
+    if (child == 0) {
+        for (std::uint32_t i = 1; i <= 8; ++i) send(rings.producer, i, message_of(i));
+        ::_exit(0);
+    }
+    for (std::uint32_t i = 1; i <= 8; ++i) {
+        std::uint64_t tag = 0;
+        const auto message = receive(rings.consumer, tag);
+        ASSERT_EQ(tag, i);
+        ASSERT_TRUE(message == message_of(i)) << "message " << i;
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_EQ(status, 0);
 }
 
 TEST(Ring, WorksBetweenTwoProcesses) {

@@ -22,6 +22,7 @@
 #include <optional>
 #include <type_traits>
 
+#include <mproc/detail/handle.hpp>
 #include <mproc/errors.hpp>
 
 namespace mproc {
@@ -189,17 +190,18 @@ public:
     explicit AsyncResult(std::shared_ptr<detail::ResultState<T>> state) : state_(std::move(state)) {}
 
     // The result, once ready; rethrows the task's exception (see errors.hpp).
-    decltype(auto) get() const { return state_->get(); }
+    decltype(auto) get() const { return state().get(); }
     // As get(), but throws mproc::TimeoutError if the result is not ready within `timeout`.
-    decltype(auto) get(std::chrono::duration<double> timeout) const { return state_->get(timeout); }
-    void wait() const { state_->wait(); }
+    decltype(auto) get(std::chrono::duration<double> timeout) const { return state().get(timeout); }
+    void wait() const { state().wait(); }
     // True if the result became ready within `timeout`.
-    bool wait(std::chrono::duration<double> timeout) const { return state_->wait(timeout); }
-    bool ready() const { return state_->ready(); }
+    bool wait(std::chrono::duration<double> timeout) const { return state().wait(timeout); }
+    [[nodiscard]] bool ready() const { return state().ready(); }
     // Whether the task completed without an exception. StateError if it is not ready yet.
-    bool successful() const { return state_->successful(); }
+    [[nodiscard]] bool successful() const { return state().successful(); }
 
 private:
+    detail::ResultState<T>& state() const { return detail::live(state_, "mproc::AsyncResult"); }
     std::shared_ptr<detail::ResultState<T>> state_;
 };
 

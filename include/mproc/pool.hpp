@@ -516,8 +516,14 @@ private:
     }
 
     std::optional<V> next_before(std::chrono::steady_clock::time_point deadline) {
+        detail::live(input_, "mproc::ImapResults");
         refill();
-        if (sink_->in_flight() == 0) return std::nullopt;
+        if (sink_->in_flight() == 0) {
+            // The input failed after the items before it: its exception comes after their
+            // results, once, and ends the iteration (Python's imap does the same).
+            if (input_->error) std::rethrow_exception(std::exchange(input_->error, nullptr));
+            return std::nullopt;
+        }
         input_->core->receive_stream();
         auto outcome = sink_->take_due();
         if (!outcome) {
@@ -546,9 +552,15 @@ private:
         const std::size_t room = window_ - sink_->in_flight();
         auto batch = std::make_shared<std::vector<Item>>();
         batch->reserve(room);
-        for (; batch->size() < room && in.position != std::ranges::end(in.view); ++in.position)
-            batch->push_back(*in.position);
-        if (in.position == std::ranges::end(in.view)) in.exhausted = true;
+        try {
+            for (; batch->size() < room && in.position != std::ranges::end(in.view); ++in.position)
+                batch->push_back(*in.position);
+            if (in.position == std::ranges::end(in.view)) in.exhausted = true;
+        } catch (...) {
+            // The items read so far still run; the error waits for their results.
+            in.error = std::current_exception();
+            in.exhausted = true;
+        }
         std::vector<std::unique_ptr<detail::Job>> jobs;
         jobs.reserve((batch->size() + chunksize_ - 1) / chunksize_);
         for (std::size_t offset = 0; offset < batch->size(); offset += chunksize_) {
@@ -594,7 +606,8 @@ private:
         std::shared_ptr<detail::PoolCore> core;
         View view;
         std::ranges::iterator_t<View> position;
-        bool exhausted = false;  // every item has been read
+        bool exhausted = false;  // every item has been read, or reading the input threw
+        std::exception_ptr error;  // what reading the input threw, until the iteration reaches it
         bool open = true;
     };
 
@@ -742,11 +755,11 @@ private:
         }
         auto result = std::make_shared<detail::ResultState<std::vector<V>>>();
         detail::attach_callbacks(*result, handlers);
-        result->set_helper(core_);
+        result->set_helper(core());
         auto progress = options.progress ? std::make_unique<detail::Progress>(items.size()) : nullptr;
         auto sink = std::make_shared<Sink>(items.size(), result, std::move(progress));
         // Nothing to run: the (empty) result is still delivered by the pool's thread, callbacks too.
-        if (items.empty()) core_->post([sink] { sink->complete(); });
+        if (items.empty()) core()->post([sink] { sink->complete(); });
         std::vector<std::unique_ptr<detail::Job>> jobs;
         for (std::size_t offset = 0; offset < items.size(); offset += chunksize) {
             const std::size_t count = std::min(chunksize, items.size() - offset);
@@ -758,7 +771,7 @@ private:
         }
         // All at once: if the pool refuses them (closed meanwhile), none was queued, and none
         // reads a borrowed input after this call throws.
-        if (!jobs.empty()) core_->submit(jobs);
+        if (!jobs.empty()) core()->submit(jobs);
         return result;
     }
 
@@ -770,7 +783,7 @@ private:
         // Transferable wrong when it is first asked while that class is being instantiated.
         static_assert(detail::shippable_callable<F>, "mproc: this callable cannot be sent to another process");
         detail::require_shippable_chunk<F, Item, false>();
-        return ImapResults<F, View, false, Ordered>(core_, std::move(f), std::views::all(std::forward<Range>(range)), options);
+        return ImapResults<F, View, false, Ordered>(core(), std::move(f), std::views::all(std::forward<Range>(range)), options);
     }
 
     template <class C, class E, class F, class... Args>
@@ -781,7 +794,7 @@ private:
         using Sink = detail::ApplySink<R>;
         auto result = std::make_shared<detail::ResultState<R>>();
         detail::attach_callbacks(*result, handlers);
-        result->set_helper(core_);
+        result->set_helper(core());
         auto items = std::make_shared<std::vector<Item>>();
         items->emplace_back(std::move(args)...);
         const Item* data = items->data();
@@ -789,7 +802,7 @@ private:
                                                                             std::make_shared<Sink>(result));
         job->timeout = detail::to_timeout(options.timeout);
         job->runs_callbacks = detail::has_callbacks(handlers);
-        core_->submit(std::move(job));
+        core()->submit(std::move(job));
         return result;
     }
 
@@ -798,6 +811,11 @@ protected:
     explicit Pool(std::shared_ptr<detail::PoolCore> core) : core_(std::move(core)) {}
 
 private:
+    // The engine; StateError for a pool that was moved from.
+    const std::shared_ptr<detail::PoolCore>& core() const {
+        detail::live(core_, "mproc::Pool");
+        return core_;
+    }
     std::shared_ptr<detail::PoolCore> core_;
 };
 

@@ -125,6 +125,8 @@ public:
             if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
             if (state_ == State::closed && kind == Submission::new_work)
                 throw PoolClosed("mproc::Pool: the pool is closed");
+            if (streams_abandoned_)
+                throw PoolClosed("mproc::Pool: the pool was destroyed while an imap over it was still reading its input");
             for (auto& job : jobs) pending_.push_back(std::move(job));
             jobs.clear();
         }
@@ -138,7 +140,15 @@ public:
     void close_stream() override {
         {
             std::lock_guard lock(mutex_);
-            --open_streams_;
+            if (!streams_abandoned_) --open_streams_;
+        }
+        poke();
+    }
+    void abandon_streams() override {
+        {
+            std::lock_guard lock(mutex_);
+            streams_abandoned_ = true;
+            open_streams_ = 0;
         }
         poke();
     }
@@ -383,6 +393,7 @@ private:
     std::vector<std::function<void()>> posted_;
     State state_ = State::running;
     int open_streams_ = 0;
+    bool streams_abandoned_ = false;  // see abandon_streams()
     std::uint64_t next_id_ = 1;
 
     std::list<PendingSend> sends_;  // engine thread only

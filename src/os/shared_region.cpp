@@ -17,8 +17,25 @@ SharedRegion SharedRegion::create(const std::string& debug_name, std::size_t siz
     return attach(std::move(fd), size);
 }
 
-SharedRegion SharedRegion::attach(UniqueFd fd, std::size_t size) {
-    void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd.get(), 0);
+SharedRegion SharedRegion::create_writable_here_only(const std::string& debug_name, std::size_t size) {
+    UniqueFd fd(sys_call([&] { return ::memfd_create(debug_name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING); })
+                    .or_throw("memfd_create"));
+    sys_call([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }).or_throw("ftruncate(memfd)");
+    SharedRegion region = attach(std::move(fd), size);
+    // Mappings made before the seal keep their write access; every later one is read-only.
+    constexpr int seals = F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+    sys_call([&] { return ::fcntl(region.fd(), F_ADD_SEALS, seals); }).or_throw("fcntl(F_ADD_SEALS)");
+    return region;
+}
+
+void SharedRegion::make_read_only_here() {
+    void* data = ::mmap(data_, size_, PROT_READ, MAP_SHARED | MAP_FIXED, fd_.get(), 0);
+    if (data == MAP_FAILED) throw_os_error("mmap(memfd, read-only)", errno);
+}
+
+SharedRegion SharedRegion::attach(UniqueFd fd, std::size_t size, Access access) {
+    const int protection = access == Access::read_only ? PROT_READ : PROT_READ | PROT_WRITE;
+    void* data = ::mmap(nullptr, size, protection, MAP_SHARED | MAP_NORESERVE, fd.get(), 0);
     if (data == MAP_FAILED) throw_os_error("mmap(memfd)", errno);
     SharedRegion region;
     region.fd_ = std::move(fd);

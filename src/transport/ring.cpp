@@ -1,5 +1,6 @@
 #include "transport/ring.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -30,16 +31,14 @@ constexpr std::size_t round_up(std::size_t n, std::size_t to) { return (n + to -
 
 }  // namespace
 
-std::size_t Ring::region_size(std::size_t capacity, std::size_t spill_capacity) {
-    return page + round_up(capacity, page) + round_up(spill_capacity, page);
-}
+std::size_t Ring::region_size(std::size_t capacity) { return page + round_up(capacity, page); }
 
-Ring::Ring(std::byte* region, std::size_t capacity, std::size_t spill_capacity, Setup setup)
+Ring::Ring(std::byte* region, std::size_t capacity, int spill_file, std::size_t spill_limit, Setup setup)
     : control_(setup == Setup::create ? new (region) RingControl : reinterpret_cast<RingControl*>(region)),
       data_(region + page),
       capacity_(capacity),
-      spill_(region + page + round_up(capacity, page)),
-      spill_capacity_(spill_capacity) {
+      spill_(spill_file),
+      spill_limit_(spill_limit) {
     static_assert(sizeof(RingControl) <= page);
     static_assert(sizeof(Header) == alignment, "a record header is one alignment unit");
 }
@@ -78,6 +77,7 @@ Writer& Ring::begin(std::uint16_t type, std::uint64_t tag) {
             type_ = type;
             tag_ = tag;
             spilling_ = false;
+            spill_reserved_ = 0;
             writer_.emplace(Writer::Storage{data_ + offset + header_size, contiguous - header_size}, &Ring::grow, this);
             return *writer_;
         }
@@ -95,15 +95,26 @@ Writer& Ring::begin(std::uint16_t type, std::uint64_t tag) {
 
 Writer::Storage Ring::grow(void* context, std::size_t used, std::size_t needed) {
     auto& ring = *static_cast<Ring*>(context);
-    if (needed > ring.spill_capacity_)
-        throw SerializationError("mproc: message of more than " + std::to_string(ring.spill_capacity_) +
+    if (needed > ring.spill_limit_)
+        throw SerializationError("mproc: message of more than " + std::to_string(ring.spill_limit_) +
                                  " bytes exceeds the transport's limit (max_message_size)");
-    if (ring.spilling_) return {ring.spill_, ring.spill_capacity_};  // cannot happen: spill is maximal
-    while (ring.control_->spill_busy.load(std::memory_order_acquire) != 0) os::futex_wait(ring.control_->spill_busy, 1);
-    const std::size_t offset = ring.header_position_ % ring.capacity_;
-    std::memcpy(ring.spill_, ring.data_ + offset + header_size, used);
-    ring.spilling_ = true;
-    return {ring.spill_, ring.spill_capacity_};
+    if (!ring.spilling_) {
+        while (ring.control_->spill_busy.load(std::memory_order_acquire) != 0)
+            os::futex_wait(ring.control_->spill_busy, 1);
+    }
+    // Geometrically, for a message written in many small pieces; the file keeps its size for the
+    // next large message.
+    constexpr std::size_t min_spill = std::size_t{1} << 20;
+    const std::size_t size =
+        std::min(ring.spill_limit_, round_up(std::max({needed, 2 * ring.spill_reserved_, min_spill}), page));
+    std::byte* spill = ring.spill_.at_least(size, os::GrowingMapping::Mode::grow_file);
+    ring.spill_reserved_ = size;
+    if (!ring.spilling_) {
+        const std::size_t offset = ring.header_position_ % ring.capacity_;
+        std::memcpy(spill, ring.data_ + offset + header_size, used);
+        ring.spilling_ = true;
+    }
+    return {spill, size};
 }
 
 bool Ring::commit() {
@@ -154,9 +165,18 @@ std::optional<Record> Ring::peek() const {
         record.tag = header.tag;
         record.fd_count = header.fd_count;
         record.spilled = header.placement == spilled_payload;
-        if (record.spilled ? header.length > spill_capacity_ : header.length > room)
-            throw SerializationError("mproc: corrupt ring record (length " + std::to_string(header.length) + ")");
-        record.payload = {record.spilled ? spill_ : data_ + offset + header_size, header.length};
+        const auto corrupt = [&] {
+            return SerializationError("mproc: corrupt ring record (length " + std::to_string(header.length) + ")");
+        };
+        const std::byte* payload = data_ + offset + header_size;
+        if (record.spilled) {
+            if (header.length > spill_limit_) throw corrupt();
+            payload = spill_.at_least(std::max<std::size_t>(header.length, 1), os::GrowingMapping::Mode::existing);
+            if (!payload) throw corrupt();  // the producer never grew the spill file that far
+        } else if (header.length > room) {
+            throw corrupt();
+        }
+        record.payload = {payload, header.length};
         record.end_position = position + header_size + (record.spilled ? 0 : round_up(header.length, alignment));
         return record;
     }

@@ -2,14 +2,17 @@
 //
 // Messages are encoded in place: the producer gets a Writer over the ring's free space and the
 // consumer decodes straight out of the ring, so a message is written once and read once. A
-// message that outgrows the contiguous free space moves to the spill area, a large sparse region
-// that holds one message at a time; the ring then carries only its header.
+// message that outgrows the contiguous free space moves to the spill area, a shared file of its
+// own that holds one message at a time; the ring then carries only its header. The spill file
+// grows (never shrinks) as larger messages come, up to `spill_limit` bytes, and each side maps
+// only as much of it as it has needed: a pool that allows 4 GiB messages does not take 4 GiB of
+// address space per ring.
 //
-// Memory layout (all in one shared region, no pointers inside it):
-//   RingControl   positions and futex words, in shared memory
-//   ring bytes    `capacity` bytes, records aligned to 16
-//   spill bytes   `spill_capacity` bytes
-// Both sides hold a Ring object (in their own memory) that points at their own mapping.
+// Memory layout (no pointers inside it):
+//   region:     RingControl (positions and futex words), then `capacity` ring bytes, records
+//               aligned to 32
+//   spill file: one message's payload, at its start
+// Both sides hold a Ring object (in their own memory) that points at their own mappings.
 #pragma once
 
 #include <atomic>
@@ -20,6 +23,8 @@
 #include <span>
 
 #include <mproc/serialize.hpp>
+
+#include "os/growing_mapping.hpp"
 
 namespace mproc::transport {
 
@@ -55,14 +60,15 @@ public:
     // straddles the end of the ring.
     static constexpr std::size_t alignment = 32;
 
-    // Bytes a region needs for a ring of these capacities (capacity: a multiple of 32).
-    static std::size_t region_size(std::size_t capacity, std::size_t spill_capacity);
+    // Bytes a region needs for a ring of this capacity (a multiple of 32).
+    static std::size_t region_size(std::size_t capacity);
 
     Ring() = default;
-    // `region` points at region_size(...) bytes of shared memory, zero-filled when new. The
-    // side that creates the ring lays it out; a process that maps it later attaches to it.
+    // `region` points at region_size(capacity) bytes of shared memory, zero-filled when new;
+    // `spill_file` is the ring's own file from os::create_growing_file (not owned). The side that
+    // creates the ring lays it out; a process that maps it later attaches to it.
     enum class Setup { create, attach };
-    Ring(std::byte* region, std::size_t capacity, std::size_t spill_capacity, Setup setup = Setup::create);
+    Ring(std::byte* region, std::size_t capacity, int spill_file, std::size_t spill_limit, Setup setup = Setup::create);
 
     // --- Producer ---
     // Whether a message can be started without blocking: room for a record header and the
@@ -96,8 +102,10 @@ private:
     RingControl* control_ = nullptr;
     std::byte* data_ = nullptr;
     std::size_t capacity_ = 0;
-    std::byte* spill_ = nullptr;
-    std::size_t spill_capacity_ = 0;
+    // This side's view of the spill file; the consumer maps more of it when a larger message comes.
+    mutable os::GrowingMapping spill_;
+    std::size_t spill_limit_ = 0;
+    std::size_t spill_reserved_ = 0;  // producer: bytes of the spill file mapped for the message
 
     // Producer state of the message in progress.
     std::optional<Writer> writer_;

@@ -67,6 +67,10 @@ public:
     // workers (join() waits for it to be exhausted or destroyed).
     virtual void open_stream() = 0;
     virtual void close_stream() = 0;
+    // For the destructor of a Pool whose imap iterations outlive it: a closed pool stops waiting
+    // for them, and their later submissions fail with PoolClosed (what they already submitted
+    // still runs). join() would otherwise wait for an iteration that the joining thread owns.
+    virtual void abandon_streams() = 0;
     // Runs `work` on the pool's thread, where results and callbacks are delivered.
     virtual void post(std::function<void()> work) = 0;
     virtual void close() = 0;
