@@ -102,8 +102,6 @@ std::optional<std::chrono::nanoseconds> remaining(const Deadline& deadline) {
     return std::max<std::chrono::nanoseconds>(*deadline - Clock::now(), 0ns);
 }
 
-bool expired(const Deadline& deadline) { return deadline && Clock::now() >= *deadline; }
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -166,7 +164,7 @@ bool Semaphore::acquire_until(const Deadline& deadline) {
         std::uint32_t value = state.value.load();
         while (value > 0)
             if (state.value.compare_exchange_weak(value, value - 1)) return true;
-        if (detail::expired(deadline)) return false;
+        if (detail::deadline_passed(deadline)) return false;
         // Seen by release() before it reads waiters, or the wait below sees the new value.
         state.waiters.fetch_add(1);
         os::futex_wait(state.value, 0, detail::remaining(deadline));
@@ -229,11 +227,14 @@ bool Condition::wait_until(const Deadline& deadline) {
     const std::uint32_t seen = state.sequence.load();
     state.waiters.fetch_add(1);
     const std::uint32_t levels = detail::mutex_unlock_all(*lock_.state_);
-    bool woken = true;
-    if (!detail::expired(deadline)) woken = os::futex_wait(state.sequence, seen, detail::remaining(deadline));
+    // Notified means the sequence moved; a futex wait that returns early (a signal) sleeps again.
+    // Once the deadline has passed (at once for a zero or negative timeout), only a notify
+    // already made counts.
+    while (state.sequence.load() == seen && !detail::deadline_passed(deadline))
+        os::futex_wait(state.sequence, seen, detail::remaining(deadline));
     state.waiters.fetch_sub(1);
     detail::mutex_relock(*lock_.state_, levels);
-    return woken || state.sequence.load() != seen;
+    return state.sequence.load() != seen;
 }
 
 void Condition::notify(unsigned n) {
@@ -278,7 +279,7 @@ void Event::clear() { as<EventBlock>(block_).flag.store(0); }
 bool Event::wait_until(const Deadline& deadline) {
     auto& state = as<EventBlock>(block_);
     while (state.flag.load() == 0) {
-        if (detail::expired(deadline)) return false;
+        if (detail::deadline_passed(deadline)) return false;
         state.waiters.fetch_add(1);
         os::futex_wait(state.flag, 0, detail::remaining(deadline));
         state.waiters.fetch_sub(1);
@@ -389,7 +390,7 @@ unsigned Barrier::wait_until(const Deadline& deadline) {
             if (round_broke(state, round)) throw_broken(state);
             return index;
         }
-        if (detail::expired(deadline)) {
+        if (detail::deadline_passed(deadline)) {
             lock_barrier(state);
             BarrierUnlock unlock{state};
             if (state.generation.load() == round) end_round(state, true, detail::timed_out);

@@ -64,6 +64,11 @@ namespace detail {
 template <class T>
 class ValueStorage;
 
+// Whether a deadline has passed (never, for none).
+inline bool deadline_passed(const Deadline& deadline) noexcept {
+    return deadline && std::chrono::steady_clock::now() >= *deadline;
+}
+
 // Refuses a plain number where a timeout is expected: 0.5 would otherwise become `true`.
 template <class N>
 concept plain_number = std::is_arithmetic_v<N> && !std::is_same_v<N, bool>;
@@ -216,7 +221,9 @@ public:
     bool acquire(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
     void release() { lock_.release(); }
 
-    // The lock must be held (StateError otherwise). False when the timeout passed.
+    // The lock must be held (StateError otherwise). Returns true when notified, false when the
+    // timeout passed first; a zero or negative timeout still releases and retakes the lock (letting
+    // others in), and returns false unless a notify landed meanwhile, as in Python.
     void wait() { (void)wait_until(std::nullopt); }
     template <class Rep, class Period>
     bool wait(const std::chrono::duration<Rep, Period>& timeout) {
@@ -225,7 +232,9 @@ public:
     template <detail::plain_number N>
     bool wait(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
 
-    // Waits until predicate() is true; returns its last value (false only on timeout).
+    // Waits until predicate() is true; returns its last value (false only on timeout). With a
+    // timeout, the predicate is checked once more when the time is up, and never waited for after
+    // that, however often the condition is notified: a zero or negative timeout only checks it.
     template <class Predicate>
     bool wait_for(Predicate predicate) {
         while (!predicate()) wait();
@@ -235,8 +244,8 @@ public:
     bool wait_for(Predicate predicate, const std::chrono::duration<Rep, Period>& timeout) {
         const auto deadline = detail::deadline_after(timeout);
         bool result = predicate();
-        while (!result) {
-            if (!wait_until(deadline)) return predicate();
+        while (!result && !detail::deadline_passed(deadline)) {
+            (void)wait_until(deadline);
             result = predicate();
         }
         return result;
