@@ -56,6 +56,7 @@ namespace mproc {
 
 class Lock;
 class RLock;
+class AnyLock;
 class Condition;
 class BoundedSemaphore;
 
@@ -107,10 +108,9 @@ public:
     // Whether this thread holds the lock.
     bool held_by_this_thread() const noexcept { return mutex_held_by_this_thread(*state_); }
 
-    // Whether two handles refer to the same lock.
-    friend bool operator==(const MutexHandle& a, const MutexHandle& b) noexcept {
-        return a.block_.same_mapping(b.block_) && a.state_ == b.state_;
-    }
+    // Whether two handles refer to the same lock, even when each came from a message of its own
+    // (and maps the lock's memory separately).
+    friend bool operator==(const MutexHandle& a, const MutexHandle& b) noexcept { return same_lock(a, b); }
 
 protected:
     explicit MutexHandle(bool recursive);
@@ -118,14 +118,16 @@ protected:
 
     void encode(Writer& out) const;
     static MutexHandle decode(Reader& in, bool recursive);
+    static bool same_lock(const MutexHandle& a, const MutexHandle& b) noexcept;
 
     SharedBlock block_;
     MutexState* state_ = nullptr;
 
     friend class mproc::Condition;
+    friend class mproc::AnyLock;
     friend struct mproc::Codec<mproc::Lock>;
     friend struct mproc::Codec<mproc::RLock>;
-    friend struct mproc::Codec<mproc::Condition>;
+    friend struct mproc::Codec<mproc::AnyLock>;
     template <class T>
     friend class ValueStorage;
 };
@@ -152,6 +154,24 @@ private:
     explicit RLock(MutexHandle handle) : MutexHandle(std::move(handle)) {}
     RLock(detail::SharedBlock block, detail::MutexState* state) : MutexHandle(std::move(block), state) {}
     friend struct Codec<RLock>;
+    template <class T>
+    friend class detail::ValueStorage;
+};
+
+// A Lock or an RLock, whichever it was made from: what Value::get_lock() and Array::get_lock()
+// return, since Python's lock= argument accepts either. It locks and unlocks like both (acquire,
+// release, timeouts, OwnerDied), compares equal to the lock it was made from, and travels to
+// another process as that very lock.
+class AnyLock : public detail::MutexHandle {
+public:
+    AnyLock(const Lock& lock);
+    AnyLock(const RLock& lock);
+    // Whether it is an RLock.
+    bool recursive() const noexcept;
+
+private:
+    explicit AnyLock(MutexHandle handle) : MutexHandle(std::move(handle)) {}
+    friend struct Codec<AnyLock>;
     template <class T>
     friend class detail::ValueStorage;
 };
@@ -199,15 +219,14 @@ private:
 };
 
 // A condition variable bound to a Lock or RLock (Python's multiprocessing.Condition; by default
-// a new RLock). The condition is itself lockable: lock it (std::unique_lock, or acquire()), then
-// wait() or notify(). wait() releases the lock (every level of an RLock), sleeps until notified,
-// and reacquires it; it may also return without a notification, as condition variables do:
-// wait_for(predicate) loops for you.
+// a new RLock; a Value's get_lock() will do too). The condition is itself lockable: lock it
+// (std::unique_lock, or acquire()), then wait() or notify(). wait() releases the lock (every
+// level of an RLock), sleeps until notified, and reacquires it; it may also return without a
+// notification, as condition variables do: wait_for(predicate) loops for you.
 class Condition {
 public:
     Condition() : Condition(RLock()) {}
-    explicit Condition(Lock lock);
-    explicit Condition(RLock lock);
+    explicit Condition(AnyLock lock);
 
     void lock() { lock_.lock(); }
     bool try_lock() { return lock_.try_lock(); }
@@ -256,12 +275,10 @@ public:
     void notify_all();
 
 private:
-    Condition(detail::MutexHandle lock, detail::SharedBlock block)
-        : lock_(std::move(lock)), block_(std::move(block)) {}
+    Condition(AnyLock lock, detail::SharedBlock block) : lock_(std::move(lock)), block_(std::move(block)) {}
     bool wait_until(const detail::Deadline& deadline);
-    void init_block();
 
-    detail::MutexHandle lock_;
+    AnyLock lock_;
     detail::SharedBlock block_;
     friend struct Codec<Condition>;
 };
@@ -348,6 +365,11 @@ template <>
 struct Codec<RLock> {
     static void encode(Writer& out, const RLock& lock);
     static RLock decode(Reader& in);
+};
+template <>
+struct Codec<AnyLock> {
+    static void encode(Writer& out, const AnyLock& lock);
+    static AnyLock decode(Reader& in);
 };
 template <>
 struct Codec<Semaphore> {
