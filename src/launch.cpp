@@ -20,6 +20,7 @@
 #include "os/fd_passing.hpp"
 #include "os/shared_region.hpp"
 #include "os/threads.hpp"
+#include "resource_tracker.hpp"
 
 namespace mproc::launch {
 namespace {
@@ -68,8 +69,11 @@ void send_bootstrap(int socket, const Bootstrap& bootstrap) {
     std::memcpy(region.data(), bootstrap.payload.data(), bootstrap.payload.size());
     const BootstrapHeader header{bootstrap_magic, static_cast<std::uint16_t>(bootstrap.entry),
                                  static_cast<std::uint32_t>(bootstrap.fds.size()), bootstrap.payload.size()};
-    const int payload_fd = region.fd();
-    os::send_message(socket, std::as_bytes(std::span(&header, 1)), std::span(&payload_fd, 1));
+    // The resource tracker's channel, when this process has one, goes along: segments the child
+    // creates are then tracked as this program's (see resource_tracker.hpp).
+    const int header_fds[] = {region.fd(), detail::resource_tracker_channel()};
+    os::send_message(socket, std::as_bytes(std::span(&header, 1)),
+                     std::span(header_fds, header_fds[1] >= 0 ? 2 : 1));
     if (!bootstrap.fds.empty()) os::send_fds(socket, bootstrap.fds);
 }
 
@@ -295,10 +299,12 @@ StartingChild begin_child(StartMethod method, const std::function<int()>& body,
 int run_bootstrap(int socket) {
     BootstrapHeader header{};
     auto message = os::receive_message(socket, std::as_writable_bytes(std::span(&header, 1)));
-    if (message.size != sizeof header || header.magic != bootstrap_magic || message.fds.size() != 1) {
+    if (message.size != sizeof header || header.magic != bootstrap_magic || message.fds.empty() ||
+        message.fds.size() > 2) {
         std::fputs("mproc: invalid bootstrap message\n", stderr);
         return 1;
     }
+    detail::adopt_resource_tracker(message.fds.size() == 2 ? std::move(message.fds[1]) : os::UniqueFd());
     std::vector<std::byte> payload(header.payload_size);
     if (!payload.empty()) {
         auto region = os::SharedRegion::attach(std::move(message.fds[0]), payload.size());

@@ -12,6 +12,7 @@
 
 #include "os/block_mapping.hpp"
 #include "os/syscall.hpp"
+#include "resource_tracker.hpp"
 
 namespace mproc {
 
@@ -19,6 +20,7 @@ struct SharedMemory::Impl {
     std::string name;  // without the leading '/'
     std::optional<os::BlockMapping> mapping;
     std::size_t size = 0;
+    bool track = true;
 };
 
 namespace {
@@ -43,25 +45,28 @@ std::string fresh_name() {
     return name;
 }
 
-std::shared_ptr<SharedMemory::Impl> map(std::string name, os::UniqueFd fd) {
+std::shared_ptr<SharedMemory::Impl> map(std::string name, os::UniqueFd fd, bool track) {
     auto impl = std::make_shared<SharedMemory::Impl>();
     impl->name = std::move(name);
     impl->mapping.emplace(os::BlockMapping::attach(std::move(fd), 0));
     impl->size = impl->mapping->file_size();
+    impl->track = track;
     return impl;
 }
 
-std::shared_ptr<SharedMemory::Impl> create_segment(const std::string& name, std::size_t size) {
+std::shared_ptr<SharedMemory::Impl> create_segment(const std::string& name, std::size_t size, bool track) {
     const std::string path = "/" + name;
     auto opened = os::sys_call([&] { return ::shm_open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); });
     if (!opened) throw OSError("SharedMemory: cannot create \"" + name + "\"", opened.error);
     os::UniqueFd fd(opened.value);
-    if (auto grown = os::sys_call([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }); !grown) {
-        ::shm_unlink(path.c_str());
-        throw OSError("SharedMemory: cannot size \"" + name + "\"", grown.error);
-    }
     try {
-        return map(name, std::move(fd));
+        if (auto grown = os::sys_call([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }); !grown)
+            throw OSError("SharedMemory: cannot size \"" + name + "\"", grown.error);
+        auto impl = map(name, std::move(fd), track);
+        // Registered once it exists (as in Python): registering first could have the tracker
+        // unlink another program's segment of that name if creating it failed.
+        if (track) detail::track_segment(name);
+        return impl;
     } catch (...) {
         ::shm_unlink(path.c_str());
         throw;
@@ -70,34 +75,35 @@ std::shared_ptr<SharedMemory::Impl> create_segment(const std::string& name, std:
 
 }  // namespace
 
-SharedMemory SharedMemory::create(std::size_t size) {
+SharedMemory SharedMemory::create(std::size_t size, SharedMemoryOptions options) {
     if (size == 0) throw std::invalid_argument("mproc::SharedMemory: size must be positive");
     for (;;) {
         try {
-            return SharedMemory(create_segment(fresh_name(), size));
+            return SharedMemory(create_segment(fresh_name(), size, options.track));
         } catch (const OSError& error) {
             if (error.code() != EEXIST) throw;
         }
     }
 }
 
-SharedMemory SharedMemory::create(const std::string& name, std::size_t size) {
+SharedMemory SharedMemory::create(const std::string& name, std::size_t size, SharedMemoryOptions options) {
     if (size == 0) throw std::invalid_argument("mproc::SharedMemory: size must be positive");
-    return SharedMemory(create_segment(checked_name(name), size));
+    return SharedMemory(create_segment(checked_name(name), size, options.track));
 }
 
-SharedMemory::SharedMemory(const std::string& name) {
+SharedMemory::SharedMemory(const std::string& name, SharedMemoryOptions options) {
     const std::string checked = checked_name(name);
     const std::string path = "/" + checked;
     auto opened = os::sys_call([&] { return ::shm_open(path.c_str(), O_RDWR | O_CLOEXEC, 0600); });
     if (!opened) throw OSError("SharedMemory: cannot attach to \"" + checked + "\"", opened.error);
-    impl_ = map(checked, os::UniqueFd(opened.value));
+    impl_ = map(checked, os::UniqueFd(opened.value), options.track);
 }
 
-SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::size_t size)
-    : SharedMemory(create ? (name ? SharedMemory::create(*name, size) : SharedMemory::create(size))
+SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::size_t size, SharedMemoryOptions options)
+    : SharedMemory(create ? (name ? SharedMemory::create(*name, size, options) : SharedMemory::create(size, options))
                           : SharedMemory(name ? *name : throw std::invalid_argument(
-                                                                "mproc::SharedMemory: a name is needed to attach"))) {}
+                                                                "mproc::SharedMemory: a name is needed to attach"),
+                                         options)) {}
 
 SharedMemory::Impl& SharedMemory::impl() const {
     if (closed()) throw StateError("mproc::SharedMemory: the segment is closed in this process");
@@ -118,21 +124,27 @@ bool SharedMemory::closed() const noexcept { return !impl_ || !impl_->mapping; }
 
 void SharedMemory::unlink() {
     const std::string path = "/" + impl_->name;
-    os::sys_call([&] { return ::shm_unlink(path.c_str()); }).or_throw(("SharedMemory: cannot unlink \"" + impl_->name + "\"").c_str());
+    const auto unlinked = os::sys_call([&] { return ::shm_unlink(path.c_str()); });
+    // Gone either way: the tracker must not unlink a segment created later under the same name.
+    if (impl_->track && (unlinked || unlinked.error == ENOENT)) detail::untrack_segment(impl_->name);
+    unlinked.or_throw(("SharedMemory: cannot unlink \"" + impl_->name + "\"").c_str());
 }
 
 void Codec<SharedMemory>::encode(Writer& out, const SharedMemory& memory) {
     auto& impl = memory.impl();
     mproc::encode(out, impl.name);
+    out.write_value(static_cast<std::uint8_t>(impl.track));
     out.write_value(out.attach_fd(impl.mapping->fd()));
 }
 
 SharedMemory Codec<SharedMemory>::decode(Reader& in) {
     auto name = mproc::decode<std::string>(in);
+    const auto track = in.read_value<std::uint8_t>();
+    if (track > 1) in.fail("invalid SharedMemory track flag");
     const int borrowed = in.fd(in.read_value<std::uint32_t>());
     os::UniqueFd fd(os::sys_call([&] { return ::fcntl(borrowed, F_DUPFD_CLOEXEC, 0); })
                         .or_throw("fcntl(F_DUPFD_CLOEXEC) of a received SharedMemory"));
-    return SharedMemory(map(std::move(name), std::move(fd)));
+    return SharedMemory(map(std::move(name), std::move(fd), track == 1));
 }
 
 }  // namespace mproc

@@ -13,6 +13,8 @@
 // a process killed while waiting leaves it too high, which costs spurious wakes, never a hang.
 #include <mproc/sync.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -102,8 +104,6 @@ std::optional<std::chrono::nanoseconds> remaining(const Deadline& deadline) {
     return std::max<std::chrono::nanoseconds>(*deadline - Clock::now(), 0ns);
 }
 
-bool expired(const Deadline& deadline) { return deadline && Clock::now() >= *deadline; }
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -137,12 +137,40 @@ MutexHandle MutexHandle::decode(Reader& in, bool recursive) {
     return MutexHandle(std::move(block), state);
 }
 
+bool MutexHandle::same_lock(const MutexHandle& a, const MutexHandle& b) noexcept {
+    if (a.state_ == b.state_) return true;
+    if (!a.state_ || !b.state_) return false;
+    const auto offset = [](const MutexHandle& handle) {
+        return reinterpret_cast<std::byte*>(handle.state_) - handle.block_.data();
+    };
+    if (offset(a) != offset(b)) return false;
+    // Two mappings of one block: the same memfd, received twice.
+    struct stat first {}, second {};
+    return ::fstat(a.block_.fd(), &first) == 0 && ::fstat(b.block_.fd(), &second) == 0 &&
+           first.st_dev == second.st_dev && first.st_ino == second.st_ino;
+}
+
 }  // namespace detail
 
 void Codec<Lock>::encode(Writer& out, const Lock& lock) { lock.encode(out); }
 Lock Codec<Lock>::decode(Reader& in) { return Lock(detail::MutexHandle::decode(in, false)); }
 void Codec<RLock>::encode(Writer& out, const RLock& lock) { lock.encode(out); }
 RLock Codec<RLock>::decode(Reader& in) { return RLock(detail::MutexHandle::decode(in, true)); }
+
+AnyLock::AnyLock(const Lock& lock) : MutexHandle(lock) {}
+AnyLock::AnyLock(const RLock& lock) : MutexHandle(lock) {}
+bool AnyLock::recursive() const noexcept { return state_->recursive != 0; }
+
+// The kind first: the receiver checks the lock against it, as Codec<Lock> and Codec<RLock> do.
+void Codec<AnyLock>::encode(Writer& out, const AnyLock& lock) {
+    out.write_value(static_cast<std::uint8_t>(lock.recursive()));
+    lock.encode(out);
+}
+AnyLock Codec<AnyLock>::decode(Reader& in) {
+    const auto recursive = in.read_value<std::uint8_t>();
+    if (recursive > 1) in.fail("invalid lock kind");
+    return AnyLock(detail::MutexHandle::decode(in, recursive == 1));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Semaphore, BoundedSemaphore
@@ -166,7 +194,7 @@ bool Semaphore::acquire_until(const Deadline& deadline) {
         std::uint32_t value = state.value.load();
         while (value > 0)
             if (state.value.compare_exchange_weak(value, value - 1)) return true;
-        if (detail::expired(deadline)) return false;
+        if (detail::deadline_passed(deadline)) return false;
         // Seen by release() before it reads waiters, or the wait below sees the new value.
         state.waiters.fetch_add(1);
         os::futex_wait(state.value, 0, detail::remaining(deadline));
@@ -215,12 +243,9 @@ BoundedSemaphore Codec<BoundedSemaphore>::decode(Reader& in) {
 
 using detail::ConditionBlock;
 
-Condition::Condition(Lock lock) : lock_(std::move(lock)) { init_block(); }
-Condition::Condition(RLock lock) : lock_(std::move(lock)) { init_block(); }
-
-void Condition::init_block() {
-    block_ = detail::create_block<ConditionBlock>("mproc-condition", detail::ObjectKind::condition);
-}
+Condition::Condition(AnyLock lock)
+    : lock_(std::move(lock)),
+      block_(detail::create_block<ConditionBlock>("mproc-condition", detail::ObjectKind::condition)) {}
 
 bool Condition::wait_until(const Deadline& deadline) {
     auto& state = as<ConditionBlock>(block_);
@@ -229,11 +254,14 @@ bool Condition::wait_until(const Deadline& deadline) {
     const std::uint32_t seen = state.sequence.load();
     state.waiters.fetch_add(1);
     const std::uint32_t levels = detail::mutex_unlock_all(*lock_.state_);
-    bool woken = true;
-    if (!detail::expired(deadline)) woken = os::futex_wait(state.sequence, seen, detail::remaining(deadline));
+    // Notified means the sequence moved; a futex wait that returns early (a signal) sleeps again.
+    // Once the deadline has passed (at once for a zero or negative timeout), only a notify
+    // already made counts.
+    while (state.sequence.load() == seen && !detail::deadline_passed(deadline))
+        os::futex_wait(state.sequence, seen, detail::remaining(deadline));
     state.waiters.fetch_sub(1);
     detail::mutex_relock(*lock_.state_, levels);
-    return woken || state.sequence.load() != seen;
+    return state.sequence.load() != seen;
 }
 
 void Condition::notify(unsigned n) {
@@ -246,14 +274,11 @@ void Condition::notify(unsigned n) {
 void Condition::notify_all() { notify(0x7fffffffu); }
 
 void Codec<Condition>::encode(Writer& out, const Condition& condition) {
-    out.write_value(static_cast<std::uint8_t>(condition.lock_.state_->recursive != 0));
-    condition.lock_.encode(out);
+    mproc::encode(out, condition.lock_);
     condition.block_.encode(out);
 }
 Condition Codec<Condition>::decode(Reader& in) {
-    const auto recursive = in.read_value<std::uint8_t>();
-    if (recursive > 1) in.fail("invalid Condition lock kind");
-    auto lock = detail::MutexHandle::decode(in, recursive == 1);
+    auto lock = mproc::decode<AnyLock>(in);
     auto block = detail::decode_block<ConditionBlock>(in, detail::ObjectKind::condition, "Condition");
     return Condition(std::move(lock), std::move(block));
 }
@@ -278,7 +303,7 @@ void Event::clear() { as<EventBlock>(block_).flag.store(0); }
 bool Event::wait_until(const Deadline& deadline) {
     auto& state = as<EventBlock>(block_);
     while (state.flag.load() == 0) {
-        if (detail::expired(deadline)) return false;
+        if (detail::deadline_passed(deadline)) return false;
         state.waiters.fetch_add(1);
         os::futex_wait(state.flag, 0, detail::remaining(deadline));
         state.waiters.fetch_sub(1);
@@ -389,7 +414,7 @@ unsigned Barrier::wait_until(const Deadline& deadline) {
             if (round_broke(state, round)) throw_broken(state);
             return index;
         }
-        if (detail::expired(deadline)) {
+        if (detail::deadline_passed(deadline)) {
             lock_barrier(state);
             BarrierUnlock unlock{state};
             if (state.generation.load() == round) end_round(state, true, detail::timed_out);

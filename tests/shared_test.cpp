@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include <mproc/pool.hpp>
 #include <mproc/process.hpp>
 #include <mproc/queue.hpp>
 
@@ -94,14 +95,100 @@ TEST(Value, CreatedWithoutALockHasNone) {
 
 TEST(Value, CanShareAnExistingLock) {
     mproc::RLock lock;
-    mproc::Value<int> a(1, lock);
+    mproc::Value<int> a(1, {.lock = lock});
     mproc::Array<int> b(3);
-    mproc::Value<int> c(2, lock);
+    mproc::Value<int> c(2, {.lock = lock});
     EXPECT_TRUE(a.get_lock() == c.get_lock());
     EXPECT_FALSE(a.get_lock() == b.get_lock());
     std::scoped_lock both(a.get_lock(), b.get_lock());  // RLock: c's lock is a's, taken again
     std::lock_guard again(c.get_lock());
     EXPECT_TRUE(lock.held_by_this_thread());
+}
+
+// CPython's test_getobj_getlock and test_getobj_getlock_obj: lock= takes a Lock or an RLock,
+// get_lock() returns that very lock, lock=False gives none, and anything else is refused.
+TEST(Value, LockOptionIsPythonsLockArgument) {
+    mproc::Lock lock;
+    mproc::Value<int> value(5, {.lock = lock});
+    EXPECT_TRUE(value.get_lock() == lock);
+    EXPECT_FALSE(value.get_lock().recursive());
+    mproc::Array<int> array(std::views::iota(0, 10), {.lock = lock});
+    EXPECT_TRUE(array.get_lock() == lock);
+    mproc::Array<int> listed({1, 2, 3}, {.lock = lock});
+    mproc::Array<double> zeros(4, {.lock = lock});
+    EXPECT_TRUE(listed.get_lock() == lock && zeros.get_lock() == lock);
+    // Another object's lock, and an RLock.
+    mproc::Value<double> follower(0.0, {.lock = array.get_lock()});
+    EXPECT_TRUE(follower.get_lock() == lock);
+    mproc::RLock rlock;
+    mproc::Array<int> recursive(3, {.lock = rlock});
+    EXPECT_TRUE(recursive.get_lock() == rlock);
+    EXPECT_TRUE(recursive.get_lock().recursive());
+    // By default, a new RLock of its own.
+    mproc::Value<int> own(5);
+    EXPECT_TRUE(own.get_lock().recursive());
+    EXPECT_FALSE(own.get_lock() == lock);
+    EXPECT_TRUE(own.get_lock() == mproc::test::round_trip(own).get_lock());  // mapped twice, one lock
+    EXPECT_FALSE(own.get_lock() == mproc::Value<int>(5).get_lock());
+    mproc::Array<int> unlocked(10, {.lock = false});
+    EXPECT_FALSE(unlocked.has_lock());
+    EXPECT_THROW(unlocked.get_lock(), mproc::StateError);
+    // Held through one, held through all of them.
+    {
+        std::lock_guard guard(value.get_lock());
+        EXPECT_TRUE(lock.held_by_this_thread());
+        EXPECT_TRUE(follower.get_lock().held_by_this_thread());
+        EXPECT_FALSE(array.get_lock().try_lock());  // a Lock: not taken twice
+    }
+    EXPECT_FALSE(lock.held_by_this_thread());
+    // A Condition on a Value's lock, as Python's Condition(v.get_lock()).
+    mproc::Condition condition(value.get_lock());
+    std::lock_guard guard(condition);
+    EXPECT_TRUE(lock.held_by_this_thread());
+    // Python's lock='navalue' is an AttributeError; here it does not compile.
+    static_assert(!std::is_convertible_v<mproc::Semaphore, mproc::LockChoice>);
+    static_assert(!std::is_convertible_v<mproc::Condition, mproc::LockChoice>);
+    static_assert(!std::is_convertible_v<const char*, mproc::LockChoice>);
+    static_assert(!std::is_convertible_v<int, mproc::LockChoice>);
+    static_assert(!std::is_constructible_v<mproc::Value<int>, int, mproc::Semaphore>);
+}
+
+// The lock a Value and an Array were given stays the same lock in every process they reach, as
+// arguments of a Process or of a pool task, under every start method.
+TEST(Value, GivenLockIsTheSameLockInChildrenAndPoolTasks) {
+    mproc::test::LeakCheck leaks;
+    mproc::Lock lock;
+    mproc::Value<long> counter(0, {.lock = lock});
+    mproc::Array<long> tallies(1, {.lock = lock});
+    // Each round takes the lock through a different handle; the counts stay exact only if all
+    // three are one lock.
+    auto work = [](int, mproc::Value<long> c, mproc::Array<long> t, mproc::Lock l) {
+        require(!c.get_lock().recursive() && c.get_lock() == t.get_lock(), "the given Lock");
+        for (int i = 0; i < 3000; ++i) {
+            mproc::AnyLock handles[] = {c.get_lock(), t.get_lock(), l};
+            std::lock_guard guard(handles[i % 3]);
+            require(l.held_by_this_thread(), "held through any handle");
+            c.value() += 1;
+            t[0] += 1;
+        }
+    };
+    auto children = mproc::test::start_children(3, work, counter, tallies, lock);
+    {
+        mproc::Pool pool(2);
+        std::vector<mproc::AsyncResult<void>> tasks;
+        for (int i = 0; i < 3; ++i) tasks.push_back(pool.apply_async(work, i, counter, tallies, lock));
+        for (auto& task : tasks) task.get();
+        pool.close();
+        pool.join();
+    }
+    for (int code : mproc::test::join_all(children)) EXPECT_EQ(code, 0);
+    EXPECT_EQ(counter.value(), 6 * 3000);
+    EXPECT_EQ(tallies[0], 6 * 3000);
+    // The parent's own handles still name the same lock.
+    std::lock_guard guard(lock);
+    EXPECT_EQ(mproc::test::run_child(
+                  [](mproc::Value<long> c) { require(!c.get_lock().acquire(0s), "held by the parent"); }, counter),
+              0);
 }
 
 TEST(Value, TypecodesNamePythonsTypes) {

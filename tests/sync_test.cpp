@@ -150,6 +150,42 @@ TEST(Lock, HolderThatExitsWithoutReleasingIsReportedToo) {
     lock.release();
 }
 
+// A zero or negative timeout is a non-blocking try (Python's acquire(timeout=0)): never a block,
+// never a success that did not happen.
+TEST(Lock, ZeroAndNegativeTimeoutsOnlyTry) {
+    mproc::test::LeakCheck leaks;
+    mproc::Lock lock;
+    EXPECT_TRUE(lock.acquire(0s));  // free: taken
+    EXPECT_FALSE(lock.acquire(0s));  // held by this thread: not recursive
+    EXPECT_FALSE(lock.acquire(-1s));
+    lock.release();
+    mproc::RLock rlock;
+    EXPECT_TRUE(rlock.acquire(-1s));
+    EXPECT_TRUE(rlock.acquire(0s));  // recursive
+    rlock.release();
+    rlock.release();
+    EXPECT_FALSE(rlock.held_by_this_thread());
+    mproc::Event held, done;
+    mproc::Process holder([](mproc::Lock l, mproc::RLock r, mproc::Event h, mproc::Event d) {
+        std::scoped_lock both(l, r);
+        h.set();
+        require(d.wait(30s), "released by the parent");
+    }, lock, rlock, held, done);
+    holder.start();
+    ASSERT_TRUE(held.wait(30s));
+    const auto start = Clock::now();
+    EXPECT_FALSE(lock.acquire(0s));
+    EXPECT_FALSE(lock.acquire(-1s));
+    EXPECT_FALSE(lock.acquire(std::chrono::duration<double>(-0.5)));
+    EXPECT_FALSE(rlock.acquire(0s));
+    EXPECT_FALSE(rlock.acquire(-1ms));
+    EXPECT_FALSE(lock.try_lock_until(Clock::now() - 1s));
+    EXPECT_LT(Clock::now() - start, 10s);  // none of them waited for the holder
+    done.set();
+    holder.join();
+    EXPECT_EQ(holder.exitcode(), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Semaphore
 
@@ -173,6 +209,21 @@ TEST(Semaphore, CountsAndBlocksAtZero) {
     EXPECT_EQ(semaphore.get_value(), 2u);
     { std::lock_guard guard(semaphore); EXPECT_EQ(semaphore.get_value(), 1u); }
     EXPECT_EQ(semaphore.get_value(), 2u);
+}
+
+TEST(Semaphore, ZeroAndNegativeTimeoutsOnlyTry) {
+    mproc::Semaphore empty(0);
+    const auto start = Clock::now();
+    EXPECT_FALSE(empty.acquire(0s));
+    EXPECT_FALSE(empty.acquire(-1s));
+    EXPECT_FALSE(empty.acquire(std::chrono::duration<double>(-0.25)));
+    EXPECT_LT(Clock::now() - start, 10s);
+    mproc::BoundedSemaphore one(1);
+    EXPECT_TRUE(one.acquire(0s));
+    EXPECT_FALSE(one.acquire(-1s));
+    EXPECT_EQ(one.get_value(), 0u);
+    one.release();
+    EXPECT_TRUE(one.acquire(-1s));
 }
 
 TEST(Semaphore, LimitsConcurrencyAcrossProcesses) {
@@ -262,6 +313,109 @@ TEST(Condition, WaitTimesOutAndKeepsRecursionLevels) {
     EXPECT_THROW(condition.wait(1ms), mproc::StateError);  // the lock is not held
 }
 
+// Python's Condition.wait returns False on timeout; a timeout already over (zero, negative) is no
+// exception: it still lets others take the lock, and reports no notify that did not happen.
+TEST(Condition, ZeroAndNegativeTimeoutsReturnFalseWithoutBlocking) {
+    mproc::Condition condition;  // RLock
+    condition.acquire();
+    condition.acquire();
+    const auto start = Clock::now();
+    EXPECT_FALSE(condition.wait(0s));
+    EXPECT_FALSE(condition.wait(-1s));
+    EXPECT_FALSE(condition.wait(std::chrono::duration<double>(-0.5)));
+    // wait_for checks the predicate and stops: it must not wait again and again once the time is
+    // up (the predicate gives up after many calls, which only a looping wait_for makes).
+    int calls = 0;
+    auto never = [&] {
+        if (++calls > 1000) throw std::runtime_error("wait_for went on waiting after its timeout");
+        return false;
+    };
+    EXPECT_FALSE(condition.wait_for(never, 0s));
+    EXPECT_EQ(calls, 1);
+    EXPECT_FALSE(condition.wait_for(never, -1s));
+    EXPECT_TRUE(condition.wait_for([] { return true; }, 0s));
+    EXPECT_LT(Clock::now() - start, 10s);
+    condition.release();  // both levels still held
+    condition.release();
+    EXPECT_THROW(condition.release(), mproc::StateError);
+}
+
+// Notifies landing around the deadline, with the predicate still false, must not keep wait_for
+// going: it returns false once the time is up.
+TEST(Condition, WaitForEndsAtItsTimeoutWhileNotifiesKeepComing) {
+    mproc::test::LeakCheck leaks;
+    mproc::Condition condition;
+    mproc::Event stop;
+    mproc::Process notifier([](mproc::Condition c, mproc::Event s) {
+        while (!s.is_set()) {
+            std::lock_guard guard(c);
+            c.notify_all();
+        }
+    }, condition, stop);
+    notifier.start();
+    for (int round = 0; round < 5; ++round) {
+        std::unique_lock lock(condition);
+        const auto start = Clock::now();
+        bool result = true;
+        try {
+            result = condition.wait_for([&] {
+                if (Clock::now() - start > 20s) throw std::runtime_error("too long");
+                return false;
+            }, 50ms);
+        } catch (const std::runtime_error&) {
+            ADD_FAILURE() << "wait_for went on waiting 20 s past its 50 ms timeout";
+            break;
+        }
+        EXPECT_FALSE(result);
+        EXPECT_GE(Clock::now() - start, 50ms);
+    }
+    stop.set();
+    notifier.join();
+    EXPECT_EQ(notifier.exitcode(), 0);
+}
+
+// CPython's test_wait_result: false on timeout, true when notified.
+TEST(Condition, WaitReturnsTrueOnlyWhenNotified) {
+    mproc::test::LeakCheck leaks;
+    mproc::Condition condition;
+    std::unique_lock lock(condition);
+    EXPECT_FALSE(condition.wait(0s));
+    EXPECT_FALSE(condition.wait(100ms));
+    mproc::Process notifier([](mproc::Condition c) {
+        std::lock_guard guard(c);  // taken once the parent waits
+        c.notify();
+    }, condition);
+    notifier.start();
+    EXPECT_TRUE(condition.wait(60s));
+    notifier.join();
+    EXPECT_EQ(notifier.exitcode(), 0);
+}
+
+// CPython's test_waitfor_timeout: three notifies, a predicate that needs four.
+TEST(Condition, WaitForTimesOutWhenThePredicateNeverHolds) {
+    mproc::test::LeakCheck leaks;
+    mproc::Condition condition;
+    mproc::RawValue<int> state(0);
+    mproc::Semaphore started(0);
+    mproc::Process waiter([](mproc::Condition c, mproc::RawValue<int> st, mproc::Semaphore ready) {
+        ready.release();
+        std::unique_lock lock(c);
+        const auto start = Clock::now();
+        require(!c.wait_for([&] { return st.value() == 4; }, 300ms), "the predicate never holds");
+        require(Clock::now() - start >= 300ms, "waited the whole timeout");
+    }, condition, state, started);
+    waiter.start();
+    ASSERT_TRUE(started.acquire(30s));
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(10ms);
+        std::lock_guard guard(condition);
+        ++state.value();
+        condition.notify();
+    }
+    waiter.join();
+    EXPECT_EQ(waiter.exitcode(), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Event
 
@@ -278,6 +432,17 @@ TEST(Event, WakesWaitersInOtherProcesses) {
     EXPECT_TRUE(event.wait());
     event.clear();
     EXPECT_FALSE(event.is_set());
+}
+
+TEST(Event, ZeroAndNegativeTimeoutsOnlyLook) {
+    mproc::Event event;
+    const auto start = Clock::now();
+    EXPECT_FALSE(event.wait(0s));
+    EXPECT_FALSE(event.wait(-1s));
+    EXPECT_LT(Clock::now() - start, 10s);
+    event.set();
+    EXPECT_TRUE(event.wait(0s));
+    EXPECT_TRUE(event.wait(-1s));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,6 +566,22 @@ TEST(Barrier, ProcessDyingInTheActionBreaksTheBarrierForTheOthers) {
     auto again = mproc::test::start_children(2, [](int, mproc::Barrier b) { b.wait(10s); }, barrier);
     barrier.wait(10s);
     for (int code : mproc::test::join_all(again)) EXPECT_EQ(code, 0);
+}
+
+// Python: a waiter whose timeout is over breaks the barrier at once; the last party still passes.
+TEST(Barrier, ZeroAndNegativeTimeoutsBreakItAtOnceUnlessLast) {
+    for (auto timeout : {std::chrono::duration<double>(0), std::chrono::duration<double>(-1)}) {
+        mproc::Barrier barrier(2);
+        const auto start = Clock::now();
+        EXPECT_THROW(barrier.wait(timeout), mproc::BrokenBarrierError);
+        EXPECT_LT(Clock::now() - start, 10s);
+        EXPECT_TRUE(barrier.broken());
+        mproc::Barrier with_default(2, nullptr, timeout);
+        EXPECT_THROW(with_default.wait(), mproc::BrokenBarrierError);
+        mproc::Barrier alone(1);
+        EXPECT_EQ(alone.wait(timeout), 0u);  // the last to arrive does not wait
+        EXPECT_FALSE(alone.broken());
+    }
 }
 
 TEST(Barrier, RejectsZeroParties) { EXPECT_THROW(mproc::Barrier(0), std::invalid_argument); }

@@ -15,11 +15,21 @@
 // of the object, copies inherited by forked children and copies sent to another process all
 // refer to the same memory; nothing is left behind when the processes using it are gone.
 //
-// As in Python, each has a recursive lock (an RLock, get_lock()) that protects nothing by itself:
-// hold it while you read-modify-write. Create one without a lock with {.lock = false}, or share an
-// existing RLock. RawValue and RawArray never have one. get_lock() on an object without a lock
-// throws StateError. If a process dies holding the lock, the next acquirer is told with
-// mproc::OwnerDied (see mproc/sync.hpp).
+// As in Python, each has a lock (get_lock()) that protects nothing by itself: hold it while you
+// read-modify-write. By default it is a new RLock of the object's own; the `lock` option is
+// Python's lock= argument:
+//
+//   mproc::Lock lock;                                   // Python: lock = Lock()
+//   mproc::Value<int> a(0, {.lock = lock});             //         a = Value('i', 0, lock=lock)
+//   mproc::Array<double> b(10, {.lock = lock});        //         b = Array('d', 10, lock=lock)
+//   mproc::Value<int> c(0, {.lock = false});            //         c = Value('i', 0, lock=False)
+//
+// An existing Lock or RLock (or another object's get_lock()) is shared, not copied: get_lock()
+// returns it (as an AnyLock, equal to it), and every copy of the object, in this process or sent
+// to another, keeps referring to that same lock. Nothing but a Lock or an RLock is accepted (a
+// Semaphore or a Condition does not compile). RawValue and RawArray never have a lock;
+// get_lock() on an object without one throws StateError. If a process dies holding the lock, the
+// next acquirer is told with mproc::OwnerDied (see mproc/sync.hpp).
 //
 // Value<T> also offers lock-free atomic access (load, store, exchange, compare_exchange,
 // fetch_add, fetch_sub) when std::atomic_ref<T> is always lock-free for T, as it is for the
@@ -114,10 +124,29 @@ template <> struct typecode_type<'u'> { using type = wchar_t; };
 template <char Code>
 using typecode = typename detail::typecode_type<Code>::type;
 
+// What Python's lock= argument of Value and Array may be: true (a new RLock of the object's own,
+// the default), false (no lock), or an existing Lock or RLock, which the object then shares.
+class LockChoice {
+public:
+    // Only a bool: a pointer or a number converting to one is not a lock.
+    template <std::same_as<bool> B>
+    LockChoice(B own) : own_(own) {}
+    LockChoice(const Lock& lock) : existing_(AnyLock(lock)) {}
+    LockChoice(const RLock& lock) : existing_(AnyLock(lock)) {}
+    LockChoice(const AnyLock& lock) : existing_(lock) {}
+
+private:
+    bool own_ = false;
+    std::optional<AnyLock> existing_;
+    template <class T>
+    friend class detail::ValueStorage;
+};
+
 // Options of Value and Array.
 struct SharedOptions {
-    // Give the object its own RLock (get_lock()), as Python does by default.
-    bool lock = true;
+    // true: a new RLock of its own (get_lock()), as Python does by default; false: none; or a
+    // Lock or RLock to share.
+    LockChoice lock = true;
 };
 
 namespace detail {
@@ -158,7 +187,7 @@ protected:
 
     ValueStorage() = default;
 
-    void create(ObjectKind kind, std::size_t count, bool lock) {
+    void create(ObjectKind kind, std::size_t count, const LockChoice& lock) {
         if (count > (std::size_t{1} << 40) / (sizeof(T) ? sizeof(T) : 1))
             throw std::length_error("mproc: shared array too large");
         block_ = SharedBlock::create(kind == ObjectKind::value ? "mproc-value" : "mproc-array",
@@ -167,9 +196,11 @@ protected:
         layout().count = count;
         data_ = std::launder(reinterpret_cast<T*>(block_.data() + data_offset));
         size_ = count;
-        if (lock) {
+        if (lock.own_) {
             mutex_init(layout().mutex, true);
-            lock_ = RLock(block_, &layout().mutex);
+            lock_ = own_lock(block_);
+        } else if (lock.existing_) {
+            lock_ = *lock.existing_;
         }
     }
 
@@ -195,9 +226,9 @@ protected:
         const auto mode = in.read_value<LockMode>();
         if (mode == LockMode::own) {
             if (layout->mutex.recursive != 1) in.fail(std::string(what) + " has no lock of its own");
-            lock_ = RLock(block, &layout->mutex);
+            lock_ = own_lock(block);
         } else if (mode == LockMode::shared_with) {
-            lock_ = mproc::decode<RLock>(in);
+            lock_ = mproc::decode<AnyLock>(in);
         } else if (mode != LockMode::none) {
             in.fail("invalid lock mode");
         }
@@ -208,9 +239,13 @@ protected:
 
     Layout& layout() const noexcept { return *std::launder(reinterpret_cast<Layout*>(block_.data())); }
 
+    static AnyLock own_lock(const SharedBlock& block) {
+        return AnyLock(RLock(block, &std::launder(reinterpret_cast<Layout*>(block.data()))->mutex));
+    }
+
     bool lock_present() const noexcept { return lock_.state_ != nullptr; }
 
-    RLock& lock_or_throw(const char* what) {
+    AnyLock& lock_or_throw(const char* what) {
         if (!lock_.state_)
             throw StateError(std::string("mproc::") + what +
                              "::get_lock: this object was created without a lock ({.lock = false} or Raw" +
@@ -221,7 +256,7 @@ protected:
     SharedBlock block_;
     T* data_ = nullptr;
     std::size_t size_ = 0;
-    RLock lock_{SharedBlock{}, nullptr};  // no lock when state_ is null
+    AnyLock lock_{MutexHandle(SharedBlock{}, nullptr)};  // no lock when state_ is null
 };
 
 }  // namespace detail
@@ -243,16 +278,13 @@ public:
         this->create(detail::ObjectKind::value, 1, options.lock);
         new (this->data_) T(initial);
     }
-    // Protected by an existing lock, shared with other objects (Python's Value(..., lock=rlock)).
-    Value(const T& initial, RLock lock) : Value(initial, SharedOptions{.lock = false}) {
-        this->lock_ = std::move(lock);
-    }
 
     // The value in shared memory. Hold get_lock() while doing read-modify-write through it.
     T& value() noexcept { return *this->data_; }
     const T& value() const noexcept { return *this->data_; }
 
-    RLock& get_lock() { return this->lock_or_throw("Value"); }
+    // The object's lock: its own RLock, or the Lock or RLock it was given.
+    AnyLock& get_lock() { return this->lock_or_throw("Value"); }
     bool has_lock() const noexcept { return this->lock_present(); }
 
     // Atomic access, without the lock.
@@ -307,7 +339,7 @@ public:
         requires std::default_initializable<T>
         : RawValue(T{}) {}
     explicit RawValue(const T& initial) : Value<T>(initial, SharedOptions{.lock = false}) {}
-    RLock& get_lock() = delete;  // a RawValue has no lock: use Value<T>
+    AnyLock& get_lock() = delete;  // a RawValue has no lock: use Value<T>
 
 private:
     explicit RawValue(Value<T> value) : Value<T>(std::move(value)) {}
@@ -374,12 +406,13 @@ public:
     operator std::span<T>() noexcept { return span(); }
     operator std::span<const T>() const noexcept { return span(); }
 
-    RLock& get_lock() { return this->lock_or_throw("Array"); }
+    // The object's lock: its own RLock, or the Lock or RLock it was given.
+    AnyLock& get_lock() { return this->lock_or_throw("Array"); }
     bool has_lock() const noexcept { return this->lock_present(); }
 
 private:
     template <class Range>
-    void assign(const Range& values, SharedOptions options) {
+    void assign(const Range& values, const SharedOptions& options) {
         this->create(detail::ObjectKind::array, static_cast<std::size_t>(std::ranges::distance(values)), options.lock);
         std::size_t i = 0;
         for (auto&& element : values) new (this->data_ + i++) T(static_cast<T>(element));
@@ -405,7 +438,7 @@ public:
                  !std::is_same_v<std::remove_cvref_t<R>, RawArray> &&
                  std::convertible_to<std::ranges::range_reference_t<R>, T>)
     explicit RawArray(R&& values) : Array<T>(std::forward<R>(values), SharedOptions{.lock = false}) {}
-    RLock& get_lock() = delete;  // a RawArray has no lock: use Array<T>
+    AnyLock& get_lock() = delete;  // a RawArray has no lock: use Array<T>
 
 private:
     explicit RawArray(Array<T> array) : Array<T>(std::move(array)) {}

@@ -10,16 +10,26 @@
 //
 // Names follow Python's rules: a segment created without a name gets a fresh one ("psm_"
 // followed by 8 hex digits); names are given without a leading '/' (one is accepted and ignored)
-// and may not otherwise contain '/'. The segment lives in /dev/shm under that name until
-// unlink(), even when every process using it has exited: like Python's, and unlike mproc's
-// unnamed objects (Value, Queue, ...), a named segment is left behind if nobody unlinks it.
+// and may not otherwise contain '/'. The segment lives in /dev/shm under that name until unlink().
 // Creating a name that exists throws OSError with code() == EEXIST (Python's FileExistsError);
 // attaching to a name that does not exist throws OSError with code() == ENOENT
 // (FileNotFoundError).
 //
+// Leftovers are cleaned up as by Python's resource tracker: a segment this program creates is
+// registered with a small tracker process, started with the first one. The program's processes
+// (the one that started it, the children it starts from then on by any start method, theirs)
+// keep a channel to it open; once the last of them is gone, however it ended (SIGKILL included),
+// the tracker unlinks the segments still registered and warns on stderr ("mproc:
+// resource_tracker: There appear to be 1 leaked shared_memory objects to clean up at shutdown:
+// psm_..."). unlink() unregisters. A child started before its parent had a tracker gets its own
+// with its first segment. With {.track = false} (Python 3.13's track=False) a segment is left to
+// unlink() alone and may outlive the program. Attaching by name never registers (Python's
+// track=True registers attachers too, so that a process that merely attached removes the segment
+// when it ends).
+//
 // A SharedMemory object is a handle: copies share the mapping, which close() releases for every
 // copy in this process. It can be passed to a Process or sent to another process (it travels as a
-// descriptor, so it works even after unlink()).
+// descriptor, so it works even after unlink(); its track option goes with it).
 #pragma once
 
 #include <cstddef>
@@ -33,15 +43,22 @@
 
 namespace mproc {
 
+struct SharedMemoryOptions {
+    // Python 3.13's track. Created segments are registered with the resource tracker, which
+    // unlinks them once the program is gone; false: left to unlink(). For every handle, whether
+    // unlink() tells the tracker.
+    bool track = true;
+};
+
 class SharedMemory {
 public:
     // Creates a segment of `size` bytes (zero-filled) under a fresh name, or under `name`.
-    static SharedMemory create(std::size_t size);
-    static SharedMemory create(const std::string& name, std::size_t size);
+    static SharedMemory create(std::size_t size, SharedMemoryOptions options = {});
+    static SharedMemory create(const std::string& name, std::size_t size, SharedMemoryOptions options = {});
     // Attaches to an existing segment.
-    explicit SharedMemory(const std::string& name);
-    // Python's signature: SharedMemory(name=None, create=False, size=0).
-    SharedMemory(std::optional<std::string> name, bool create, std::size_t size = 0);
+    explicit SharedMemory(const std::string& name, SharedMemoryOptions options = {});
+    // Python's signature: SharedMemory(name=None, create=False, size=0, *, track=True).
+    SharedMemory(std::optional<std::string> name, bool create, std::size_t size = 0, SharedMemoryOptions options = {});
 
     // Without the leading '/'.
     const std::string& name() const;
@@ -51,7 +68,8 @@ public:
     // Unmaps the segment in this process (every copy of this handle here). Idempotent.
     void close() noexcept;
     bool closed() const noexcept;
-    // Removes the name (the memory lives on while mapped). OSError (ENOENT) if already removed.
+    // Removes the name (the memory lives on while mapped) and, when tracked, tells the resource
+    // tracker. OSError (ENOENT) if already removed.
     void unlink();
 
     struct Impl;

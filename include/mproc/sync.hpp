@@ -56,6 +56,7 @@ namespace mproc {
 
 class Lock;
 class RLock;
+class AnyLock;
 class Condition;
 class BoundedSemaphore;
 
@@ -63,6 +64,11 @@ namespace detail {
 
 template <class T>
 class ValueStorage;
+
+// Whether a deadline has passed (never, for none).
+inline bool deadline_passed(const Deadline& deadline) noexcept {
+    return deadline && std::chrono::steady_clock::now() >= *deadline;
+}
 
 // Refuses a plain number where a timeout is expected: 0.5 would otherwise become `true`.
 template <class N>
@@ -102,10 +108,9 @@ public:
     // Whether this thread holds the lock.
     bool held_by_this_thread() const noexcept { return mutex_held_by_this_thread(*state_); }
 
-    // Whether two handles refer to the same lock.
-    friend bool operator==(const MutexHandle& a, const MutexHandle& b) noexcept {
-        return a.block_.same_mapping(b.block_) && a.state_ == b.state_;
-    }
+    // Whether two handles refer to the same lock, even when each came from a message of its own
+    // (and maps the lock's memory separately).
+    friend bool operator==(const MutexHandle& a, const MutexHandle& b) noexcept { return same_lock(a, b); }
 
 protected:
     explicit MutexHandle(bool recursive);
@@ -113,14 +118,16 @@ protected:
 
     void encode(Writer& out) const;
     static MutexHandle decode(Reader& in, bool recursive);
+    static bool same_lock(const MutexHandle& a, const MutexHandle& b) noexcept;
 
     SharedBlock block_;
     MutexState* state_ = nullptr;
 
     friend class mproc::Condition;
+    friend class mproc::AnyLock;
     friend struct mproc::Codec<mproc::Lock>;
     friend struct mproc::Codec<mproc::RLock>;
-    friend struct mproc::Codec<mproc::Condition>;
+    friend struct mproc::Codec<mproc::AnyLock>;
     template <class T>
     friend class ValueStorage;
 };
@@ -147,6 +154,24 @@ private:
     explicit RLock(MutexHandle handle) : MutexHandle(std::move(handle)) {}
     RLock(detail::SharedBlock block, detail::MutexState* state) : MutexHandle(std::move(block), state) {}
     friend struct Codec<RLock>;
+    template <class T>
+    friend class detail::ValueStorage;
+};
+
+// A Lock or an RLock, whichever it was made from: what Value::get_lock() and Array::get_lock()
+// return, since Python's lock= argument accepts either. It locks and unlocks like both (acquire,
+// release, timeouts, OwnerDied), compares equal to the lock it was made from, and travels to
+// another process as that very lock.
+class AnyLock : public detail::MutexHandle {
+public:
+    AnyLock(const Lock& lock);
+    AnyLock(const RLock& lock);
+    // Whether it is an RLock.
+    bool recursive() const noexcept;
+
+private:
+    explicit AnyLock(MutexHandle handle) : MutexHandle(std::move(handle)) {}
+    friend struct Codec<AnyLock>;
     template <class T>
     friend class detail::ValueStorage;
 };
@@ -194,15 +219,14 @@ private:
 };
 
 // A condition variable bound to a Lock or RLock (Python's multiprocessing.Condition; by default
-// a new RLock). The condition is itself lockable: lock it (std::unique_lock, or acquire()), then
-// wait() or notify(). wait() releases the lock (every level of an RLock), sleeps until notified,
-// and reacquires it; it may also return without a notification, as condition variables do:
-// wait_for(predicate) loops for you.
+// a new RLock; a Value's get_lock() will do too). The condition is itself lockable: lock it
+// (std::unique_lock, or acquire()), then wait() or notify(). wait() releases the lock (every
+// level of an RLock), sleeps until notified, and reacquires it; it may also return without a
+// notification, as condition variables do: wait_for(predicate) loops for you.
 class Condition {
 public:
     Condition() : Condition(RLock()) {}
-    explicit Condition(Lock lock);
-    explicit Condition(RLock lock);
+    explicit Condition(AnyLock lock);
 
     void lock() { lock_.lock(); }
     bool try_lock() { return lock_.try_lock(); }
@@ -216,7 +240,9 @@ public:
     bool acquire(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
     void release() { lock_.release(); }
 
-    // The lock must be held (StateError otherwise). False when the timeout passed.
+    // The lock must be held (StateError otherwise). Returns true when notified, false when the
+    // timeout passed first; a zero or negative timeout still releases and retakes the lock (letting
+    // others in), and returns false unless a notify landed meanwhile, as in Python.
     void wait() { (void)wait_until(std::nullopt); }
     template <class Rep, class Period>
     bool wait(const std::chrono::duration<Rep, Period>& timeout) {
@@ -225,7 +251,9 @@ public:
     template <detail::plain_number N>
     bool wait(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
 
-    // Waits until predicate() is true; returns its last value (false only on timeout).
+    // Waits until predicate() is true; returns its last value (false only on timeout). With a
+    // timeout, the predicate is checked once more when the time is up, and never waited for after
+    // that, however often the condition is notified: a zero or negative timeout only checks it.
     template <class Predicate>
     bool wait_for(Predicate predicate) {
         while (!predicate()) wait();
@@ -235,8 +263,8 @@ public:
     bool wait_for(Predicate predicate, const std::chrono::duration<Rep, Period>& timeout) {
         const auto deadline = detail::deadline_after(timeout);
         bool result = predicate();
-        while (!result) {
-            if (!wait_until(deadline)) return predicate();
+        while (!result && !detail::deadline_passed(deadline)) {
+            (void)wait_until(deadline);
             result = predicate();
         }
         return result;
@@ -247,12 +275,10 @@ public:
     void notify_all();
 
 private:
-    Condition(detail::MutexHandle lock, detail::SharedBlock block)
-        : lock_(std::move(lock)), block_(std::move(block)) {}
+    Condition(AnyLock lock, detail::SharedBlock block) : lock_(std::move(lock)), block_(std::move(block)) {}
     bool wait_until(const detail::Deadline& deadline);
-    void init_block();
 
-    detail::MutexHandle lock_;
+    AnyLock lock_;
     detail::SharedBlock block_;
     friend struct Codec<Condition>;
 };
@@ -339,6 +365,11 @@ template <>
 struct Codec<RLock> {
     static void encode(Writer& out, const RLock& lock);
     static RLock decode(Reader& in);
+};
+template <>
+struct Codec<AnyLock> {
+    static void encode(Writer& out, const AnyLock& lock);
+    static AnyLock decode(Reader& in);
 };
 template <>
 struct Codec<Semaphore> {
