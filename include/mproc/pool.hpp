@@ -55,7 +55,9 @@
 
 namespace mproc {
 
-// A function and its arguments, packed to run in another process (used for initializers).
+// A function and its arguments, packed to run in another process (used for initializers):
+// `mproc::call(setup, "config.ini")`. The arguments are converted to f's parameter types and
+// checked as a task's are.
 class Call {
 public:
     Call() = default;
@@ -66,16 +68,17 @@ public:
 
 private:
     template <class F, class... Args>
-    friend Call call(F f, const Args&... args);
+    friend Call call(F f, Args&&... args);
     std::vector<std::byte> packed_;
     std::shared_ptr<const std::vector<int>> fds_;
 };
 
 template <class F, class... Args>
-Call call(F f, const Args&... args) {
+Call call(F f, Args&&... args) {
+    const detail::shipped_arguments_t<F, Args...> shipped(std::forward<Args>(args)...);
     Call packed;
     Writer out(packed.packed_);
-    detail::pack_call(out, f, args...);
+    std::apply([&](const auto&... arg) { detail::pack_call(out, f, arg...); }, shipped);
     packed.fds_ = detail::keep_fds(out.fds());
     return packed;
 }
@@ -662,32 +665,34 @@ public:
 
     // --- apply family: one call ---
 
+    // The arguments are converted to f's parameter types, as a direct call would convert them:
+    // `apply(greet, "alice")` sends the std::string greet takes.
     template <class F, class... Args>
         requires(!detail::call_prefix<F>)
-    auto apply(F f, Args... args) {
-        return submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::move(args)...)->take();
+    auto apply(F f, Args&&... args) {
+        return submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...)->take();
     }
     template <class F, class... Args>
-    auto apply(TaskOptions options, F f, Args... args) {
-        return submit_apply(options, callbacks(NoCallback{}), std::move(f), std::move(args)...)->take();
+    auto apply(TaskOptions options, F f, Args&&... args) {
+        return submit_apply(options, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...)->take();
     }
     template <class F, class... Args>
         requires(!detail::call_prefix<F>)
-    auto apply_async(F f, Args... args) {
-        return AsyncResult(submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::move(args)...));
+    auto apply_async(F f, Args&&... args) {
+        return AsyncResult(submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...));
     }
     template <class F, class... Args>
-    auto apply_async(TaskOptions options, F f, Args... args) {
-        return AsyncResult(submit_apply(options, callbacks(NoCallback{}), std::move(f), std::move(args)...));
+    auto apply_async(TaskOptions options, F f, Args&&... args) {
+        return AsyncResult(submit_apply(options, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...));
     }
     template <class C, class E, class F, class... Args>
         requires(!detail::call_prefix<F>)
-    auto apply_async(Callbacks<C, E> handlers, F f, Args... args) {
-        return AsyncResult(submit_apply(TaskOptions{}, std::move(handlers), std::move(f), std::move(args)...));
+    auto apply_async(Callbacks<C, E> handlers, F f, Args&&... args) {
+        return AsyncResult(submit_apply(TaskOptions{}, std::move(handlers), std::move(f), std::forward<Args>(args)...));
     }
     template <class C, class E, class F, class... Args>
-    auto apply_async(Callbacks<C, E> handlers, TaskOptions options, F f, Args... args) {
-        return AsyncResult(submit_apply(options, std::move(handlers), std::move(f), std::move(args)...));
+    auto apply_async(Callbacks<C, E> handlers, TaskOptions options, F f, Args&&... args) {
+        return AsyncResult(submit_apply(options, std::move(handlers), std::move(f), std::forward<Args>(args)...));
     }
 
     // --- lifetime ---
@@ -768,14 +773,14 @@ private:
         using Item = detail::range_item_t<View>;
         // Judged here, before ImapResults<F, ...> is instantiated: GCC 12 gets a closure type's
         // Transferable wrong when it is first asked while that class is being instantiated.
-        static_assert(detail::shippable_callable<F>, "mproc: this callable cannot be sent to another process");
+        detail::require_shippable_callable<F>();
         detail::require_shippable_chunk<F, Item, false>();
         return ImapResults<F, View, false, Ordered>(core_, std::move(f), std::views::all(std::forward<Range>(range)), options);
     }
 
     template <class C, class E, class F, class... Args>
-    auto submit_apply(const TaskOptions& options, Callbacks<C, E> handlers, F f, Args... args) {
-        using Item = std::tuple<Args...>;
+    auto submit_apply(const TaskOptions& options, Callbacks<C, E> handlers, F f, Args&&... args) {
+        using Item = detail::shipped_arguments_t<F, Args...>;
         detail::require_shippable_chunk<F, Item, true>();
         using R = detail::item_result_t<F, Item, true>;
         using Sink = detail::ApplySink<R>;
@@ -783,7 +788,7 @@ private:
         detail::attach_callbacks(*result, handlers);
         result->set_helper(core_);
         auto items = std::make_shared<std::vector<Item>>();
-        items->emplace_back(std::move(args)...);
+        items->emplace_back(std::forward<Args>(args)...);
         const Item* data = items->data();
         auto job = std::make_unique<detail::ChunkJob<F, Item, true, Sink>>(f, std::move(items), data, 1,
                                                                             std::make_shared<Sink>(result));
