@@ -10,7 +10,9 @@
 //   auto s = pool.starmap([](int a, int b) { return a + b; }, std::vector<std::tuple<int, int>>{{1, 2}});
 //   int v = pool.apply_async(square, 2).get();
 //
-// Functions, arguments and results cross a process boundary: see serialize.hpp for what can.
+// Functions, arguments and results cross a process boundary: see serialize.hpp for what can. A
+// task is a function, a captureless lambda, or mproc::partial(f, values...) for one that needs
+// values a lambda would capture (partial.hpp): a lambda with captures does not compile.
 // Inputs may be any input range: containers, views, generators. map and starmap read their whole
 // input first (as Python does); imap and imap_unordered read it lazily with a bounded number of
 // items in flight, so an endless generator works in bounded memory.
