@@ -31,7 +31,8 @@ long long now_ns() {
 }
 
 // Runs `work(i)` in `processes` children, all released together by a barrier; each records when
-// it started and ended. Returns the span from the first start to the last end, in seconds.
+// it started and ended. Returns the span from the first start to the last end, in seconds. `work`
+// is sent to the children: a function, or an mproc::partial binding the objects it uses.
 template <class Work>
 double timed_in_children(int processes, Work work) {
     mproc::Barrier start(static_cast<unsigned>(processes));
@@ -39,12 +40,14 @@ double timed_in_children(int processes, Work work) {
     std::vector<mproc::Process> children;
     for (int i = 0; i < processes; ++i)
         children.emplace_back(
-            [work](mproc::Barrier barrier, mproc::Array<long long> stamps, int index) mutable {
-                barrier.wait();
-                stamps[2 * static_cast<std::size_t>(index)] = now_ns();
-                work(index);
-                stamps[2 * static_cast<std::size_t>(index) + 1] = now_ns();
-            },
+            mproc::partial(
+                [](Work& task, mproc::Barrier barrier, mproc::Array<long long> stamps, int index) {
+                    barrier.wait();
+                    stamps[2 * static_cast<std::size_t>(index)] = now_ns();
+                    task(index);
+                    stamps[2 * static_cast<std::size_t>(index) + 1] = now_ns();
+                },
+                work),
             start, times, i);
     for (auto& child : children) child.start();
     for (auto& child : children) child.join();
@@ -84,12 +87,12 @@ int main(int argc, char** argv) {
         std::vector<double> rates;
         for (int r = 0; r < repetitions; ++r) {
             mproc::Value<int> counter(0);
-            const double time = timed_in_children(processes, [counter, per_process](int) mutable {
-                for (long n = 0; n < per_process; ++n) {
-                    std::lock_guard guard(counter.get_lock());
-                    counter.value() += 1;
+            const double time = timed_in_children(processes, mproc::partial([](mproc::Value<int> shared, long count, int) {
+                for (long n = 0; n < count; ++n) {
+                    std::lock_guard guard(shared.get_lock());
+                    shared.value() += 1;
                 }
-            });
+            }, counter, per_process));
             if (counter.value() != static_cast<int>(per_process * processes))
                 throw std::runtime_error("shared_bench: lost increments");
             rates.push_back(static_cast<double>(per_process * processes) / time);
@@ -103,9 +106,9 @@ int main(int argc, char** argv) {
         std::vector<double> rates;
         for (int r = 0; r < repetitions; ++r) {
             mproc::Value<int> counter(0, {.lock = false});
-            const double time = timed_in_children(processes, [counter, per_process](int) mutable {
-                for (long n = 0; n < per_process; ++n) counter.fetch_add(1);
-            });
+            const double time = timed_in_children(processes, mproc::partial([](mproc::Value<int> shared, long count, int) {
+                for (long n = 0; n < count; ++n) shared.fetch_add(1);
+            }, counter, per_process));
             if (counter.load() != static_cast<int>(per_process * processes))
                 throw std::runtime_error("shared_bench: lost increments");
             rates.push_back(static_cast<double>(per_process * processes) / time);
@@ -119,15 +122,15 @@ int main(int argc, char** argv) {
         std::vector<double> rates;
         for (int r = 0; r < repetitions; ++r) {
             mproc::Queue<int> queue;
-            const double time = timed_in_children(2, [queue, items](int index) mutable {
+            const double time = timed_in_children(2, mproc::partial([](mproc::Queue<int> shared, long count, int index) {
                 if (index == 0) {
-                    for (long n = 0; n < items; ++n) queue.put(static_cast<int>(n));
+                    for (long n = 0; n < count; ++n) shared.put(static_cast<int>(n));
                 } else {
                     long long local = 0;
-                    for (long n = 0; n < items; ++n) local += queue.get();
-                    if (local != static_cast<long long>(items) * (items - 1) / 2) std::_Exit(3);
+                    for (long n = 0; n < count; ++n) local += shared.get();
+                    if (local != static_cast<long long>(count) * (count - 1) / 2) std::_Exit(3);
                 }
-            });
+            }, queue, items));
             rates.push_back(static_cast<double>(items) / time);
         }
         rows.push_back({"Queue<int> put/get, 2 processes", "M/s", median(rates) / 1e6,

@@ -1,5 +1,7 @@
 #include <mproc/errors.hpp>
 
+#include <signal.h>
+
 #include <cstring>
 
 namespace mproc {
@@ -7,16 +9,28 @@ namespace mproc {
 OSError::OSError(const std::string& context, int code)
     : Error("mproc: " + context + ": " + std::strerror(code)), code_(code) {}
 
-RemoteError::RemoteError(std::string type_name, const std::string& what, int pid)
-    : Error(what), type_name_(std::move(type_name)), pid_(pid) {}
+namespace {
+std::string describe_remote(const std::string& type_name, const std::string& message, int pid) {
+    std::string text = type_name + " thrown in process " + std::to_string(pid);
+    return message.empty() ? text : text + ": " + message;
+}
+}  // namespace
+
+RemoteError::RemoteError(std::string type_name, std::string message, int pid)
+    : Error(describe_remote(type_name, message, pid)),
+      type_name_(std::move(type_name)), message_(std::move(message)), pid_(pid) {}
 
 namespace {
 std::string describe_crash(int pid, int exitcode, std::optional<long> task_index) {
     std::string text = "mproc: worker process " + std::to_string(pid);
-    if (exitcode < 0)
-        text += " was killed by signal " + std::to_string(-exitcode) + " (" + strsignal(-exitcode) + ")";
-    else
+    if (exitcode < 0) {
+        // Wider than int: the fields may come from another process's reply, INT_MIN included.
+        const long long number = -static_cast<long long>(exitcode);
+        text += " was killed by signal " + std::to_string(number);
+        if (number < NSIG) text += std::string(" (") + strsignal(static_cast<int>(number)) + ")";
+    } else {
         text += " exited with status " + std::to_string(exitcode);
+    }
     text += task_index ? " while running task " + std::to_string(*task_index) : " while running a task";
     return text;
 }

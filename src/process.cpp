@@ -114,12 +114,13 @@ int launch::run_process(Reader& payload, std::vector<os::UniqueFd>&) {
     parent.pid = decode<int>(payload);
     parent.name = decode<std::string>(payload);
     parent.daemon = decode<bool>(payload);
+    // The target's exceptions escape as they were thrown, as under fork, to be reported with
+    // their own type; the reply it writes holds no result (Reply::nothing) and is dropped.
     impl.target.run = [&payload] {
         std::vector<std::byte> reply;
         Writer out(reply);
-        detail::run_packed_call(payload, out);
-        Reader result(reply);
-        detail::unpack_reply<void>(result);
+        const auto entry = reinterpret_cast<detail::Trampoline>(detail::decode_code_address(payload));
+        entry(payload, out);
     };
     return impl.run_in_child(std::move(parent));
 }
@@ -211,12 +212,6 @@ void Process::start() {
         registry->reap_orphans();
     }
     const StartMethod method = impl_->start_method.value_or(get_start_method());
-    if (method != StartMethod::fork && !impl_->target.pack)
-        throw StateError("mproc::Process::start: under the " + std::string(to_string(method)) +
-                         " start method the target is sent to a new program, so it must be a function, a "
-                         "captureless lambda or one capturing trivially copyable values, called with "
-                         "transferable arguments (see mproc/serialize.hpp); use the fork start method "
-                         "for other targets");
     const ProcessInfo self = current_process();
     impl_->child = launch::start_child(
         method, [impl = impl_.get(), self] { return impl->run_in_child(self); },

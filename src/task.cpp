@@ -44,6 +44,11 @@ void run_packed_call(Reader& call, Writer& reply) {
 
 // --- Exceptions across processes ---------------------------------------------------------------
 
+// Reaches the constructors that recreate an error with the fields it had in the other process.
+struct ErrorRebuilder {
+    [[noreturn]] static void throw_os_error(int code, const std::string& what) { throw OSError(code, what); }
+};
+
 namespace {
 
 // Exception types rebuilt with their own type on the receiving side. The order is the wire
@@ -68,6 +73,12 @@ enum class ExceptionKind : std::uint8_t {
     pool_terminated,
     owner_died,
     worker_crashed,
+    os_error,
+    start_error,
+    full,
+    empty,
+    eof_error,
+    broken_barrier_error,
 };
 
 struct KnownType {
@@ -75,6 +86,7 @@ struct KnownType {
     ExceptionKind kind;
 };
 
+// Matched by exact type: a class derived from one of these is not one of these.
 const KnownType known_types[] = {
     {typeid(std::runtime_error), ExceptionKind::runtime_error},
     {typeid(std::logic_error), ExceptionKind::logic_error},
@@ -94,6 +106,12 @@ const KnownType known_types[] = {
     {typeid(PoolTerminated), ExceptionKind::pool_terminated},
     {typeid(OwnerDied), ExceptionKind::owner_died},
     {typeid(WorkerCrashed), ExceptionKind::worker_crashed},
+    {typeid(OSError), ExceptionKind::os_error},
+    {typeid(StartError), ExceptionKind::start_error},
+    {typeid(Full), ExceptionKind::full},
+    {typeid(Empty), ExceptionKind::empty},
+    {typeid(EOFError), ExceptionKind::eof_error},
+    {typeid(BrokenBarrierError), ExceptionKind::broken_barrier_error},
 };
 
 std::string demangle(const char* mangled) {
@@ -103,6 +121,9 @@ std::string demangle(const char* mangled) {
     return status == 0 && name ? std::string(name.get()) : std::string(mangled);
 }
 
+// Reply: ReplyStatus::exception, kind, type name, what() (RemoteError: the original message),
+// pid of the thrower, then the fields of the kind: WorkerCrashed's pid, exit code and task index,
+// OSError's code.
 struct PackedException {
     ExceptionKind kind = ExceptionKind::remote;
     std::string type_name;
@@ -112,6 +133,8 @@ struct PackedException {
     std::int32_t crashed_pid = 0;
     std::int32_t crashed_exitcode = 0;
     std::optional<std::int64_t> crashed_task;
+    // OSError only.
+    std::int32_t os_code = 0;
 };
 
 void encode_packed(Writer& out, const PackedException& e) {
@@ -124,6 +147,8 @@ void encode_packed(Writer& out, const PackedException& e) {
         out.write_value(e.crashed_pid);
         out.write_value(e.crashed_exitcode);
         encode(out, e.crashed_task);
+    } else if (e.kind == ExceptionKind::os_error) {
+        out.write_value(e.os_code);
     }
 }
 
@@ -137,19 +162,22 @@ void encode_current_exception(Writer& reply) {
     } catch (const RemoteError& e) {
         // Re-raised from a nested process: keep the original thrower's type and pid.
         packed.type_name = e.type_name();
-        packed.what = e.what();
+        packed.what = e.message();
         packed.pid = e.pid();
-    } catch (const WorkerCrashed& e) {
-        packed.kind = ExceptionKind::worker_crashed;
-        packed.what = e.what();
-        packed.crashed_pid = e.pid();
-        packed.crashed_exitcode = e.exitcode();
-        if (e.task_index()) packed.crashed_task = *e.task_index();
     } catch (const std::exception& e) {
         packed.type_name = demangle(typeid(e).name());
         packed.what = e.what();
         for (const auto& known : known_types)
             if (typeid(e) == known.type) packed.kind = known.kind;
+        // The kind is the exact type, so these casts are exact.
+        if (packed.kind == ExceptionKind::worker_crashed) {
+            const auto& crash = static_cast<const WorkerCrashed&>(e);
+            packed.crashed_pid = crash.pid();
+            packed.crashed_exitcode = crash.exitcode();
+            if (crash.task_index()) packed.crashed_task = *crash.task_index();
+        } else if (packed.kind == ExceptionKind::os_error) {
+            packed.os_code = static_cast<const OSError&>(e).code();
+        }
     } catch (...) {
         const std::type_info* type = abi::__cxa_current_exception_type();
         packed.type_name = type ? demangle(type->name()) : "unknown exception";
@@ -188,6 +216,12 @@ void rethrow_exception_reply(Reader& reply) {
             const auto task = decode<std::optional<std::int64_t>>(reply);
             throw WorkerCrashed(pid, exitcode, task ? std::optional<long>(*task) : std::nullopt);
         }
+        case ExceptionKind::os_error: ErrorRebuilder::throw_os_error(reply.read_value<std::int32_t>(), e.what);
+        case ExceptionKind::start_error: throw StartError(e.what);
+        case ExceptionKind::full: throw Full(e.what);
+        case ExceptionKind::empty: throw Empty(e.what);
+        case ExceptionKind::eof_error: throw EOFError(e.what);
+        case ExceptionKind::broken_barrier_error: throw BrokenBarrierError(e.what);
     }
     reply.fail("unknown exception kind");
 }

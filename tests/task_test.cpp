@@ -1,12 +1,16 @@
 // Task shipping: a call packed in one process, run in another, the reply unpacked.
 #include <mproc/detail/task.hpp>
+#include <mproc/partial.hpp>
 
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <string>
+#include <string_view>
 
 #include <gtest/gtest.h>
 
@@ -116,11 +120,67 @@ TEST(TaskShipping, CaptureLessLambdaRuns) {
     EXPECT_EQ(unpack<int>(run(pack(add, 2, 3))), 5);
 }
 
-TEST(TaskShipping, LambdaWithTriviallyCopyableCapturesCarriesItsState) {
+TEST(TaskShipping, PartialCarriesItsBoundValues) {
     const int offset = 100;
     const double scale = 0.5;
-    auto f = [offset, scale](int x) { return offset + x * scale; };
+    auto f = mproc::partial([](int o, double s, int x) { return o + x * s; }, offset, scale);
     EXPECT_DOUBLE_EQ(unpack<double>(run(pack(f, 10))), 105.0);
+    auto g = mproc::partial(&greet, "bob");
+    EXPECT_EQ(unpack<std::string>(run(pack(g, 2))), "hello bob;hello bob;");
+}
+
+TEST(TaskShipping, CopyCapturesCarriesTheCapturedBytes) {
+    const int offset = 100;
+    const double scale = 0.5;
+    auto f = mproc::copy_captures([offset, scale](int x) { return offset + x * scale; });
+    EXPECT_DOUBLE_EQ(unpack<double>(run(pack(f, 10))), 105.0);
+}
+
+struct PlainState {
+    int n = 0;
+    int operator()(int x) const { return x + n; }
+};
+
+TEST(TaskShipping, OnlyCallablesThatDeclareTheirStateCanBeSent) {
+    using mproc::detail::shippable_callable;
+    int n = 1;
+    auto by_value = [n](int x) { return x + n; };
+    auto by_reference = [&n](int x) { return x + n; };
+    auto stateless = [](int x) { return x; };
+    // A capture by reference cannot be told from one by value: both are refused.
+    static_assert(!shippable_callable<decltype(by_value)>);
+    static_assert(!shippable_callable<decltype(by_reference)>);
+    static_assert(!shippable_callable<PlainState>);
+    static_assert(!shippable_callable<std::function<int(int)>>);
+    static_assert(shippable_callable<decltype(stateless)>);
+    static_assert(shippable_callable<decltype(&square)>);
+    static_assert(shippable_callable<Scaler>);  // a cereal serialize function declares its state
+    static_assert(shippable_callable<decltype(mproc::partial(&square))>);
+    static_assert(shippable_callable<decltype(mproc::copy_captures(by_value))>);
+    EXPECT_EQ(by_reference(1) + by_value(1) + stateless(1), 5);
+}
+
+TEST(TaskShipping, ArgumentsTravelAsTheParameterTypes) {
+    using mproc::detail::shipped_arguments_t;
+    using Greet = decltype(&greet);
+    // A literal for a `const std::string&` travels as the std::string a direct call would make.
+    static_assert(std::is_same_v<shipped_arguments_t<Greet, const char (&)[6], int>, std::tuple<std::string, int>>);
+    static_assert(std::is_same_v<shipped_arguments_t<Greet, const char*, long>, std::tuple<std::string, int>>);
+    // Unknown parameters (a generic lambda): decayed, with a literal as a std::string.
+    auto generic = [](auto text, auto number) { return text + std::to_string(number); };
+    static_assert(std::is_same_v<shipped_arguments_t<decltype(generic), const char (&)[3], short&>,
+                                 std::tuple<std::string, short>>);
+    // A parameter that cannot travel: the argument travels and converts on the other side.
+    auto size_of = [](std::string_view text) { return text.size(); };
+    static_assert(std::is_same_v<shipped_arguments_t<decltype(size_of), std::string&>, std::tuple<std::string>>);
+    static_assert(std::is_same_v<shipped_arguments_t<decltype(size_of), const char (&)[2]>, std::tuple<std::string>>);
+    // ...unless it cannot either: the parameter's type stays, for the compile-time error to name.
+    auto show = [](const char* text) { return text; };
+    static_assert(std::is_same_v<shipped_arguments_t<decltype(show), const char (&)[2]>, std::tuple<const char*>>);
+    // A partial's parameters are the ones it leaves.
+    using Bound = decltype(mproc::partial(&greet, "x"));
+    static_assert(std::is_same_v<shipped_arguments_t<Bound, double>, std::tuple<int>>);
+    EXPECT_EQ(unpack<std::string>(run(pack(&greet, std::string("lit"), 1))), "hello lit;");
 }
 
 TEST(TaskShipping, FunctorWithCerealStateCarriesItsState) {
@@ -154,8 +214,10 @@ TEST(TaskShipping, ReexecutedBinaryRunsTheSameMessage) {
     EXPECT_EQ(unpack<std::string>(run_in_reexecuted_binary(pack(&greet, std::string("ann"), 1))),
               "hello ann;");
     const int k = 3;
-    auto lambda = [k](int x) { return x * k; };
-    EXPECT_EQ(unpack<int>(run_in_reexecuted_binary(pack(lambda, 14))), 42);
+    auto bound = mproc::partial([](int factor, int x) { return x * factor; }, k);
+    EXPECT_EQ(unpack<int>(run_in_reexecuted_binary(pack(bound, 14))), 42);
+    auto nested = mproc::partial(mproc::partial(&greet, "nested"), 2);
+    EXPECT_EQ(unpack<std::string>(run_in_reexecuted_binary(pack(nested))), "hello nested;hello nested;");
     EXPECT_EQ(unpack<std::string>(run_in_reexecuted_binary(pack(Scaler{1, "y="}, 2.0))), "y=2.000000");
 }
 
@@ -197,7 +259,10 @@ TEST(TaskShipping, OtherExceptionsBecomeRemoteErrorWithTypeMessageAndPid) {
     } catch (const mproc::RemoteError& e) {
         EXPECT_EQ(e.type_name(), "(anonymous namespace)::CustomError");
         EXPECT_NE(e.pid(), ::getpid());
-        EXPECT_EQ(std::string(e.what()), "custom " + std::to_string(e.pid()));
+        const std::string message = "custom " + std::to_string(e.pid());
+        EXPECT_EQ(e.message(), message);
+        EXPECT_EQ(std::string(e.what()), "(anonymous namespace)::CustomError thrown in process " +
+                                             std::to_string(e.pid()) + ": " + message);
     }
 }
 
@@ -208,7 +273,30 @@ TEST(TaskShipping, NonExceptionThrowBecomesRemoteErrorNamingTheType) {
         FAIL() << "no exception";
     } catch (const mproc::RemoteError& e) {
         EXPECT_EQ(e.type_name(), "int");
+        EXPECT_EQ(std::string(e.what()), "int thrown in process " + std::to_string(::getpid()));
     }
+}
+
+TEST(TaskShipping, RemoteErrorRaisedAgainKeepsItsOrigin) {
+    // A worker that passes on a RemoteError from a process of its own reports the first thrower.
+    const auto reply = run_in_forked_child(pack([]() -> int { throw mproc::RemoteError("Deep", "below", 77); }));
+    try {
+        unpack<int>(reply);
+        FAIL() << "no exception";
+    } catch (const mproc::RemoteError& e) {
+        EXPECT_EQ(e.type_name(), "Deep");
+        EXPECT_EQ(e.message(), "below");
+        EXPECT_EQ(e.pid(), 77);
+        EXPECT_STREQ(e.what(), "Deep thrown in process 77: below");
+    }
+}
+
+TEST(TaskShipping, WorkerCrashedFromAnyExitCodeDescribesItself) {
+    // The fields may come from a corrupt reply: the most negative exit code is still a number.
+    const mproc::WorkerCrashed crash(5, INT_MIN, std::nullopt);
+    EXPECT_EQ(std::string(crash.what()), "mproc: worker process 5 was killed by signal 2147483648 while running a task");
+    EXPECT_EQ(std::string(mproc::WorkerCrashed(5, -9, 3).what()),
+              "mproc: worker process 5 was killed by signal 9 (Killed) while running task 3");
 }
 
 TEST(TaskShipping, CorruptCodeOffsetIsReportedNotJumpedTo) {

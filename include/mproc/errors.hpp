@@ -1,12 +1,20 @@
 // mproc/errors.hpp: the exceptions mproc throws.
 //
 // Every error mproc raises derives from mproc::Error, itself a std::runtime_error, so one
-// `catch (const mproc::Error&)` handles them all. Exceptions thrown by your own code inside another
-// process come back as follows: the standard types (std::runtime_error, std::logic_error,
-// std::invalid_argument, std::out_of_range, std::domain_error, std::length_error,
-// std::range_error, std::overflow_error, std::underflow_error, std::bad_alloc) are rethrown with
-// their type and what(); anything else becomes mproc::RemoteError, which keeps the original type's
-// name, its what() and the pid of the process that threw it.
+// `catch (const mproc::Error&)` handles them all.
+//
+// An exception that escapes a task, an initializer or a Process target in another process comes
+// back to the caller as follows:
+//   - every class defined here (Error, StateError, OSError, SerializationError, RemoteError,
+//     WorkerCrashed, StartError, TimeoutError, PoolClosed, PoolTerminated, OwnerDied, Full, Empty,
+//     EOFError, BrokenBarrierError) and the standard std::runtime_error, std::logic_error,
+//     std::invalid_argument, std::out_of_range, std::domain_error, std::length_error,
+//     std::range_error, std::overflow_error, std::underflow_error and std::bad_alloc are rethrown
+//     with their exact type, their what() and their fields (OSError::code(), WorkerCrashed's pid,
+//     exit code and task index, RemoteError's origin);
+//   - anything else (your own exception types, `throw 42`) becomes mproc::RemoteError, which names
+//     the original type and the process that threw it. A class derived from one of the above is
+//     "anything else": only the exact type is recreated.
 #pragma once
 
 #include <optional>
@@ -14,6 +22,10 @@
 #include <string>
 
 namespace mproc {
+
+namespace detail {
+struct ErrorRebuilder;  // recreates errors thrown in another process (src/task.cpp)
+}  // namespace detail
 
 class Error : public std::runtime_error {
 public:
@@ -34,6 +46,8 @@ public:
     int code() const noexcept { return code_; }
 
 private:
+    friend struct detail::ErrorRebuilder;
+    OSError(int code, const std::string& what) : Error(what), code_(code) {}
     int code_;
 };
 
@@ -44,16 +58,20 @@ public:
     using Error::Error;
 };
 
-// An exception of a type mproc cannot recreate, thrown in another process. what() is the
-// original what(); type_name() the original (demangled) type.
+// An exception of a type mproc cannot recreate, thrown in another process. type_name() is the
+// original (demangled) type, message() its what() (empty for a type that is not a
+// std::exception), pid() the process that threw it. what() says all three:
+//   "MyError thrown in process 1234: disk full", or "int thrown in process 1234".
 class RemoteError : public Error {
 public:
-    RemoteError(std::string type_name, const std::string& what, int pid);
+    RemoteError(std::string type_name, std::string message, int pid);
     const std::string& type_name() const noexcept { return type_name_; }
+    const std::string& message() const noexcept { return message_; }
     int pid() const noexcept { return pid_; }
 
 private:
     std::string type_name_;
+    std::string message_;
     int pid_;
 };
 

@@ -10,7 +10,9 @@
 //   auto s = pool.starmap([](int a, int b) { return a + b; }, std::vector<std::tuple<int, int>>{{1, 2}});
 //   int v = pool.apply_async(square, 2).get();
 //
-// Functions, arguments and results cross a process boundary: see serialize.hpp for what can.
+// Functions, arguments and results cross a process boundary: see serialize.hpp for what can. A
+// task is a function, a captureless lambda, or mproc::partial(f, values...) for one that needs
+// values a lambda would capture (partial.hpp): a lambda with captures does not compile.
 // Inputs may be any input range: containers, views, generators. map and starmap read their whole
 // input first (as Python does); imap and imap_unordered read it lazily with a bounded number of
 // items in flight, so an endless generator works in bounded memory.
@@ -55,7 +57,9 @@
 
 namespace mproc {
 
-// A function and its arguments, packed to run in another process (used for initializers).
+// A function and its arguments, packed to run in another process (used for initializers):
+// `mproc::call(setup, "config.ini")`. The arguments are converted to f's parameter types and
+// checked as a task's are.
 class Call {
 public:
     Call() = default;
@@ -66,16 +70,17 @@ public:
 
 private:
     template <class F, class... Args>
-    friend Call call(F f, const Args&... args);
+    friend Call call(F f, Args&&... args);
     std::vector<std::byte> packed_;
     std::shared_ptr<const std::vector<int>> fds_;
 };
 
 template <class F, class... Args>
-Call call(F f, const Args&... args) {
+Call call(F f, Args&&... args) {
+    const detail::shipped_arguments_t<F, Args...> shipped(std::forward<Args>(args)...);
     Call packed;
     Writer out(packed.packed_);
-    detail::pack_call(out, f, args...);
+    std::apply([&](const auto&... arg) { detail::pack_call(out, f, arg...); }, shipped);
     packed.fds_ = detail::keep_fds(out.fds());
     return packed;
 }
@@ -675,32 +680,34 @@ public:
 
     // --- apply family: one call ---
 
+    // The arguments are converted to f's parameter types, as a direct call would convert them:
+    // `apply(greet, "alice")` sends the std::string greet takes.
     template <class F, class... Args>
         requires(!detail::call_prefix<F>)
-    auto apply(F f, Args... args) {
-        return submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::move(args)...)->take();
+    auto apply(F f, Args&&... args) {
+        return submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...)->take();
     }
     template <class F, class... Args>
-    auto apply(TaskOptions options, F f, Args... args) {
-        return submit_apply(options, callbacks(NoCallback{}), std::move(f), std::move(args)...)->take();
+    auto apply(TaskOptions options, F f, Args&&... args) {
+        return submit_apply(options, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...)->take();
     }
     template <class F, class... Args>
         requires(!detail::call_prefix<F>)
-    auto apply_async(F f, Args... args) {
-        return AsyncResult(submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::move(args)...));
+    auto apply_async(F f, Args&&... args) {
+        return AsyncResult(submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...));
     }
     template <class F, class... Args>
-    auto apply_async(TaskOptions options, F f, Args... args) {
-        return AsyncResult(submit_apply(options, callbacks(NoCallback{}), std::move(f), std::move(args)...));
+    auto apply_async(TaskOptions options, F f, Args&&... args) {
+        return AsyncResult(submit_apply(options, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...));
     }
     template <class C, class E, class F, class... Args>
         requires(!detail::call_prefix<F>)
-    auto apply_async(Callbacks<C, E> handlers, F f, Args... args) {
-        return AsyncResult(submit_apply(TaskOptions{}, std::move(handlers), std::move(f), std::move(args)...));
+    auto apply_async(Callbacks<C, E> handlers, F f, Args&&... args) {
+        return AsyncResult(submit_apply(TaskOptions{}, std::move(handlers), std::move(f), std::forward<Args>(args)...));
     }
     template <class C, class E, class F, class... Args>
-    auto apply_async(Callbacks<C, E> handlers, TaskOptions options, F f, Args... args) {
-        return AsyncResult(submit_apply(options, std::move(handlers), std::move(f), std::move(args)...));
+    auto apply_async(Callbacks<C, E> handlers, TaskOptions options, F f, Args&&... args) {
+        return AsyncResult(submit_apply(options, std::move(handlers), std::move(f), std::forward<Args>(args)...));
     }
 
     // --- lifetime ---
@@ -781,14 +788,14 @@ private:
         using Item = detail::range_item_t<View>;
         // Judged here, before ImapResults<F, ...> is instantiated: GCC 12 gets a closure type's
         // Transferable wrong when it is first asked while that class is being instantiated.
-        static_assert(detail::shippable_callable<F>, "mproc: this callable cannot be sent to another process");
+        detail::require_shippable_callable<F>();
         detail::require_shippable_chunk<F, Item, false>();
         return ImapResults<F, View, false, Ordered>(core(), std::move(f), std::views::all(std::forward<Range>(range)), options);
     }
 
     template <class C, class E, class F, class... Args>
-    auto submit_apply(const TaskOptions& options, Callbacks<C, E> handlers, F f, Args... args) {
-        using Item = std::tuple<Args...>;
+    auto submit_apply(const TaskOptions& options, Callbacks<C, E> handlers, F f, Args&&... args) {
+        using Item = detail::shipped_arguments_t<F, Args...>;
         detail::require_shippable_chunk<F, Item, true>();
         using R = detail::item_result_t<F, Item, true>;
         using Sink = detail::ApplySink<R>;
@@ -796,7 +803,7 @@ private:
         detail::attach_callbacks(*result, handlers);
         result->set_helper(core());
         auto items = std::make_shared<std::vector<Item>>();
-        items->emplace_back(std::move(args)...);
+        items->emplace_back(std::forward<Args>(args)...);
         const Item* data = items->data();
         auto job = std::make_unique<detail::ChunkJob<F, Item, true, Sink>>(f, std::move(items), data, 1,
                                                                             std::make_shared<Sink>(result));

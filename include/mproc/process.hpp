@@ -2,14 +2,17 @@
 // multiprocessing.Process.
 //
 //   void greet(std::string name) { std::printf("hello %s\n", name.c_str()); }
-//   mproc::Process p(greet, std::string("bob"));
+//   mproc::Process p(greet, "bob");          // "bob" is kept as the std::string greet takes
 //   p.start();
 //   p.join();
 //   assert(p.exitcode() == 0);
 //
 // Under the fork start method (the default) the child starts as a copy of the parent, and the
 // target and its arguments are the copies it inherited; under spawn and forkserver they are sent
-// to it (see start_method.hpp). It ends when the target returns (exit code 0) or when an exception
+// to it (see start_method.hpp). Either way the target must be one that can be sent, as a Pool
+// task (a function, a captureless lambda, an mproc::partial binding values to one; see
+// partial.hpp), and the arguments are converted to its parameter types and checked at compile
+// time (serialize.hpp). It ends when the target returns (exit code 0) or when an exception
 // escapes it (the child prints "Process <name>: <type>: <what>" to stderr; exit code 1). Children
 // never outlive their parent: if the parent dies, even by SIGKILL, the kernel kills them. At
 // normal exit of the parent, daemonic children are terminated and the others are waited for.
@@ -29,6 +32,7 @@
 
 #include <mproc/detail/task.hpp>
 #include <mproc/errors.hpp>
+#include <mproc/partial.hpp>
 #include <mproc/serialize.hpp>
 #include <mproc/start_method.hpp>
 
@@ -40,8 +44,7 @@ struct ProcessOptions {
     // Daemonic children are terminated when the parent exits instead of being waited for.
     // Unset: inherited from the creating process.
     std::optional<bool> daemon;
-    // How the child starts (see start_method.hpp); unset: get_start_method(). Under spawn and
-    // forkserver the target and its arguments must be shippable, as for Pool tasks.
+    // How the child starts (see start_method.hpp); unset: get_start_method().
     std::optional<StartMethod> start_method;
 };
 
@@ -95,26 +98,32 @@ private:
     struct Target {
         std::function<void()> run;
         // Writes the call as a message, for a child that does not share our memory (spawn,
-        // forkserver); empty when the target or its arguments cannot be shipped.
+        // forkserver).
         std::function<void(Writer&)> pack;
     };
 
+    // The target and its arguments are sent as a Pool task's are, under every start method (even
+    // fork, which sends nothing, so that a program does not stop compiling when its start method
+    // changes): a function, a captureless lambda or an mproc::partial, called with arguments
+    // converted to its parameter types (see partial.hpp and serialize.hpp).
     template <class F, class... Args>
     static Target make_target(F&& target, Args&&... args) {
         using Callable = std::decay_t<F>;
-        static_assert(std::is_invocable_v<Callable&, std::decay_t<Args>&...>,
+        using Arguments = detail::shipped_arguments_t<Callable, Args...>;
+        static_assert(detail::invocable_with_elements<Callable, Arguments>,
                       "mproc::Process: the target cannot be called with these argument types");
-        using State = std::tuple<Callable, std::decay_t<Args>...>;
-        auto state = std::make_shared<State>(std::forward<F>(target), std::forward<Args>(args)...);
+        using State = std::pair<Callable, Arguments>;
+        auto state = std::make_shared<State>(std::forward<F>(target), Arguments(std::forward<Args>(args)...));
         Target made;
-        made.run = [state] { std::apply([](auto& f, auto&... call_args) { std::invoke(f, call_args...); }, *state); };
-        using Result = std::invoke_result_t<Callable&, std::decay_t<Args>&...>;
-        if constexpr (detail::shippable_callable<Callable> && (Transferable<std::decay_t<Args>> && ...) &&
-                      (std::is_void_v<Result> || Transferable<std::remove_cvref_t<Result>>))
-            made.pack = [state](Writer& out) {
-                std::apply([&](const auto& f, const auto&... call_args) { detail::pack_call(out, f, call_args...); },
-                           *state);
-            };
+        made.run = [state] {
+            std::apply([&](auto&... call_args) { std::invoke(state->first, call_args...); }, state->second);
+        };
+        // Instantiated here, so that a target that cannot be sent fails to compile under every method.
+        made.pack = [state](Writer& out) {
+            std::apply(
+                [&](const auto&... call_args) { detail::pack_call<detail::Reply::nothing>(out, state->first, call_args...); },
+                state->second);
+        };
         return made;
     }
 

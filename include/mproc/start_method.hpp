@@ -14,10 +14,10 @@
 //               use). Safe with threads and nearly as fast as fork; what is inherited is the
 //               program's state when the server started, not when the child starts.
 //
-// The default is fork, or the value of the environment variable MPROC_START_METHOD. Under spawn
-// and forkserver a Process target must be shippable like a Pool task: a function, or a lambda
-// whose captures are trivially copyable values, with transferable arguments (shared objects
-// included); otherwise Process::start() throws StateError.
+// The default is fork, or the value of the environment variable MPROC_START_METHOD. Under every
+// method a Process target must be one that can be sent, like a Pool task: a function, a
+// captureless lambda or an mproc::partial, with transferable arguments (shared objects included);
+// anything else does not compile (see partial.hpp).
 #pragma once
 
 #include <string>

@@ -1,5 +1,6 @@
 # Runs the compiler on one source that must not compile, and passes only if compilation fails
-# with mproc's explanation ("cannot cross a process boundary") in the diagnostics.
+# with mproc's explanation in the diagnostics: "cannot cross a process boundary", or the text of a
+# line `// Expected diagnostic: TEXT` in the source.
 #   cmake -DCOMPILER=... -DSOURCE=... "-DINCLUDE_DIRS=a;b" -P check_compile_fails.cmake
 foreach(variable COMPILER SOURCE INCLUDE_DIRS)
   if(NOT DEFINED ${variable})
@@ -12,6 +13,13 @@ foreach(directory ${INCLUDE_DIRS})
   list(APPEND include_flags "-I${directory}")
 endforeach()
 
+set(expected "cannot cross a process boundary")
+file(STRINGS ${SOURCE} expected_lines REGEX "^// Expected diagnostic: ")
+if(expected_lines)
+  list(GET expected_lines 0 expected)
+  string(REGEX REPLACE "^// Expected diagnostic: " "" expected "${expected}")
+endif()
+
 execute_process(
   COMMAND ${COMPILER} -std=c++20 -fsyntax-only ${include_flags} ${SOURCE}
   RESULT_VARIABLE result
@@ -19,11 +27,11 @@ execute_process(
   ERROR_VARIABLE output)
 
 if(result EQUAL 0)
-  message(FATAL_ERROR "${SOURCE} compiled, but it must not: its type must not cross a process boundary")
+  message(FATAL_ERROR "${SOURCE} compiled, but it must not: what it sends must not cross a process boundary")
 endif()
-string(FIND "${output}" "cannot cross a process boundary" found)
+string(FIND "${output}" "${expected}" found)
 if(found EQUAL -1)
   message(FATAL_ERROR "${SOURCE} failed to compile, but not with mproc's explanation "
-                      "(\"cannot cross a process boundary\"). Compiler output:\n${output}")
+                      "(\"${expected}\"). Compiler output:\n${output}")
 endif()
 message(STATUS "${SOURCE} was rejected with mproc's explanation, as it should be")

@@ -2,17 +2,24 @@
 // to mproc::deserialize as that type. The types together reach every decoder path: memcpy'd
 // values, checked bools, strings, vectors (as one block and element by element), deque, list,
 // forward_list, ordered and unordered containers, pair, tuple, optional, variant, empty types,
-// std::array, a Codec specialization, and user types through cereal with cereal's std types.
+// std::array, a Codec specialization, user types through cereal with cereal's std types, and
+// mproc::partial. One more selector feeds the input to the decoder of a task's reply, which
+// rebuilds exceptions thrown in a worker (every mproc error with its fields, the standard ones,
+// RemoteError).
 //
 // Decoding may succeed or throw mproc::SerializationError; anything else (another exception, a
 // crash, a sanitizer report, a hang, a huge allocation) is a bug. A decoded value must be whole
 // (it is compared with a copy of itself, which reads all of it) and must encode again and decode
-// back: a value the decoder accepts is one the encoder can send.
+// back: a value the decoder accepts is one the encoder can send. The same holds for a decoded
+// exception: encoded again as a worker would, it decodes to the same type and what().
 //
 // Build with Clang and -DMPROC_BUILD_FUZZERS=ON; run as
 //   build/tests/fuzz/mproc_fuzz_decode -max_total_time=60 CORPUS_DIR tests/fuzz/corpus
 // `mproc_fuzz_decode --write-seeds=DIR` writes a valid encoding of each type into DIR (that is
 // how tests/fuzz/corpus was made).
+#include <mproc/detail/task.hpp>
+#include <mproc/errors.hpp>
+#include <mproc/partial.hpp>
 #include <mproc/serialize.hpp>
 
 #include <bitset>
@@ -23,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <forward_list>
 #include <list>
 #include <map>
@@ -31,6 +39,7 @@
 #include <span>
 #include <string>
 #include <tuple>
+#include <typeinfo>
 #include <unordered_map>
 #include <unordered_set>
 #include <variant>
@@ -151,6 +160,79 @@ void decode_as(std::span<const std::byte> bytes) {
     }
 }
 
+// Partials of a function (sent as a code offset) and of a stateless function object.
+int scaled(double factor, const std::string& unit, int x) { return static_cast<int>(factor * x) + static_cast<int>(unit.size()); }
+struct Weigh {
+    int operator()(const std::vector<int>& weights, int x) const { return x * static_cast<int>(weights.size()); }
+};
+auto make_partials(double factor, std::string unit, std::vector<int> weights) {
+    return std::tuple(mproc::partial(mproc::partial(scaled, factor), std::move(unit)),
+                      mproc::partial(Weigh{}, std::move(weights)));
+}
+using Partials = decltype(make_partials(0, {}, {}));
+
+void decode_partials(std::span<const std::byte> bytes) {
+    std::optional<Partials> value;
+    try {
+        value.emplace(mproc::deserialize<Partials>(bytes));
+    } catch (const mproc::SerializationError&) {
+        return;
+    }
+    // Read all of it. (The function a code offset resolved to is not called: an offset is trusted
+    // to name a function of the right type, as every process runs the same binary.)
+    auto& [first, second] = *value;
+    static_cast<void>(first.args() == first.args() && first.func().args() == first.func().args());
+    static_cast<void>(second(1));
+    const auto again = mproc::serialize(*value);
+    try {
+        static_cast<void>(mproc::deserialize<Partials>(again));
+    } catch (const mproc::SerializationError& error) {
+        std::fprintf(stderr, "decoded partials do not decode again: %s\n", error.what());
+        std::abort();
+    }
+}
+
+// An exception reply, as a worker writes it (see detail/task.hpp).
+std::exception_ptr decode_exception(std::span<const std::byte> bytes) {
+    mproc::Reader in(bytes);
+    try {
+        mproc::detail::unpack_reply<int>(in);
+    } catch (const mproc::SerializationError&) {
+        return nullptr;  // corrupt, or a SerializationError that was sent: both fine
+    } catch (...) {
+        return std::current_exception();
+    }
+    return nullptr;  // a value reply
+}
+
+std::string describe(std::exception_ptr error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        return std::string(typeid(e).name()) + ": " + e.what();
+    } catch (...) {
+        std::fprintf(stderr, "the reply decoder threw something that is not a std::exception\n");
+        std::abort();
+    }
+}
+
+void decode_exception_reply(std::span<const std::byte> bytes) {
+    const auto error = decode_exception(bytes);
+    if (!error) return;
+    std::vector<std::byte> again;
+    mproc::Writer out(again);
+    try {
+        std::rethrow_exception(error);
+    } catch (...) {
+        mproc::detail::encode_current_exception(out);
+    }
+    const auto rebuilt = decode_exception(again);
+    if (!rebuilt || describe(rebuilt) != describe(error)) {
+        std::fprintf(stderr, "a decoded exception does not travel again: %s\n", describe(error).c_str());
+        std::abort();
+    }
+}
+
 using Decoder = void (*)(std::span<const std::byte>);
 constexpr Decoder decoders[] = {
     decode_as<std::string>,
@@ -169,7 +251,11 @@ constexpr Decoder decoders[] = {
     decode_as<Users>,
     decode_as<std::vector<Record>>,
     decode_as<std::optional<std::variant<Measure, std::vector<std::optional<Record>>>>>,
+    decode_partials,
+    decode_exception_reply,
 };
+constexpr std::uint8_t partial_selector = 16;
+constexpr std::uint8_t exception_selector = 17;
 constexpr std::size_t decoder_count = sizeof(decoders) / sizeof(decoders[0]);
 
 // One valid encoding per decoder, prefixed with the decoder's byte.
@@ -227,6 +313,29 @@ std::vector<std::vector<std::byte>> seed_inputs() {
     add(14, std::vector<Record>{record, Record{}});
     add(15, std::optional<std::variant<Measure, std::vector<std::optional<Record>>>>(
                 std::vector<std::optional<Record>>{record, std::nullopt}));
+    add(partial_selector, make_partials(2.5, "kg", {1, 2, 3}));
+    // Replies carrying each exception a worker can send back, as the worker encodes them.
+    const std::exception_ptr errors[] = {
+        std::make_exception_ptr(std::runtime_error("runtime")),
+        std::make_exception_ptr(std::bad_alloc()),
+        std::make_exception_ptr(mproc::OSError("open", 2)),
+        std::make_exception_ptr(mproc::WorkerCrashed(12, -9, 3)),
+        std::make_exception_ptr(mproc::WorkerCrashed(12, 1, std::nullopt)),
+        std::make_exception_ptr(mproc::RemoteError("Type", "message", 34)),
+        std::make_exception_ptr(mproc::Full("full")),
+        std::make_exception_ptr(mproc::BrokenBarrierError("broken")),
+        std::make_exception_ptr(42),
+    };
+    for (const auto& error : errors) {
+        std::vector<std::byte> input{std::byte{exception_selector}};
+        mproc::Writer out(input);
+        try {
+            std::rethrow_exception(error);
+        } catch (...) {
+            mproc::detail::encode_current_exception(out);
+        }
+        seeds.push_back(std::move(input));
+    }
     return seeds;
 }
 

@@ -128,7 +128,7 @@ TEST(MpiPool, ExceptionsKeepTypeAndMessage) {
         FAIL() << "no exception";
     } catch (const mproc::RemoteError& e) {
         EXPECT_NE(e.type_name().find("CustomError"), std::string::npos) << e.type_name();
-        EXPECT_STREQ(e.what(), "custom failure");
+        EXPECT_EQ(e.message(), "custom failure");
     }
     // One failing item fails the map; the pool goes on.
     EXPECT_THROW(pool.map(fail_on_seven, std::views::iota(0, 20), {.chunksize = 3}), std::invalid_argument);
