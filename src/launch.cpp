@@ -77,7 +77,7 @@ Cookie random_cookie() {
 
 void send_bootstrap(int socket, const Bootstrap& bootstrap, const Cookie& cookie) {
     auto region = os::SharedRegion::create("mproc-bootstrap", std::max<std::size_t>(bootstrap.payload.size(), 1));
-    std::memcpy(region.data(), bootstrap.payload.data(), bootstrap.payload.size());
+    if (!bootstrap.payload.empty()) std::memcpy(region.data(), bootstrap.payload.data(), bootstrap.payload.size());
     const auto header = make_bootstrap_header(bootstrap.entry, bootstrap.fds.size(), bootstrap.payload.size(), cookie);
     const int payload_fd = region.fd();
     os::send_message(socket, std::as_bytes(std::span(&header, 1)), std::span(&payload_fd, 1));
