@@ -2,13 +2,20 @@
 //
 // Under fork a child runs a closure over the parent's memory. Under spawn and forkserver it cannot
 // be handed one: it is given a Bootstrap instead, an entry point and its encoded arguments,
-// over a socket whose other end the child inherits.
+// over a socket whose other end the child inherits. The fork server itself is a spawned child
+// whose entry is to serve forks.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <mproc/serialize.hpp>
@@ -19,7 +26,7 @@
 
 namespace mproc::launch {
 
-enum class Entry : std::uint16_t { pool_worker = 1, process = 2 };
+enum class Entry : std::uint16_t { pool_worker = 1, process = 2, fork_server = 3 };
 
 struct Bootstrap {
     Entry entry{};
@@ -31,6 +38,7 @@ struct Bootstrap {
 // Starts a child: under fork it runs `body`; under spawn and forkserver, the Bootstrap that
 // `bootstrap` makes (it is not called under fork). Returns once a spawned child has received its
 // bootstrap; throws StartError if it dies or stalls before (main() not calling mproc::init).
+// Every child keeps the method it was started with as its default (see keep_start_method).
 os::ChildProcess start_child(StartMethod method, const std::function<int()>& body,
                              const std::function<Bootstrap()>& bootstrap, const os::ForkOptions& options = {});
 
@@ -41,6 +49,7 @@ struct StartingChild {
     os::ChildProcess process;
     os::UniqueFd confirmation;
     StartMethod method = StartMethod::fork;
+    Entry entry = Entry::process;
 };
 StartingChild begin_child(StartMethod method, const std::function<int()>& body,
                           const std::function<Bootstrap()>& bootstrap, const os::ForkOptions& options = {});
@@ -50,14 +59,52 @@ void await_start(StartingChild& child);
 int run_pool_worker(Reader& payload, std::vector<os::UniqueFd>& fds);
 int run_process(Reader& payload, std::vector<os::UniqueFd>& fds);
 
-// Receives a bootstrap on `socket` and runs it; returns the exit code. In children of the fork
-// server, and through serve_if_spawned.
-int run_bootstrap(int socket);
-
-// For mproc::init: in a child started by spawn, runs its bootstrap and exits; otherwise returns.
+// For mproc::init: in a program started by spawn (a child, or a fork server), runs its bootstrap
+// and exits; otherwise returns. A MPROC_BOOTSTRAP_FD that is not a genuine bootstrap (a stray or
+// forged value) is removed from the environment and ignored, with a warning on stderr.
 void serve_if_spawned();
-// For mproc::init and set_start_method: starts the fork server now, while the program has a
-// single thread, if forkserver is the default method.
+// For mproc::init and set_start_method: starts the fork server now, if forkserver is `method`.
 void prepare(StartMethod method);
+
+// Makes `method` this process's default start method, as set_start_method(method, true) would but
+// starting nothing: what a child does first, so that it keeps the method it was started with, as
+// in Python. Defined in start_method.cpp.
+void keep_start_method(StartMethod method) noexcept;
+
+// --- The bootstrap's wire format --------------------------------------------------------------
+//
+// A program started by spawn finds its bootstrap socket in its environment, as
+// MPROC_BOOTSTRAP_FD=<descriptor>:<cookie>: the cookie is 16 random bytes (32 lowercase hex
+// digits) made for that child alone, and the bootstrap's header repeats it. The child takes a
+// bootstrap only from a socket its parent made whose first message is a header carrying that
+// cookie; children of the fork server get the cookie with the fork request. Both decoders take
+// untrusted input and are fuzzed (tests/fuzz/bootstrap_fuzzer.cpp).
+
+using Cookie = std::array<std::byte, 16>;
+
+struct BootstrapAddress {
+    int fd = -1;
+    Cookie cookie{};
+};
+std::string encode_bootstrap_address(const BootstrapAddress& address);
+// The address, or nothing unless `text` is exactly what encode_bootstrap_address makes.
+std::optional<BootstrapAddress> decode_bootstrap_address(std::string_view text) noexcept;
+
+struct BootstrapHeader {
+    std::uint32_t magic;
+    std::uint16_t entry;
+    std::uint16_t reserved;  // zero
+    std::uint32_t fd_count;  // descriptors sent in a second message
+    std::uint32_t reserved2; // zero
+    std::uint64_t payload_size;  // bytes of the memfd sent beside the header
+    Cookie cookie;
+};
+static_assert(std::is_trivially_copyable_v<BootstrapHeader> && sizeof(BootstrapHeader) == 40,
+              "BootstrapHeader is sent as bytes: keep it free of padding");
+BootstrapHeader make_bootstrap_header(Entry entry, std::size_t fd_count, std::size_t payload_size,
+                                      const Cookie& cookie) noexcept;
+// The header, or nothing unless `bytes` are one of ours carrying `expected`.
+std::optional<BootstrapHeader> decode_bootstrap_header(std::span<const std::byte> bytes,
+                                                       const Cookie& expected) noexcept;
 
 }  // namespace mproc::launch

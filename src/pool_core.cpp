@@ -110,7 +110,7 @@ public:
             launch::await_start(starting[i]);
             workers_[i]->process = std::move(starting[i].process);
         }
-        supervisor_ = std::thread([this] {
+        supervisor_ = os::start_thread("the pool's thread", [this] {
             os::InternalThread mark;
             supervise();
         });

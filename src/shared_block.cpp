@@ -44,9 +44,8 @@ std::size_t SharedBlock::file_size() const { return region_ ? region_->file_size
 
 void SharedBlock::grow_file(std::size_t offset, std::size_t length) const {
     // fallocate never shrinks the file, so concurrent growers cannot undo each other.
-    os::sys_call([&] {
-        return ::fallocate(region_->fd(), 0, static_cast<off_t>(offset), static_cast<off_t>(length));
-    }).or_throw("fallocate(memfd)");
+    if (const auto grown = os::extend_file(region_->fd(), offset, length); !grown)
+        os::throw_file_size_error("fallocate(memfd)", grown.error);
 }
 
 void SharedBlock::discard(std::size_t offset, std::size_t length) const noexcept {

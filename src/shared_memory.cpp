@@ -59,9 +59,11 @@ std::shared_ptr<SharedMemory::Impl> create_segment(const std::string& name, std:
     auto opened = os::sys_call([&] { return ::shm_open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); });
     if (!opened) throw OSError("SharedMemory: cannot create \"" + name + "\"", opened.error);
     os::UniqueFd fd(opened.value);
+    if (const auto sized = os::set_file_size(fd.get(), size); !sized) {
+        ::shm_unlink(path.c_str());
+        os::throw_file_size_error("SharedMemory: cannot size \"" + name + "\"", sized.error);
+    }
     try {
-        if (auto grown = os::sys_call([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }); !grown)
-            throw OSError("SharedMemory: cannot size \"" + name + "\"", grown.error);
         auto impl = map(name, std::move(fd), track);
         // Registered once it exists (as in Python): registering first could have the tracker
         // unlink another program's segment of that name if creating it failed.

@@ -1,10 +1,9 @@
 #include <mproc/context.hpp>
 #include <mproc/start_method.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -26,10 +25,11 @@ StartMethod method_from_environment() {
     }
 }
 
+// Atomics, not a mutex: a forked child reads and sets them while another thread of its parent
+// may have held a lock at the moment of the fork.
 struct DefaultMethod {
-    std::mutex mutex;
-    StartMethod method = method_from_environment();
-    bool set = false;
+    std::atomic<StartMethod> method{method_from_environment()};
+    std::atomic<bool> set{false};
 };
 
 DefaultMethod& default_method() {
@@ -57,21 +57,20 @@ StartMethod parse_start_method(std::string_view name) {
 
 void set_start_method(StartMethod method, bool force) {
     auto& state = default_method();
-    {
-        std::lock_guard lock(state.mutex);
-        if (state.set && !force) throw StateError("mproc::set_start_method: the start method has already been set");
-        state.method = method;
-        state.set = true;
-    }
+    if (state.set.exchange(true) && !force)
+        throw StateError("mproc::set_start_method: the start method has already been set");
+    state.method.store(method);
     launch::prepare(method);
 }
 
 void set_start_method(std::string_view name, bool force) { set_start_method(parse_start_method(name), force); }
 
-StartMethod get_start_method() noexcept {
+StartMethod get_start_method() noexcept { return default_method().method.load(); }
+
+void launch::keep_start_method(StartMethod method) noexcept {
     auto& state = default_method();
-    std::lock_guard lock(state.mutex);
-    return state.method;
+    state.method.store(method);
+    state.set.store(true);
 }
 
 std::vector<StartMethod> get_all_start_methods() {

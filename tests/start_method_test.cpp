@@ -2,6 +2,7 @@
 // forkserver; what each method inherits; the fork warning; and a parent full of busy threads.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -18,6 +21,7 @@
 
 #include <mproc/mproc.hpp>
 
+#include "launch.hpp"
 #include "support/leak_check.hpp"
 #include "support/reexec.hpp"
 #include "support/run_self.hpp"
@@ -242,13 +246,15 @@ TEST_P(StartMethods, ChildInheritsDescriptorsOnlyUnderFork) {
     ::close(fds[1]);
 }
 
+void report_marker(mproc::Queue<int> out) { out.put(marker); }
+
 void sleep_forever_in_child() {
     for (;;) ::pause();
 }
 void exit_quietly() {}
 
 // Killing the fork server kills its children (they die with their parent); the parent sees them
-// die, SIGKILLed, instead of failing, and the next start gets a new server.
+// die, SIGKILLed, instead of failing, and the next start gets a new server, started afresh.
 TEST(StartMethodForkServer, KilledServerIsReplacedAndItsChildrenReportedKilled) {
     auto ctx = mproc::get_context(StartMethod::forkserver);
     auto running = ctx.Process(sleep_forever_in_child);
@@ -259,10 +265,16 @@ TEST(StartMethodForkServer, KilledServerIsReplacedAndItsChildrenReportedKilled) 
     ASSERT_EQ(::kill(server, SIGKILL), 0);
     ASSERT_TRUE(running.join(10s));
     EXPECT_EQ(running.exitcode(), -SIGKILL);
-    auto next = ctx.Process(exit_quietly);
+    // The replacement is this program run again, not a copy of this process as it is now.
+    marker = 42;
+    auto out = ctx.Queue<int>();
+    auto next = ctx.Process(report_marker, out);
     next.start();
+    const int seen = out.get(30s);
+    marker = 0;
     next.join();
     EXPECT_EQ(next.exitcode(), 0);
+    EXPECT_EQ(seen, 0) << "the replacement server was forked from the parent";
     EXPECT_NE(mproc::test::parent_of(*next.pid()), server);
 }
 
@@ -353,3 +365,230 @@ TEST(StartMethodSettings, ForkingAThreadedParentWarnsOnceUnlessSilenced) {
 }
 
 }  // namespace
+
+// --- A child keeps the start method it was started with ------------------------------------------
+
+// Set by a child before it starts a grandchild: a forked grandchild sees it, others do not.
+int set_before_grandchild = 0;
+
+void report_parent_and_flag(mproc::Queue<int> out) {
+    out.put(static_cast<int>(::getppid()));
+    out.put(set_before_grandchild);
+}
+
+// Runs in a child: its default start method, then how a grandchild started with that default was
+// really started, as the grandchild's parent and memory tell (not as the grandchild says).
+void report_methods(mproc::Queue<std::string> out) {
+    const std::string own(mproc::to_string(mproc::get_start_method()));
+    set_before_grandchild = 1;
+    auto facts = mproc::Queue<int>();
+    mproc::Process grandchild(report_parent_and_flag, facts);
+    grandchild.start();
+    const int parent = facts.get(30s);
+    const int flag = facts.get(30s);
+    grandchild.join();
+    const char* how = parent != ::getpid() ? "forkserver" : flag ? "fork" : "spawn";
+    out.put(own + " " + how);
+}
+
+std::string default_method_name(int) { return std::string(mproc::to_string(mproc::get_start_method())); }
+
+// Under each default method (set at run time, as a program does), a child started by each method,
+// by the default one, and a pool worker of each method: every child reports the method it was
+// started with as its own default, and starts its own children with it.
+const mproc::test::RegisterRole methods_passed_on_role("start-methods-passed-on", [] {
+    const StartMethod methods[] = {StartMethod::fork, StartMethod::spawn, StartMethod::forkserver};
+    for (auto set : methods) {
+        mproc::set_start_method(set, true);
+        const std::string default_name(mproc::to_string(set));
+        auto out = mproc::Queue<std::string>();
+        for (std::optional<StartMethod> chosen : {std::optional<StartMethod>{}, std::optional(methods[0]),
+                                                  std::optional(methods[1]), std::optional(methods[2])}) {
+            mproc::Process child(mproc::ProcessOptions{.start_method = chosen}, report_methods, out);
+            child.start();
+            std::string reported = "(nothing)";
+            try {
+                reported = out.get(60s);
+            } catch (const mproc::Error&) {
+            }
+            child.join();
+            std::printf("default %s, process started by %s: %s\n", default_name.c_str(),
+                        chosen ? std::string(mproc::to_string(*chosen)).c_str() : default_name.c_str(), reported.c_str());
+        }
+        for (auto method : methods) {
+            auto pool = mproc::get_context(method).Pool(1);
+            std::printf("default %s, pool worker started by %s: %s\n", default_name.c_str(),
+                        std::string(mproc::to_string(method)).c_str(), pool.apply(default_method_name, 0).c_str());
+        }
+    }
+    return 0;
+});
+
+TEST(StartMethodInheritance, ChildKeepsTheMethodItWasStartedWithAndPassesItOn) {
+    const auto run = mproc::test::run_self("start-methods-passed-on");
+    EXPECT_EQ(run.exitcode, 0) << run.err;
+    std::istringstream lines(run.out);
+    std::string line;
+    int checked = 0;
+    while (std::getline(lines, line)) {
+        // "default D, process started by M: <child's default> <how its child was started>"
+        const auto by = line.find(" by ") + 4, colon = line.find(':');
+        const std::string method = line.substr(by, colon - by);
+        const bool process = line.find("process started") != std::string::npos;
+        EXPECT_EQ(line.substr(colon + 2), process ? method + " " + method : method) << line;
+        ++checked;
+    }
+    EXPECT_EQ(checked, 3 * (4 + 3)) << run.out << run.err;
+}
+
+// --- The fork server is this program run afresh ----------------------------------------------------
+
+// Locked by a thread of the parent while the fork server starts, and never unlocked before the
+// child has run: a server forked from the parent would hand its children a locked copy.
+std::mutex held_while_the_server_starts;
+
+void lock_then_report(mproc::Queue<int> out) {
+    std::lock_guard lock(held_while_the_server_starts);
+    out.put(marker);
+}
+
+// Prints what a forkserver child saw of `marker`, or that it hung.
+void print_what_a_forkserver_child_sees() {
+    auto ctx = mproc::get_context(StartMethod::forkserver);
+    auto out = ctx.Queue<int>();
+    auto child = ctx.Process(lock_then_report, out);
+    child.start();
+    if (!child.join(30s)) {
+        child.kill();
+        child.join();
+        std::printf("child deadlocked\n");
+        return;
+    }
+    std::printf("child saw marker %d, exit code %d\n", out.get(10s), child.exitcode().value_or(-1000));
+}
+
+// A global the parent changes after mproc::init, before its first forkserver start.
+const mproc::test::RegisterRole changed_after_init_role("forkserver-after-init", [] {
+    marker = 42;
+    print_what_a_forkserver_child_sees();
+    return 0;
+});
+
+// The same, with the server started while another thread holds a lock.
+const mproc::test::RegisterRole started_beside_threads_role("forkserver-beside-threads", [] {
+    marker = 42;
+    std::atomic<bool> locked{false}, release{false};
+    std::thread holder([&] {
+        std::lock_guard lock(held_while_the_server_starts);
+        locked = true;
+        while (!release) std::this_thread::sleep_for(1ms);
+    });
+    while (!locked) std::this_thread::sleep_for(1ms);
+    mproc::get_context(StartMethod::forkserver);  // starts the server now
+    release = true;
+    holder.join();
+    print_what_a_forkserver_child_sees();
+    return 0;
+});
+
+TEST(StartMethodForkServer, ChildrenStartFromTheProgramAsInitLeftItNotFromTheParentNow) {
+    const auto run = mproc::test::run_self("forkserver-after-init");
+    EXPECT_EQ(run.exitcode, 0) << run.err;
+    EXPECT_EQ(run.out, "child saw marker 0, exit code 0\n") << run.err;
+}
+
+TEST(StartMethodForkServer, ServerStartedBesideALockHoldingThreadHandsNoHeldLockToChildren) {
+    const auto run = mproc::test::run_self("forkserver-beside-threads");
+    EXPECT_EQ(run.exitcode, 0) << run.err;
+    EXPECT_EQ(run.out, "child saw marker 0, exit code 0\n") << run.err;
+    EXPECT_EQ(run.err.find("mproc: warning"), std::string::npos) << "the server is not a fork of a threaded parent";
+}
+
+// --- MPROC_BOOTSTRAP_FD that mproc did not set -------------------------------------------------------
+
+// Run with a stray MPROC_BOOTSTRAP_FD: mproc::init has ignored it, and the program runs normally.
+const mproc::test::RegisterRole normal_run_role("normal-run", [] {
+    std::printf("variable %s\n", std::getenv("MPROC_BOOTSTRAP_FD") ? "still set" : "gone");
+    for (auto method : {StartMethod::fork, StartMethod::spawn, StartMethod::forkserver}) {
+        auto ctx = mproc::get_context(method);
+        auto out = ctx.Queue<int>();
+        auto child = ctx.Process(report_marker, out);
+        child.start();
+        const int seen = out.get(30s);
+        child.join();
+        std::printf("%s child: %d %d\n", std::string(mproc::to_string(method)).c_str(), seen,
+                    child.exitcode().value_or(-1000));
+    }
+    return 0;
+});
+
+constexpr const char* some_cookie = "0123456789abcdef0123456789abcdef";
+
+// Runs the normal-run role with MPROC_BOOTSTRAP_FD set to `value`.
+mproc::test::RunResult run_with_bootstrap_variable(const std::string& value) {
+    ::setenv("MPROC_BOOTSTRAP_FD", value.c_str(), 1);
+    auto run = mproc::test::run_self("normal-run");
+    ::unsetenv("MPROC_BOOTSTRAP_FD");
+    return run;
+}
+
+TEST(StartMethodSettings, StrayBootstrapVariableIsIgnoredAndTheProgramRunsNormally) {
+    // Descriptors the re-executed program inherits (not close-on-exec), each with something in it
+    // that is not a bootstrap.
+    int pipe_fds[2], seqpacket[2], stream[2], forged[2], closed_peer[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET, 0, seqpacket), 0);
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, stream), 0);
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET, 0, forged), 0);
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET, 0, closed_peer), 0);
+    const char junk[] = "junk that is no bootstrap";
+    ASSERT_GT(::write(pipe_fds[1], junk, sizeof junk), 0);
+    ASSERT_GT(::send(seqpacket[1], junk, sizeof junk, 0), 0);
+    ASSERT_GT(::send(stream[1], junk, sizeof junk, 0), 0);
+    // A well-formed header, but with another cookie than the variable's.
+    mproc::launch::Cookie other{};
+    other.fill(std::byte{0x5a});
+    const auto header = mproc::launch::make_bootstrap_header(mproc::launch::Entry::process, 0, 0, other);
+    ASSERT_EQ(::send(forged[1], &header, sizeof header, 0), static_cast<ssize_t>(sizeof header));
+    ::close(closed_peer[1]);
+    const int unused_fd = 1000;
+    ASSERT_EQ(::fcntl(unused_fd, F_GETFD), -1);
+
+    const std::string cookie = std::string(":") + some_cookie;
+    const std::vector<std::string> values = {
+        "garbage", "-1", "", "99999999999999999999", "3:", ":" + std::string(some_cookie),
+        std::to_string(unused_fd), std::to_string(unused_fd) + cookie,
+        std::to_string(pipe_fds[0]), std::to_string(pipe_fds[0]) + cookie,
+        std::to_string(seqpacket[0]), std::to_string(seqpacket[0]) + cookie,
+        std::to_string(stream[0]) + cookie, std::to_string(forged[0]) + cookie,
+        std::to_string(closed_peer[0]) + cookie, "0" + cookie, "2" + cookie,
+    };
+    for (const auto& value : values) {
+        const auto run = run_with_bootstrap_variable(value);
+        EXPECT_EQ(run.exitcode, 0) << "MPROC_BOOTSTRAP_FD=" << value << ": " << run.err;
+        EXPECT_EQ(run.out, "variable gone\nfork child: 0 0\nspawn child: 0 0\nforkserver child: 0 0\n")
+            << "MPROC_BOOTSTRAP_FD=" << value << ": " << run.err;
+        EXPECT_NE(run.err.find("mproc: ignoring the environment variable MPROC_BOOTSTRAP_FD"), std::string::npos)
+            << "MPROC_BOOTSTRAP_FD=" << value << ": " << run.err;
+    }
+    for (int fd : {pipe_fds[0], pipe_fds[1], seqpacket[0], seqpacket[1], stream[0], stream[1], forged[0], forged[1],
+                   closed_peer[0]})
+        ::close(fd);
+}
+
+// A program may set the variable itself after mproc::init (or never call init, using fork only):
+// starting a process is not refused as if it were a spawned child whose main() skipped init.
+const mproc::test::RegisterRole variable_set_after_init_role("variable-set-after-init", [] {
+    ::setenv("MPROC_BOOTSTRAP_FD", "5", 1);
+    mproc::Process child(mproc::ProcessOptions{.start_method = StartMethod::fork}, exit_quietly);
+    child.start();
+    child.join();
+    std::printf("exit code %d\n", child.exitcode().value_or(-1000));
+    return 0;
+});
+
+TEST(StartMethodSettings, StrayBootstrapVariableDoesNotStopAProgramThatSkippedInit) {
+    const auto run = mproc::test::run_self("variable-set-after-init");
+    EXPECT_EQ(run.exitcode, 0) << run.err;
+    EXPECT_EQ(run.out, "exit code 0\n") << run.err;
+}

@@ -6,10 +6,15 @@
 //       ...
 //   }
 //
-// Under the "spawn" start method a worker is a fresh run of the same program, and under MPI every
-// rank runs it; init is where such a process turns into a worker, before main does anything else.
-// In the process the user started it returns at once (under "forkserver" it first starts the
-// server, while the program has a single thread). Programs using only "fork" need not call it.
+// Under the "spawn" start method a worker is a fresh run of the same program, as is the fork
+// server of "forkserver", and under MPI every rank runs it; init is where such a process turns
+// into a worker (or the server), before main does anything else. In the process the user started
+// it returns at once (under "forkserver" it first starts the server, without waiting for it).
+// Programs using only "fork" need not call it.
+//
+// A program started by spawn finds its work through the environment variable MPROC_BOOTSTRAP_FD.
+// init takes it only from a genuine launcher (see docs/start_methods.md); any other value is
+// removed from the environment and ignored, with a warning on stderr.
 #pragma once
 
 namespace mproc {

@@ -9,12 +9,14 @@
 //               turns into a worker inside mproc::init(argc, argv), the first line of main. Nothing
 //               is inherited but what static initialization builds; targets and arguments are
 //               sent to it serialized. Safe with threads; slowest to start (an exec).
-//   forkserver  Children are forked from a server process that mproc forks while the program is
-//               still single-threaded (in mproc::init, set_start_method or get_context, or at first
-//               use). Safe with threads and nearly as fast as fork; what is inherited is the
-//               program's state when the server started, not when the child starts.
+//   forkserver  Children are forked from a server: the program run again, as under spawn, that
+//               turns into the server inside mproc::init (started there, or by set_start_method,
+//               get_context or at first use). Safe with threads and nearly as fast as fork; a
+//               child inherits what a spawned one does (static initialization), never the
+//               parent's later state, however late the server starts. Needs mproc::init.
 //
-// The default is fork, or the value of the environment variable MPROC_START_METHOD. Under every
+// The default is fork, or the value of the environment variable MPROC_START_METHOD; in a child,
+// the method it was started with (as in Python: its own children start the same way). Under every
 // method a Process target must be one that can be sent, like a Pool task: a function, a
 // captureless lambda or an mproc::partial, with transferable arguments (shared objects included);
 // anything else does not compile (see partial.hpp).
@@ -34,7 +36,7 @@ std::string_view to_string(StartMethod method) noexcept;
 StartMethod parse_start_method(std::string_view name);
 
 // Sets the default start method. As in Python it may be set once: a second call throws
-// StateError unless `force` is true.
+// StateError unless `force` is true. A child's default counts as set (to its own method).
 void set_start_method(StartMethod method, bool force = false);
 void set_start_method(std::string_view name, bool force = false);
 StartMethod get_start_method() noexcept;

@@ -25,6 +25,7 @@
 #include <mproc/mpi.hpp>
 #include <mproc/process.hpp>
 
+#include "os/threads.hpp"
 #include "runtime.hpp"
 
 namespace mproc::mpi {
@@ -116,7 +117,12 @@ public:
             end_on_ranks();
             std::rethrow_exception(init_error);
         }
-        thread_ = std::thread([this] { run(); });
+        try {
+            thread_ = os::start_thread("the MPI pool's thread", [this] { run(); });
+        } catch (...) {
+            end_on_ranks();
+            throw;
+        }
     }
 
     void submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind) override {

@@ -14,7 +14,7 @@ namespace mproc::os {
 
 BlockMapping BlockMapping::create(const char* debug_name, std::size_t size, std::size_t reserve) {
     UniqueFd fd(sys_call([&] { return ::memfd_create(debug_name, MFD_CLOEXEC); }).or_throw("memfd_create"));
-    sys_call([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }).or_throw("ftruncate(memfd)");
+    if (const auto sized = set_file_size(fd.get(), size); !sized) throw_file_size_error("ftruncate(memfd)", sized.error);
     return attach(std::move(fd), reserve);
 }
 

@@ -16,7 +16,6 @@
 #include <deque>
 #include <fstream>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include <mproc/errors.hpp>
@@ -48,6 +47,15 @@ public:
         bool done = false;
         {
             std::lock_guard lock(mutex_);
+            // Started before the job is queued: if it cannot be (OSError), no job is left behind
+            // referring to this frame.
+            if (!thread_started_) {
+                start_thread("the thread that forks for other threads", [this] {
+                    InternalThread mark;
+                    serve();
+                }).detach();
+                thread_started_ = true;
+            }
             jobs_.push_back([&] {
                 try {
                     job();
@@ -58,13 +66,6 @@ public:
                 done = true;
                 done_.notify_all();
             });
-            if (!thread_started_) {
-                std::thread([this] {
-                    InternalThread mark;
-                    serve();
-                }).detach();
-                thread_started_ = true;
-            }
         }
         wake_.notify_one();
         std::unique_lock lock(mutex_);

@@ -1,9 +1,13 @@
 #include "os/fd_passing.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -46,6 +50,37 @@ std::pair<UniqueFd, UniqueFd> socket_pair() {
     int fds[2];
     sys_call([&] { return ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }).or_throw("socketpair");
     return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+bool is_socket_pair_from_parent(int fd) noexcept {
+    struct stat status {};
+    if (fd < 0 || ::fstat(fd, &status) != 0 || !S_ISSOCK(status.st_mode)) return false;
+    int value = 0;
+    socklen_t length = sizeof value;
+    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &length) != 0 || value != AF_UNIX) return false;
+    length = sizeof value;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &length) != 0 || value != SOCK_SEQPACKET) return false;
+    ucred peer{};
+    length = sizeof peer;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) return false;
+    return peer.pid == ::getppid() && peer.uid == ::geteuid();
+}
+
+std::optional<std::size_t> peek_message(int socket, std::span<std::byte> buffer,
+                                        std::chrono::milliseconds timeout) noexcept {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd ready{socket, POLLIN, 0};
+        const int polled = ::poll(&ready, 1, static_cast<int>(std::max<std::chrono::milliseconds::rep>(left.count(), 0)));
+        if (polled < 0 && errno == EINTR) continue;
+        if (polled <= 0) return std::nullopt;
+        // MSG_TRUNC: the size of the whole datagram, however little of it fits.
+        const ssize_t size = ::recv(socket, buffer.data(), buffer.size(), MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+        if (size < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (size < 0) return std::nullopt;
+        return static_cast<std::size_t>(size);
+    }
 }
 
 void send_message(int socket, std::span<const std::byte> data, std::span<const int> fds) {

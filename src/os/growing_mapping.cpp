@@ -44,7 +44,7 @@ std::byte* GrowingMapping::at_least(std::size_t size, Mode mode) {
     auto file_size = static_cast<std::size_t>(file.st_size);
     if (file_size < size) {
         if (mode == Mode::existing) return nullptr;
-        sys_call([&] { return ::ftruncate(fd_, static_cast<off_t>(size)); }).or_throw("ftruncate(memfd)");
+        if (const auto sized = set_file_size(fd_, size); !sized) throw_file_size_error("ftruncate(memfd)", sized.error);
         file_size = size;
     }
     // The whole file: a peer may have grown it for a larger message, which is likely to come again.

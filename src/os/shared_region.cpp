@@ -13,14 +13,14 @@ namespace mproc::os {
 SharedRegion SharedRegion::create(const std::string& debug_name, std::size_t size) {
     UniqueFd fd(sys_call([&] { return ::memfd_create(debug_name.c_str(), MFD_CLOEXEC); })
                     .or_throw("memfd_create"));
-    sys_call([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }).or_throw("ftruncate(memfd)");
+    if (const auto sized = set_file_size(fd.get(), size); !sized) throw_file_size_error("ftruncate(memfd)", sized.error);
     return attach(std::move(fd), size);
 }
 
 SharedRegion SharedRegion::create_writable_here_only(const std::string& debug_name, std::size_t size) {
     UniqueFd fd(sys_call([&] { return ::memfd_create(debug_name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING); })
                     .or_throw("memfd_create"));
-    sys_call([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }).or_throw("ftruncate(memfd)");
+    if (const auto sized = set_file_size(fd.get(), size); !sized) throw_file_size_error("ftruncate(memfd)", sized.error);
     SharedRegion region = attach(std::move(fd), size);
     // Mappings made before the seal keep their write access; every later one is read-only.
     constexpr int seals = F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstddef>
 #include <string>
 #include <type_traits>
 
@@ -36,5 +37,15 @@ auto sys_call(Fn&& fn) -> SysResult<std::invoke_result_t<Fn&>> {
         if (errno != EINTR) return {result, errno};
     }
 }
+
+// Sets the size of a file (ftruncate), or extends it to cover [offset, offset + length) without
+// ever shrinking it (fallocate). Every memfd and shared-memory file mproc sizes goes through these.
+// A size past this process's file-size limit (RLIMIT_FSIZE, `ulimit -f`) fails with EFBIG before
+// the kernel is asked: the kernel would also send SIGXFSZ, whose default action kills the process
+// (Python ignores that signal, and gets EFBIG). The signal's disposition is the program's own.
+[[nodiscard]] SysResult<int> set_file_size(int fd, std::size_t size) noexcept;
+[[nodiscard]] SysResult<int> extend_file(int fd, std::size_t offset, std::size_t length) noexcept;
+// The OSError for a failed set_file_size or extend_file; for EFBIG it names the file-size limit.
+[[noreturn]] void throw_file_size_error(const std::string& context, int code);
 
 }  // namespace mproc::os

@@ -3,8 +3,10 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
 
 #include "os/child_process.hpp"
+#include "os/syscall.hpp"
 
 namespace mproc::os {
 namespace {
@@ -18,6 +20,14 @@ const bool reset_in_children = [] {
 }();
 
 }  // namespace
+
+std::thread start_thread(const std::string& purpose, std::function<void()> body) {
+    try {
+        return std::thread(std::move(body));
+    } catch (const std::system_error& error) {
+        throw_os_error("cannot start a thread (" + purpose + ")", error.code().value());
+    }
+}
 
 int thread_count() noexcept {
     std::FILE* status = std::fopen("/proc/self/status", "re");

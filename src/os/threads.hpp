@@ -1,8 +1,19 @@
-// Counting threads, to tell whether forking this process is safe: a fork copies only the calling
-// thread, and any lock another thread holds at that moment stays locked in the child.
+// Threads: starting mproc's own helper threads, and counting threads, to tell whether forking
+// this process is safe: a fork copies only the calling thread, and any lock another thread holds
+// at that moment stays locked in the child.
 #pragma once
 
+#include <functional>
+#include <string>
+#include <thread>
+
 namespace mproc::os {
+
+// Starts a thread running `body`, as std::thread does; but a thread that cannot be created
+// (EAGAIN: a thread or process limit such as RLIMIT_NPROC, or no memory for its stack) is an
+// OSError naming `purpose`, not the std::system_error std::thread throws: every mproc error is an
+// mproc::Error.
+std::thread start_thread(const std::string& purpose, std::function<void()> body);
 
 // Threads of this process, from /proc/self/status; 0 if unknown.
 int thread_count() noexcept;
