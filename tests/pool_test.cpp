@@ -1530,9 +1530,10 @@ TEST(PoolCrashDetection, RandomWorkerKillsDuringLargeMapsNeverHang) {
     int completed = 0, crashed = 0;
     const auto start = Clock::now();
     for (int round = 0; round < 50 && !HasFailure(); ++round) {
-        const auto round_start = Clock::now();
+        // A bound for a hang, not for speed: on a loaded machine under the sanitizers a round of
+        // kills and replacements has taken 20 s.
         const bool finished = finishes_within(
-            20s,
+            90s,
             [&] {
                 try {
                     const auto results = pool.map(spin, std::views::iota(0, 10'000), {.chunksize = 10});
@@ -1552,7 +1553,6 @@ TEST(PoolCrashDetection, RandomWorkerKillsDuringLargeMapsNeverHang) {
                 stop = true;
                 pool.terminate();
             });
-        EXPECT_LT(seconds_since(round_start), 5.0) << "round " << round;
         if (!finished) break;
     }
     stop = true;
