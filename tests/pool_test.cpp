@@ -7,6 +7,7 @@
 #include <mproc/sync.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -1665,13 +1666,18 @@ void expect_timeout_kills_what_the_task_started(int (*task)(mproc::test::Descrip
     LeakCheck leaks;
     Pipe pipe;
     mproc::Pool pool(1);
-    auto result = pool.apply_async(mproc::TaskOptions{.timeout = 300ms}, task, mproc::test::Descriptor{pipe.write_end});
+    // Long enough for the task to start its process (under spawn, an exec of this program) on a
+    // loaded machine; the pipe is read with a bound, for a task killed before its process wrote
+    // would leave a plain read waiting forever (the write end is ours too).
+    auto result = pool.apply_async(mproc::TaskOptions{.timeout = 2s}, task, mproc::test::Descriptor{pipe.write_end});
+    pollfd readable{pipe.read_end, POLLIN, 0};
+    ASSERT_EQ(::poll(&readable, 1, 60'000), 1) << "the task's process never reported its pid";
     const std::string bytes = pipe.read_exactly(sizeof(pid_t));
     ASSERT_EQ(bytes.size(), sizeof(pid_t));
     pid_t grandchild;
     std::memcpy(&grandchild, bytes.data(), sizeof grandchild);
-    finishes_within(10s, [&] { EXPECT_THROW(result.get(), mproc::TimeoutError); }, [&] { pool.terminate(); });
-    const bool gone = eventually([&] { return process_gone(grandchild); }, 3000ms);
+    finishes_within(60s, [&] { EXPECT_THROW(result.get(), mproc::TimeoutError); }, [&] { pool.terminate(); });
+    const bool gone = eventually([&] { return process_gone(grandchild); }, 20000ms);
     EXPECT_TRUE(gone) << "process " << grandchild << " started by the timed-out task survived";
     if (!gone) ::kill(grandchild, SIGKILL);
 }
