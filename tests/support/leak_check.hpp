@@ -99,12 +99,39 @@ private:
     }
 
     // Files that appeared in /dev/shm, but for those of OpenMPI jobs that tests running at the
-    // same time may own.
+    // same time may own, and those another program (not this process or its descendants) holds
+    // open or mapped: a second copy of the test suite, say, making segments of its own.
     std::set<std::string> new_shm_files() const {
         std::set<std::string> added;
         for (const auto& name : directory_entries("/dev/shm"))
             if (!shm_.contains(name) && !name.starts_with("vader_segment")) added.insert(name);
+        if (!added.empty()) std::erase_if(added, [](const std::string& name) { return held_by_another_program(name); });
         return added;
+    }
+
+    static bool ours(int pid) {
+        for (int hops = 0; pid > 1 && hops < 64; ++hops, pid = parent_of(pid))
+            if (pid == ::getpid()) return true;
+        return false;
+    }
+
+    static bool held_by_another_program(const std::string& name) {
+        const std::string path = "/dev/shm/" + name;
+        for (const auto& entry : directory_entries("/proc")) {
+            if (entry.find_first_not_of("0123456789") != std::string::npos) continue;
+            const int pid = std::stoi(entry);
+            bool holds = false;
+            std::ifstream maps("/proc/" + entry + "/maps");
+            for (std::string line; !holds && std::getline(maps, line);) holds = line.find(path) != std::string::npos;
+            for (const auto& fd : holds ? std::set<std::string>{} : directory_entries("/proc/" + entry + "/fd")) {
+                char target[4096];
+                const auto length = ::readlink(("/proc/" + entry + "/fd/" + fd).c_str(), target, sizeof target - 1);
+                if (length > 0 && std::string(target, static_cast<std::size_t>(length)) == path) holds = true;
+                if (holds) break;
+            }
+            if (holds && !ours(pid)) return true;
+        }
+        return false;
     }
 
     std::set<std::string> fds_;
