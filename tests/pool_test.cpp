@@ -1373,6 +1373,20 @@ TEST(PoolCrashDetection, IdleWorkerKilledIsReplacedWithoutFailingAnything) {
 
 void sleep_initializer(int ms) { sleep_ms(ms); }
 
+void expect_pool_works_after_starting_workers_were_killed(mproc::Pool& pool, std::chrono::seconds limit) {
+    finishes_within(
+        limit,
+        [&] {
+            try {
+                EXPECT_EQ(pool.apply(square, 6), 36);
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << "pool broken after starting workers were killed: " << typeid(e).name() << ": "
+                              << e.what();
+            }
+        },
+        [&] { pool.terminate(); });
+}
+
 TEST(PoolCrashDetection, WorkerKilledWhileStartingUpIsReplacedToo) {
     LeakCheck leaks;
     mproc::Pool pool({.processes = 1, .initializer = mproc::call(&sleep_initializer, 300)});
@@ -1387,17 +1401,7 @@ TEST(PoolCrashDetection, WorkerKilledWhileStartingUpIsReplacedToo) {
     }));
     sleep_ms(100);
     ASSERT_TRUE(signal_own_child(replacement, SIGKILL));
-    finishes_within(
-        10s,
-        [&] {
-            try {
-                EXPECT_EQ(pool.apply(square, 6), 36);
-            } catch (const std::exception& e) {
-                ADD_FAILURE() << "pool broken after a starting worker was killed: " << typeid(e).name() << ": "
-                              << e.what();
-            }
-        },
-        [&] { pool.terminate(); });
+    expect_pool_works_after_starting_workers_were_killed(pool, 10s);
 }
 
 // Kills each new worker (one not in `seen`) with `sig` while it is still starting, `times` times
@@ -1426,17 +1430,7 @@ TEST(PoolCrashDetection, WorkersKilledBySigtermWhileStartingAreReplaced) {
         EXPECT_THROW(pool.apply([](int) -> int { crash(Crash::sigkill); }, 0), mproc::WorkerCrashed);
         // Each replacement runs its 300 ms initializer: kill it in the middle of it, four times.
         kill_starting_workers(pool, sig, 4, first);
-        finishes_within(
-            20s,
-            [&] {
-                try {
-                    EXPECT_EQ(pool.apply(square, 6), 36);
-                } catch (const std::exception& e) {
-                    ADD_FAILURE() << "pool broken after starting workers were killed: " << typeid(e).name() << ": "
-                                  << e.what();
-                }
-            },
-            [&] { pool.terminate(); });
+        expect_pool_works_after_starting_workers_were_killed(pool, 20s);
     }
 }
 

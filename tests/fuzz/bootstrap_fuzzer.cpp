@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "launch.hpp"
+#include "seeds.hpp"
 
 namespace {
 
@@ -80,31 +81,10 @@ std::vector<std::vector<std::byte>> seed_inputs() {
     return seeds;
 }
 
-void write_seeds(const char* directory) {
-    int number = 0;
-    for (const auto& seed : seed_inputs()) {
-        char path[4096];
-        std::snprintf(path, sizeof(path), "%s/seed-%02d-decoder-%u", directory, number++,
-                      static_cast<unsigned>(seed[0]));
-        std::FILE* file = std::fopen(path, "wb");
-        if (!file || std::fwrite(seed.data(), 1, seed.size(), file) != seed.size()) {
-            std::perror(path);
-            std::exit(1);
-        }
-        std::fclose(file);
-    }
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-    // libFuzzer ignores arguments that start with "--"; this one is ours.
-    for (int i = 1; i < *argc; ++i) {
-        if (std::strncmp((*argv)[i], "--write-seeds=", 14) == 0) {
-            write_seeds((*argv)[i] + 14);
-            std::exit(0);
-        }
-    }
+    mproc::fuzz::write_seeds_if_asked(*argc, *argv, seed_inputs(), "decoder");
     // Every seed must be accepted: one that is not is a bug in the encoder or the decoder.
     const Cookie expected = expected_cookie();
     for (const auto& seed : seed_inputs()) {

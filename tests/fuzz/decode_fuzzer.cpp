@@ -22,6 +22,8 @@
 #include <mproc/partial.hpp>
 #include <mproc/serialize.hpp>
 
+#include "seeds.hpp"
+
 #include <bitset>
 #include <chrono>
 #include <complex>
@@ -339,31 +341,10 @@ std::vector<std::vector<std::byte>> seed_inputs() {
     return seeds;
 }
 
-void write_seeds(const char* directory) {
-    int number = 0;
-    for (const auto& seed : seed_inputs()) {
-        char path[4096];
-        std::snprintf(path, sizeof(path), "%s/seed-%02d-type-%02u", directory, number++,
-                      static_cast<unsigned>(seed[0]));
-        std::FILE* file = std::fopen(path, "wb");
-        if (!file || std::fwrite(seed.data(), 1, seed.size(), file) != seed.size()) {
-            std::perror(path);
-            std::exit(1);
-        }
-        std::fclose(file);
-    }
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
-    // libFuzzer ignores arguments that start with "--"; this one is ours.
-    for (int i = 1; i < *argc; ++i) {
-        if (std::strncmp((*argv)[i], "--write-seeds=", 14) == 0) {
-            write_seeds((*argv)[i] + 14);
-            std::exit(0);
-        }
-    }
+    mproc::fuzz::write_seeds_if_asked(*argc, *argv, seed_inputs(), "type");
     // Every seed must decode: a seed that does not is a bug in the encoder or the decoder.
     for (const auto& seed : seed_inputs())
         decoders[static_cast<std::size_t>(seed[0]) % decoder_count](std::span(seed).subspan(1));
