@@ -474,15 +474,22 @@ private:
 
     bool exit_sent_or_killed() const { return exit_sent_ || state_ == State::terminated; }
 
-    // Once closed and idle, tells every worker to exit.
+    // Once closed and idle, tells every worker to exit. A replacement still starting then has no
+    // task to start for, so it is stopped rather than waited for: a worker that never gets ready
+    // (its initializer stuck, or a lock held forever after a fork in a threaded program) must not
+    // make join() or the destructor wait forever.
     void maybe_send_exit() {
         if (state_ != State::closed || exit_sent_ || !pending_.empty() || open_streams_ > 0) return;
         for (const auto& worker : workers_)
-            if (!worker->in_flight.empty() || !worker->ready) return;
+            if (!worker->in_flight.empty()) return;
         for (auto& worker : workers_) {
-            auto& tasks = worker->channel->tasks;
-            tasks.begin(pool::exit_message, 0);
-            if (tasks.commit()) tasks.wake_consumer();
+            if (worker->ready) {
+                auto& tasks = worker->channel->tasks;
+                tasks.begin(pool::exit_message, 0);
+                if (tasks.commit()) tasks.wake_consumer();
+            } else {
+                worker->process.signal(SIGKILL);
+            }
             worker->retiring = true;
         }
         exit_sent_ = true;

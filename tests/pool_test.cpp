@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
@@ -1443,6 +1444,29 @@ TEST(PoolCrashDetection, WorkersWithoutInitializerKilledRightAfterStartAreReplac
     finishes_within(
         20s, [&] { EXPECT_EQ(pool.map(square, std::views::iota(0, 100)), squares(100)); },
         [&] { pool.terminate(); });
+}
+
+// Blocks forever in every worker started after `marker` exists: a worker that never gets ready.
+void block_once_marker_exists(std::string marker) {
+    while (std::filesystem::exists(marker)) sleep_ms(1000);
+}
+
+// A replacement that never gets ready has no task to wait for: join() and the destructor stop it.
+TEST(PoolLifetime, JoinDoesNotWaitForAReplacementWorkerThatNeverGetsReady) {
+    LeakCheck leaks;
+    const std::string marker = ::testing::TempDir() + "mproc-never-ready-" + std::to_string(::getpid());
+    mproc::Pool pool({.processes = 1, .initializer = mproc::call(&block_once_marker_exists, marker)});
+    const int first = pool.worker_pids().at(0);
+    std::ofstream(marker).put('x');
+    EXPECT_THROW(pool.apply([](int) -> int { crash(Crash::sigkill); }, 0), mproc::WorkerCrashed);
+    ASSERT_TRUE(eventually([&] {
+        const auto now = pool.worker_pids();
+        return now.size() == 1 && now[0] != first;
+    }));
+    pool.close();
+    EXPECT_TRUE(finishes_within(30s, [&] { pool.join(); }, [&] { pool.terminate(); }));
+    EXPECT_TRUE(pool.worker_pids().empty());
+    std::filesystem::remove(marker);
 }
 
 // Fills every mapping of this process whose name starts with `name` with 0x7f bytes, as a buggy
