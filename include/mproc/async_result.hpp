@@ -189,15 +189,15 @@ class AsyncResult {
 public:
     explicit AsyncResult(std::shared_ptr<detail::ResultState<T>> state) : state_(std::move(state)) {}
 
-    // The result, once ready; rethrows the task's exception (see errors.hpp).
+    /// The result, once ready; rethrows the task's exception (see errors.hpp).
     decltype(auto) get() const { return state().get(); }
-    // As get(), but throws mproc::TimeoutError if the result is not ready within `timeout`.
+    /// As get(), but throws mproc::TimeoutError if the result is not ready within `timeout`.
     decltype(auto) get(std::chrono::duration<double> timeout) const { return state().get(timeout); }
     void wait() const { state().wait(); }
-    // True if the result became ready within `timeout`.
+    /// True if the result became ready within `timeout`.
     bool wait(std::chrono::duration<double> timeout) const { return state().wait(timeout); }
     [[nodiscard]] bool ready() const { return state().ready(); }
-    // Whether the task completed without an exception. StateError if it is not ready yet.
+    /// Whether the task completed without an exception. StateError if it is not ready yet.
     [[nodiscard]] bool successful() const { return state().successful(); }
 
 private:

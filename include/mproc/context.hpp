@@ -77,8 +77,8 @@ private:
     StartMethod method_;
 };
 
-// The default method's context, or the named one (std::invalid_argument for an unknown name).
-// Asking for forkserver starts the fork server now, if it is not running yet.
+/// The default method's context, or the named one (std::invalid_argument for an unknown name).
+/// Asking for forkserver starts the fork server now, if it is not running yet.
 Context get_context();
 Context get_context(StartMethod method);
 Context get_context(std::string_view name);

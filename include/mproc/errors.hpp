@@ -32,14 +32,14 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// An operation that is not valid in the object's current state: starting a process twice,
-// joining one that was never started, using an object after close().
+/// An operation that is not valid in the object's current state: starting a process twice,
+/// joining one that was never started, using an object after close().
 class StateError : public Error {
 public:
     using Error::Error;
 };
 
-// A system call failed. code() is the errno value.
+/// A system call failed. code() is the errno value.
 class OSError : public Error {
 public:
     OSError(const std::string& context, int code);
@@ -51,17 +51,17 @@ private:
     int code_;
 };
 
-// A value could not be encoded or decoded: corrupt or truncated input, a message over a size
-// limit, or a type that failed to serialize at run time.
+/// A value could not be encoded or decoded: corrupt or truncated input, a message over a size
+/// limit, or a type that failed to serialize at run time.
 class SerializationError : public Error {
 public:
     using Error::Error;
 };
 
-// An exception of a type mproc cannot recreate, thrown in another process. type_name() is the
-// original (demangled) type, message() its what() (empty for a type that is not a
-// std::exception), pid() the process that threw it. what() says all three:
-//   "MyError thrown in process 1234: disk full", or "int thrown in process 1234".
+/// An exception of a type mproc cannot recreate, thrown in another process. type_name() is the
+/// original (demangled) type, message() its what() (empty for a type that is not a
+/// std::exception), pid() the process that threw it. what() says all three:
+///   "MyError thrown in process 1234: disk full", or "int thrown in process 1234".
 class RemoteError : public Error {
 public:
     RemoteError(std::string type_name, std::string message, int pid);
@@ -75,14 +75,14 @@ private:
     int pid_;
 };
 
-// A worker process died while it was running a task (killed by a signal, or it called exit()).
+/// A worker process died while it was running a task (killed by a signal, or it called exit()).
 class WorkerCrashed : public Error {
 public:
     WorkerCrashed(int pid, int exitcode, std::optional<long> task_index);
     int pid() const noexcept { return pid_; }
-    // As Process::exitcode(): the exit status, or minus the signal number that killed it.
+    /// As Process::exitcode(): the exit status, or minus the signal number that killed it.
     int exitcode() const noexcept { return exitcode_; }
-    // Index of the failed task in its map/imap input, when it came from one.
+    /// Index of the failed task in its map/imap input, when it came from one.
     std::optional<long> task_index() const noexcept { return task_index_; }
 
 private:
@@ -91,14 +91,14 @@ private:
     std::optional<long> task_index_;
 };
 
-// A child could not be started: under "spawn", typically because main() does not call
-// mproc::init(argc, argv) first, so the new process never turned into a worker.
+/// A child could not be started: under "spawn", typically because main() does not call
+/// mproc::init(argc, argv) first, so the new process never turned into a worker.
 class StartError : public Error {
 public:
     using Error::Error;
 };
 
-// A wait ran out of time, or a task ran past its per-task timeout.
+/// A wait ran out of time, or a task ran past its per-task timeout.
 class TimeoutError : public Error {
 public:
     using Error::Error;
@@ -114,33 +114,33 @@ public:
     using Error::Error;
 };
 
-// The previous holder of a process-shared lock died while holding it. The lock now belongs to
-// the thread that caught this exception: the data it protects may be half-updated.
+/// The previous holder of a process-shared lock died while holding it. The lock now belongs to
+/// the thread that caught this exception: the data it protects may be half-updated.
 class OwnerDied : public Error {
 public:
     using Error::Error;
 };
 
-// Queue::put_nowait, or put with a timeout, on a full bounded queue (Python's queue.Full).
+/// Queue::put_nowait, or put with a timeout, on a full bounded queue (Python's queue.Full).
 class Full : public Error {
 public:
     using Error::Error;
 };
 
-// Queue::get_nowait, or get with a timeout, on an empty queue (Python's queue.Empty).
+/// Queue::get_nowait, or get with a timeout, on an empty queue (Python's queue.Empty).
 class Empty : public Error {
 public:
     using Error::Error;
 };
 
-// Connection::recv when nothing is left to read and every copy of the other end is closed.
+/// Connection::recv when nothing is left to read and every copy of the other end is closed.
 class EOFError : public Error {
 public:
     using Error::Error;
 };
 
-// Barrier::wait on a barrier that was aborted, reset while this process waited, timed out, or
-// whose action failed or died.
+/// Barrier::wait on a barrier that was aborted, reset while this process waited, timed out, or
+/// whose action failed or died.
 class BrokenBarrierError : public Error {
 public:
     using Error::Error;

@@ -21,7 +21,7 @@ namespace mproc {
 
 void init(int argc, char** argv);
 
-// Whether init has run in this process.
+/// Whether init has run in this process.
 bool initialized() noexcept;
 
 namespace detail {

@@ -46,7 +46,7 @@ namespace mproc {
 template <class F, class... Bound>
 class Partial {
 public:
-    // Made by mproc::partial, which converts and checks the bound values.
+    /// Made by mproc::partial, which converts and checks the bound values.
     Partial(F function, std::tuple<Bound...> values) : func_(std::move(function)), args_(std::move(values)) {}
 
     template <class... Rest>
@@ -105,7 +105,7 @@ struct parameters<Partial<F, Bound...>> {
 
 }  // namespace detail
 
-// f with its first parameters bound to `args`, as Python's functools.partial(f, *args).
+/// f with its first parameters bound to `args`, as Python's functools.partial(f, *args).
 template <class F, class... Args>
 auto partial(F f, Args&&... args) {
     static_assert(detail::shippable_callable<F>,
@@ -133,7 +133,7 @@ struct Codec<Partial<F, Bound...>> {
     }
 };
 
-// A function object sent as its raw bytes: made by mproc::copy_captures.
+/// A function object sent as its raw bytes: made by mproc::copy_captures.
 template <class F>
 class CapturesCopiedAsBytes {
 public:
@@ -156,8 +156,8 @@ private:
     F f_;
 };
 
-// Sends f, captures and all, as a copy of its bytes: see the top of this file for when that is
-// right. A capture by reference or pointer is sent as an address of this process.
+/// Sends f, captures and all, as a copy of its bytes: see the top of this file for when that is
+/// right. A capture by reference or pointer is sent as an address of this process.
 template <class F>
 CapturesCopiedAsBytes<std::decay_t<F>> copy_captures(F&& f) {
     static_assert(std::is_class_v<std::decay_t<F>> && std::is_trivially_copyable_v<std::decay_t<F>>,

@@ -77,8 +77,8 @@ class Connection {
     static_assert((require_transferable<T>(), true));
 
 public:
-    // Blocks while the ring towards the other end is full. OSError (EPIPE) if every copy of the
-    // other end is closed by then; StateError if this end is closed or cannot send.
+    /// Blocks while the ring towards the other end is full. OSError (EPIPE) if every copy of the
+    /// other end is closed by then; StateError if this end is closed or cannot send.
     void send(const T& item) {
         auto& local = usable(local_ && local_->writable, "send");
         auto& buffer = detail::item_buffer();
@@ -89,8 +89,8 @@ public:
             throw OSError("Connection::send: the other end of the pipe is closed", EPIPE);
     }
 
-    // Blocks until an item arrives. EOFError once nothing is left and every copy of the other end
-    // is closed.
+    /// Blocks until an item arrives. EOFError once nothing is left and every copy of the other end
+    /// is closed.
     T recv() {
         auto& local = usable(local_ && local_->readable, "recv");
         auto& buffer = detail::item_buffer();
@@ -101,16 +101,16 @@ public:
         return item;
     }
 
-    // Whether recv() would return (an item, or EOFError) without blocking.
+    /// Whether recv() would return (an item, or EOFError) without blocking.
     bool poll() { return poll_until(std::chrono::steady_clock::now()); }
     template <class Rep, class Period>
     bool poll(const std::chrono::duration<Rep, Period>& timeout) {
         return poll_until(detail::deadline_after(timeout));
     }
-    // Waits for as long as it takes (Python's poll(None)).
+    /// Waits for as long as it takes (Python's poll(None)).
     bool poll_forever() { return poll_until(std::nullopt); }
 
-    // Closes this process's copy of this end (every copy of this handle in this process).
+    /// Closes this process's copy of this end (every copy of this handle in this process).
     void close() noexcept {
         if (!local_) return;
         *local_ = detail::ConnectionLocal();
@@ -144,7 +144,7 @@ private:
     friend struct Codec<Connection<T>>;
 };
 
-// Two connected ends; see the top of this file.
+/// Two connected ends; see the top of this file.
 template <class T>
 std::pair<Connection<T>, Connection<T>> Pipe(bool duplex, QueueOptions options) {
     auto [first, second] = detail::make_pipe(duplex, options.buffer_bytes);

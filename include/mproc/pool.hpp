@@ -57,15 +57,15 @@
 
 namespace mproc {
 
-// A function and its arguments, packed to run in another process (used for initializers):
-// `mproc::call(setup, "config.ini")`. The arguments are converted to f's parameter types and
-// checked as a task's are.
+/// A function and its arguments, packed to run in another process (used for initializers):
+/// `mproc::call(setup, "config.ini")`. The arguments are converted to f's parameter types and
+/// checked as a task's are.
 class Call {
 public:
     Call() = default;
     bool empty() const noexcept { return packed_.empty(); }
     const std::vector<std::byte>& packed() const noexcept { return packed_; }
-    // Descriptors of the shared objects among the arguments, kept open as long as the Call is.
+    /// Descriptors of the shared objects among the arguments, kept open as long as the Call is.
     const std::shared_ptr<const std::vector<int>>& fds() const noexcept { return fds_; }
 
 private:
@@ -86,26 +86,26 @@ Call call(F f, Args&&... args) {
 }
 
 struct PoolOptions {
-    // Number of worker processes; 0 means cpu_count().
+    /// Number of worker processes; 0 means cpu_count().
     int processes = 0;
-    // Run by every worker before its first task, as Python's initializer/initargs:
-    // `.initializer = mproc::call(setup, 42)`. If it throws, the Pool constructor throws it.
+    /// Run by every worker before its first task, as Python's initializer/initargs:
+    /// `.initializer = mproc::call(setup, 42)`. If it throws, the Pool constructor throws it.
     Call initializer;
-    // A worker exits after this many tasks (chunks) and is replaced, as in Python.
+    /// A worker exits after this many tasks (chunks) and is replaced, as in Python.
     std::optional<long> maxtasksperchild;
-    // Largest message (task or result) the transport carries; larger ones fail with
-    // SerializationError. Only touched memory is used, so the default costs nothing.
+    /// Largest message (task or result) the transport carries; larger ones fail with
+    /// SerializationError. Only touched memory is used, so the default costs nothing.
     std::size_t max_message_size = std::size_t{4} << 30;
-    // How workers start (see start_method.hpp); unset: get_start_method().
+    /// How workers start (see start_method.hpp); unset: get_start_method().
     std::optional<StartMethod> start_method;
 };
 
 struct MapOptions {
-    // Items per task. 0: as Python, len/(4*processes) rounded up for map, 1 for imap.
+    /// Items per task. 0: as Python, len/(4*processes) rounded up for map, 1 for imap.
     std::size_t chunksize = 0;
-    // Longest time one item may run; past it, mproc::TimeoutError and the worker is replaced.
+    /// Longest time one item may run; past it, mproc::TimeoutError and the worker is replaced.
     std::optional<std::chrono::duration<double>> timeout;
-    // Draw a progress bar on stderr.
+    /// Draw a progress bar on stderr.
     bool progress = false;
 };
 
@@ -113,8 +113,8 @@ struct TaskOptions {
     std::optional<std::chrono::duration<double>> timeout;
 };
 
-// Python's callback/error_callback: `pool.apply_async(mproc::callbacks(on_done, on_error), f, x)`.
-// They run on the pool's thread, exactly once, before get() returns.
+/// Python's callback/error_callback: `pool.apply_async(mproc::callbacks(on_done, on_error), f, x)`.
+/// They run on the pool's thread, exactly once, before get() returns.
 struct NoCallback {};
 template <class Callback, class ErrorCallback>
 struct Callbacks {
@@ -439,9 +439,9 @@ using range_item_t = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
 
 }  // namespace detail
 
-// The range returned by imap and imap_unordered: an input range over the results, which also
-// offers next(timeout) as Python's IMapIterator does. It keeps a bounded number of items in
-// flight and reads more input only as results are taken.
+/// The range returned by imap and imap_unordered: an input range over the results, which also
+/// offers next(timeout) as Python's IMapIterator does. It keeps a bounded number of items in
+/// flight and reads more input only as results are taken.
 template <class F, class View, bool Spread, bool Ordered>
 class ImapResults {
     using Item = detail::range_item_t<View>;
@@ -467,9 +467,9 @@ public:
         if (sink_) sink_->finish();
     }
 
-    // The next result; nothing once all are taken. Rethrows the item's exception.
+    /// The next result; nothing once all are taken. Rethrows the item's exception.
     std::optional<V> next() { return next_before(std::chrono::steady_clock::time_point::max()); }
-    // As next(), but throws mproc::TimeoutError if no result is ready within `timeout`.
+    /// As next(), but throws mproc::TimeoutError if no result is ready within `timeout`.
     std::optional<V> next(std::chrono::duration<double> timeout) {
         return next_before(std::chrono::steady_clock::now() +
                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
@@ -627,12 +627,12 @@ private:
 
 class Pool {
 public:
-    // `processes` workers; 0 means cpu_count().
+    /// `processes` workers; 0 means cpu_count().
     explicit Pool(int processes = 0) : Pool(options_for(processes)) {}
     explicit Pool(const PoolOptions& options);
     Pool(Pool&&) noexcept = default;
     Pool& operator=(Pool&&) noexcept = default;
-    // Unless terminated: close(), then join(). Every submitted task runs to completion.
+    /// Unless terminated: close(), then join(). Every submitted task runs to completion.
     ~Pool();
 
     // --- map family: f(item) for each item ---
@@ -680,8 +680,8 @@ public:
 
     // --- apply family: one call ---
 
-    // The arguments are converted to f's parameter types, as a direct call would convert them:
-    // `apply(greet, "alice")` sends the std::string greet takes.
+    /// The arguments are converted to f's parameter types, as a direct call would convert them:
+    /// `apply(greet, "alice")` sends the std::string greet takes.
     template <class F, class... Args>
         requires(!detail::call_prefix<F>)
     auto apply(F f, Args&&... args) {
@@ -712,15 +712,15 @@ public:
 
     // --- lifetime ---
 
-    // No more tasks may be submitted (PoolClosed); those submitted still run.
+    /// No more tasks may be submitted (PoolClosed); those submitted still run.
     void close();
-    // Kills the workers now; unfinished tasks fail with PoolTerminated.
+    /// Kills the workers now; unfinished tasks fail with PoolTerminated.
     void terminate();
-    // Waits for all tasks and the workers' exit. Call close() or terminate() first.
+    /// Waits for all tasks and the workers' exit. Call close() or terminate() first.
     void join();
 
     int processes() const;
-    // Current worker pids (they change as workers are replaced).
+    /// Current worker pids (they change as workers are replaced).
     std::vector<int> worker_pids() const;
 
 private:

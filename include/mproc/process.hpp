@@ -39,12 +39,12 @@
 namespace mproc {
 
 struct ProcessOptions {
-    // Empty: "Process-N" (for a child of a child, "Process-N:M"), as in Python.
+    /// Empty: "Process-N" (for a child of a child, "Process-N:M"), as in Python.
     std::string name;
-    // Daemonic children are terminated when the parent exits instead of being waited for.
-    // Unset: inherited from the creating process.
+    /// Daemonic children are terminated when the parent exits instead of being waited for.
+    /// Unset: inherited from the creating process.
     std::optional<bool> daemon;
-    // How the child starts (see start_method.hpp); unset: get_start_method().
+    /// How the child starts (see start_method.hpp); unset: get_start_method().
     std::optional<StartMethod> start_method;
 };
 
@@ -60,36 +60,36 @@ public:
 
     Process(Process&&) noexcept;
     Process& operator=(Process&&) noexcept;
-    // A child still running goes on running; it is reaped later (see active_children()) and, at
-    // exit, joined or terminated as described above. Nothing is left as a zombie.
+    /// A child still running goes on running; it is reaped later (see active_children()) and, at
+    /// exit, joined or terminated as described above. Nothing is left as a zombie.
     ~Process();
 
-    // Starts the child. Throws StateError if called twice or after close().
+    /// Starts the child. Throws StateError if called twice or after close().
     void start();
 
-    // Waits for the child to exit. StateError if it was never started.
+    /// Waits for the child to exit. StateError if it was never started.
     void join();
-    // Waits at most `timeout`; true if the child has exited.
+    /// Waits at most `timeout`; true if the child has exited.
     bool join(std::chrono::duration<double> timeout);
 
     bool is_alive();
-    // Nothing while running or before start; then the exit status, or minus the number of the
-    // signal that killed the child (-9 for SIGKILL), exactly as Python reports it.
+    /// Nothing while running or before start; then the exit status, or minus the number of the
+    /// signal that killed the child (-9 for SIGKILL), exactly as Python reports it.
     std::optional<int> exitcode();
-    // Nothing before start().
+    /// Nothing before start().
     std::optional<int> pid() const;
 
     const std::string& name() const;
     void set_name(std::string name);
     bool daemon() const;
-    // Only before start(): StateError afterwards.
+    /// Only before start(): StateError afterwards.
     void set_daemon(bool daemon);
 
-    // SIGTERM and SIGKILL. No effect on a child that has already exited.
+    /// SIGTERM and SIGKILL. No effect on a child that has already exited.
     void terminate();
     void kill();
-    // Releases the resources held for the child. StateError if it is still running; every other
-    // method except name() then throws StateError.
+    /// Releases the resources held for the child. StateError if it is still running; every other
+    /// method except name() then throws StateError.
     void close();
 
     struct Impl;  // defined by the library
@@ -132,7 +132,7 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// The current process, its parent, and its live children, as Python reports them.
+/// The current process, its parent, and its live children, as Python reports them.
 struct ProcessInfo {
     int pid = 0;
     std::string name;
@@ -140,12 +140,12 @@ struct ProcessInfo {
 };
 
 ProcessInfo current_process();
-// Nothing in the main process.
+/// Nothing in the main process.
 std::optional<ProcessInfo> parent_process();
-// Children started by this process that have not exited yet. Reaps those that have.
+/// Children started by this process that have not exited yet. Reaps those that have.
 std::vector<ProcessInfo> active_children();
 
-// CPUs this process may run on: its affinity mask, further limited by a cgroup CPU quota.
+/// CPUs this process may run on: its affinity mask, further limited by a cgroup CPU quota.
 int cpu_count();
 
 }  // namespace mproc

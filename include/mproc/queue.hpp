@@ -48,7 +48,7 @@
 namespace mproc {
 
 struct QueueOptions {
-    // Bytes of the shared ring that holds the items waiting in the queue.
+    /// Bytes of the shared ring that holds the items waiting in the queue.
     std::size_t buffer_bytes = detail::MessageQueue::default_capacity;
 };
 
@@ -183,7 +183,7 @@ protected:
 
 }  // namespace detail
 
-// Python's multiprocessing.Queue: maxsize 0 means unbounded (up to the ring's room).
+/// Python's multiprocessing.Queue: maxsize 0 means unbounded (up to the ring's room).
 template <class T>
 class Queue : public detail::QueueBase<T> {
 public:
@@ -195,19 +195,19 @@ private:
     friend struct Codec<Queue<T>>;
 };
 
-// Python's multiprocessing.JoinableQueue: every put() adds an unfinished task; task_done(), called
-// by a consumer once it has processed an item it got, removes one; join() waits until none is
-// left. A consumer that dies before calling task_done() leaves its task unfinished, as in Python.
+/// Python's multiprocessing.JoinableQueue: every put() adds an unfinished task; task_done(), called
+/// by a consumer once it has processed an item it got, removes one; join() waits until none is
+/// left. A consumer that dies before calling task_done() leaves its task unfinished, as in Python.
 template <class T>
 class JoinableQueue : public detail::QueueBase<T> {
 public:
     explicit JoinableQueue(std::size_t maxsize = 0, QueueOptions options = {})
         : detail::QueueBase<T>(maxsize, options) {}
 
-    // StateError if called more times than items were taken (by any process).
+    /// StateError if called more times than items were taken (by any process).
     void task_done() { this->queue().task_done(); }
     void join() { (void)this->queue().join(std::nullopt); }
-    // False if tasks are still unfinished after `timeout`.
+    /// False if tasks are still unfinished after `timeout`.
     template <class Rep, class Period>
     bool join(const std::chrono::duration<Rep, Period>& timeout) {
         return this->queue().join(detail::deadline_after(timeout));
@@ -219,7 +219,7 @@ private:
     friend struct Codec<JoinableQueue<T>>;
 };
 
-// Python's multiprocessing.SimpleQueue: unbounded, put/get/empty/close only.
+/// Python's multiprocessing.SimpleQueue: unbounded, put/get/empty/close only.
 template <class T>
 class SimpleQueue : private detail::QueueBase<T> {
     using Base = detail::QueueBase<T>;

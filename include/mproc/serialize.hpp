@@ -60,14 +60,14 @@ void close_fd(int fd) noexcept;
 std::shared_ptr<const std::vector<int>> keep_fds(const std::vector<int>& fds);
 }  // namespace detail
 
-// Appends encoded bytes to a buffer: a std::vector, or memory it does not own (mproc's transports
-// encode straight into shared memory this way). File descriptors that must travel with the message
-// (shared objects are backed by memfds) are collected beside the bytes and sent out of band.
+/// Appends encoded bytes to a buffer: a std::vector, or memory it does not own (mproc's transports
+/// encode straight into shared memory this way). File descriptors that must travel with the message
+/// (shared objects are backed by memfds) are collected beside the bytes and sent out of band.
 class Writer {
 public:
-    // Memory a Writer may fill. When a write does not fit, `grow` is called with the bytes used so
-    // far and the total needed, and returns new storage that holds the used bytes at its start
-    // and at least `needed` bytes in all; it throws SerializationError if it cannot.
+    /// Memory a Writer may fill. When a write does not fit, `grow` is called with the bytes used so
+    /// far and the total needed, and returns new storage that holds the used bytes at its start
+    /// and at least `needed` bytes in all; it throws SerializationError if it cannot.
     struct Storage {
         std::byte* data = nullptr;
         std::size_t capacity = 0;
@@ -97,7 +97,7 @@ public:
     void write_value(const T& value) {
         write(&value, sizeof(T));
     }
-    // Encoded size so far; with truncate(), lets a caller take back a partly written value.
+    /// Encoded size so far; with truncate(), lets a caller take back a partly written value.
     std::size_t size() const noexcept { return vector_ ? vector_->size() : used_; }
     void truncate(std::size_t size) {
         if (vector_)
@@ -105,15 +105,15 @@ public:
         else
             used_ = size;
     }
-    // The byte at `offset` of what was written, to patch a length written earlier.
+    /// The byte at `offset` of what was written, to patch a length written earlier.
     std::byte* data_at(std::size_t offset) noexcept {
         return (vector_ ? vector_->data() : storage_.data) + offset;
     }
 
-    // Registers a descriptor to send with the message; returns its index in the message.
-    // The Writer keeps its own duplicate of the descriptor until it is destroyed, so that the
-    // message stays valid even if the object that owned the descriptor is gone by the time the
-    // message is sent (a result object is destroyed as soon as it is encoded).
+    /// Registers a descriptor to send with the message; returns its index in the message.
+    /// The Writer keeps its own duplicate of the descriptor until it is destroyed, so that the
+    /// message stays valid even if the object that owned the descriptor is gone by the time the
+    /// message is sent (a result object is destroyed as soon as it is encoded).
     std::uint32_t attach_fd(int fd) {
         fds_.push_back(detail::duplicate_fd(fd));
         return static_cast<std::uint32_t>(fds_.size() - 1);
@@ -135,7 +135,7 @@ private:
     std::vector<int> fds_;
 };
 
-// Reads encoded bytes from a fixed span, never past its end.
+/// Reads encoded bytes from a fixed span, never past its end.
 class Reader {
 public:
     explicit Reader(std::span<const std::byte> bytes, std::span<const int> fds = {})
@@ -143,14 +143,14 @@ public:
           fds_(fds),
           empty_elements_left_(std::max<std::uint64_t>(min_empty_elements, bytes.size())) {}
 
-    // A transport that lends its memory to a Reader learns through this hook when the decoder
-    // no longer needs it (see release_input()).
+    /// A transport that lends its memory to a Reader learns through this hook when the decoder
+    /// no longer needs it (see release_input()).
     void on_release(void (*release)(void* context), void* context) noexcept {
         release_ = release;
         release_context_ = context;
     }
-    // Called by decoders once everything they need has been copied out, so that the transport
-    // may reuse the memory. Only the first call has an effect; nothing more can be read after it.
+    /// Called by decoders once everything they need has been copied out, so that the transport
+    /// may reuse the memory. Only the first call has an effect; nothing more can be read after it.
     void release_input() {
         if (release_) std::exchange(release_, nullptr)(release_context_);
         bytes_ = bytes_.first(position_);
@@ -168,15 +168,15 @@ public:
         read(&value, sizeof(T));
         return value;
     }
-    // The next `size` bytes, without copying them.
+    /// The next `size` bytes, without copying them.
     std::span<const std::byte> take(std::size_t size) {
         require(size);
         auto out = bytes_.subspan(position_, size);
         position_ += size;
         return out;
     }
-    // A length read from the input, checked against what is left so that corrupt input cannot
-    // make the decoder allocate more than the message could possibly hold.
+    /// A length read from the input, checked against what is left so that corrupt input cannot
+    /// make the decoder allocate more than the message could possibly hold.
     std::size_t read_length(std::size_t min_bytes_per_element) {
         const auto length = read_value<std::uint64_t>();
         if (min_bytes_per_element == 0) {
@@ -225,9 +225,9 @@ private:
     std::uint64_t empty_elements_left_;
 };
 
-// Customization point: specialize with `static void encode(Writer&, const T&)` and
-// `static T decode(Reader&)` to make a type travel in a way of your own. mproc's shared objects
-// (Value, Array, Lock, Queue, ...) are made transferable this way.
+/// Customization point: specialize with `static void encode(Writer&, const T&)` and
+/// `static T decode(Reader&)` to make a type travel in a way of your own. mproc's shared objects
+/// (Value, Array, Lock, Queue, ...) are made transferable this way.
 template <class T>
 struct Codec;
 
@@ -384,7 +384,7 @@ struct is_transferable {
     static constexpr bool value = compute();
 };
 
-// Fails compilation with a message that says how to make T travel; the compiler's note names T.
+/// Fails compilation with a message that says how to make T travel; the compiler's note names T.
 template <class T>
 constexpr void require_transferable() {
     static_assert(Transferable<T>,
@@ -416,7 +416,7 @@ constexpr std::size_t tuple_min_encoded_size(std::type_identity<std::tuple<E...>
 }
 }  // namespace detail
 
-// The smallest number of bytes an encoded T can take; bounds lengths read from a message.
+/// The smallest number of bytes an encoded T can take; bounds lengths read from a message.
 template <class T>
 constexpr std::size_t min_encoded_size() {
     using namespace detail;
@@ -597,10 +597,10 @@ T decode(Reader& in) {
     }
 }
 
-// Convenience: a whole value to bytes and back. deserialize requires the input to be consumed
-// exactly: trailing bytes are an error.
-// Unconstrained on purpose: for a type that cannot travel, require_transferable's message is the
-// error the user sees, rather than "no matching function".
+/// Convenience: a whole value to bytes and back. deserialize requires the input to be consumed
+/// exactly: trailing bytes are an error.
+/// Unconstrained on purpose: for a type that cannot travel, require_transferable's message is the
+/// error the user sees, rather than "no matching function".
 template <class T>
 std::vector<std::byte> serialize(const T& value) {
     std::vector<std::byte> bytes;

@@ -120,15 +120,15 @@ template <> struct typecode_type<'d'> { using type = double; };
 template <> struct typecode_type<'u'> { using type = wchar_t; };
 }  // namespace detail
 
-// The C++ type of a Python typecode: typecode<'d'> is double.
+/// The C++ type of a Python typecode: typecode<'d'> is double.
 template <char Code>
 using typecode = typename detail::typecode_type<Code>::type;
 
-// What Python's lock= argument of Value and Array may be: true (a new RLock of the object's own,
-// the default), false (no lock), or an existing Lock or RLock, which the object then shares.
+/// What Python's lock= argument of Value and Array may be: true (a new RLock of the object's own,
+/// the default), false (no lock), or an existing Lock or RLock, which the object then shares.
 class LockChoice {
 public:
-    // Only a bool: a pointer or a number converting to one is not a lock.
+    /// Only a bool: a pointer or a number converting to one is not a lock.
     template <std::same_as<bool> B>
     LockChoice(B own) : own_(own) {}
     LockChoice(const Lock& lock) : existing_(AnyLock(lock)) {}
@@ -142,10 +142,10 @@ private:
     friend class detail::ValueStorage;
 };
 
-// Options of Value and Array.
+/// Options of Value and Array.
 struct SharedOptions {
-    // true: a new RLock of its own (get_lock()), as Python does by default; false: none; or a
-    // Lock or RLock to share.
+    /// true: a new RLock of its own (get_lock()), as Python does by default; false: none; or a
+    /// Lock or RLock to share.
     LockChoice lock = true;
 };
 
@@ -279,15 +279,15 @@ public:
         new (this->data_) T(initial);
     }
 
-    // The value in shared memory. Hold get_lock() while doing read-modify-write through it.
+    /// The value in shared memory. Hold get_lock() while doing read-modify-write through it.
     T& value() noexcept { return *this->data_; }
     const T& value() const noexcept { return *this->data_; }
 
-    // The object's lock: its own RLock, or the Lock or RLock it was given.
+    /// The object's lock: its own RLock, or the Lock or RLock it was given.
     AnyLock& get_lock() { return this->lock_or_throw("Value"); }
     bool has_lock() const noexcept { return this->lock_present(); }
 
-    // Atomic access, without the lock.
+    /// Atomic access, without the lock.
     T load(std::memory_order order = std::memory_order_seq_cst) const
         requires detail::lock_free_atomic<T>
     {
@@ -303,13 +303,13 @@ public:
     {
         return ref().exchange(desired, order);
     }
-    // As std::atomic's compare_exchange_strong: on failure, `expected` receives the current value.
+    /// As std::atomic's compare_exchange_strong: on failure, `expected` receives the current value.
     bool compare_exchange(T& expected, const T& desired, std::memory_order order = std::memory_order_seq_cst)
         requires detail::lock_free_atomic<T>
     {
         return ref().compare_exchange_strong(expected, desired, order);
     }
-    // Return the previous value.
+    /// Return the previous value.
     T fetch_add(T operand, std::memory_order order = std::memory_order_seq_cst)
         requires detail::atomic_arithmetic<T>
     {
@@ -331,7 +331,7 @@ private:
     friend class RawValue;
 };
 
-// A Value without a lock (Python's RawValue).
+/// A Value without a lock (Python's RawValue).
 template <class T>
 class RawValue : public Value<T> {
 public:
@@ -360,7 +360,7 @@ public:
     using iterator = T*;
     using const_iterator = const T*;
 
-    // `count` value-initialized elements (zeros for arithmetic types).
+    /// `count` value-initialized elements (zeros for arithmetic types).
     explicit Array(std::size_t count, SharedOptions options = {})
         requires std::default_initializable<T>
     {
@@ -368,7 +368,7 @@ public:
         for (std::size_t i = 0; i < count; ++i) new (this->data_ + i) T();
     }
     Array(std::initializer_list<T> values, SharedOptions options = {}) { assign(values, options); }
-    // The elements of any input range (a container, a view, a generator).
+    /// The elements of any input range (a container, a view, a generator).
     template <std::ranges::input_range R>
         requires(!std::is_integral_v<std::remove_cvref_t<R>> &&
                  !std::is_same_v<std::remove_cvref_t<R>, Array> &&
@@ -406,7 +406,7 @@ public:
     operator std::span<T>() noexcept { return span(); }
     operator std::span<const T>() const noexcept { return span(); }
 
-    // The object's lock: its own RLock, or the Lock or RLock it was given.
+    /// The object's lock: its own RLock, or the Lock or RLock it was given.
     AnyLock& get_lock() { return this->lock_or_throw("Array"); }
     bool has_lock() const noexcept { return this->lock_present(); }
 
@@ -425,7 +425,7 @@ private:
     friend class RawArray;
 };
 
-// An Array without a lock (Python's RawArray).
+/// An Array without a lock (Python's RawArray).
 template <class T>
 class RawArray : public Array<T> {
 public:

@@ -44,32 +44,32 @@
 namespace mproc {
 
 struct SharedMemoryOptions {
-    // Python 3.13's track. Created segments are registered with the resource tracker, which
-    // unlinks them once the program is gone; false: left to unlink(). For every handle, whether
-    // unlink() tells the tracker.
+    /// Python 3.13's track. Created segments are registered with the resource tracker, which
+    /// unlinks them once the program is gone; false: left to unlink(). For every handle, whether
+    /// unlink() tells the tracker.
     bool track = true;
 };
 
 class SharedMemory {
 public:
-    // Creates a segment of `size` bytes (zero-filled) under a fresh name, or under `name`.
+    /// Creates a segment of `size` bytes (zero-filled) under a fresh name, or under `name`.
     static SharedMemory create(std::size_t size, SharedMemoryOptions options = {});
     static SharedMemory create(const std::string& name, std::size_t size, SharedMemoryOptions options = {});
-    // Attaches to an existing segment.
+    /// Attaches to an existing segment.
     explicit SharedMemory(const std::string& name, SharedMemoryOptions options = {});
-    // Python's signature: SharedMemory(name=None, create=False, size=0, *, track=True).
+    /// Python's signature: SharedMemory(name=None, create=False, size=0, *, track=True).
     SharedMemory(std::optional<std::string> name, bool create, std::size_t size = 0, SharedMemoryOptions options = {});
 
-    // Without the leading '/'.
+    /// Without the leading '/'.
     const std::string& name() const;
     std::size_t size() const;
     std::span<std::byte> buf() const;
 
-    // Unmaps the segment in this process (every copy of this handle here). Idempotent.
+    /// Unmaps the segment in this process (every copy of this handle here). Idempotent.
     void close() noexcept;
     bool closed() const noexcept;
-    // Removes the name (the memory lives on while mapped) and, when tracked, tells the resource
-    // tracker. OSError (ENOENT) if already removed.
+    /// Removes the name (the memory lives on while mapped) and, when tracked, tells the resource
+    /// tracker. OSError (ENOENT) if already removed.
     void unlink();
 
     struct Impl;

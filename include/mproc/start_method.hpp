@@ -30,21 +30,21 @@ namespace mproc {
 
 enum class StartMethod { fork, spawn, forkserver };
 
-// "fork", "spawn" or "forkserver".
+/// "fork", "spawn" or "forkserver".
 std::string_view to_string(StartMethod method) noexcept;
-// The method of that name; std::invalid_argument for any other name.
+/// The method of that name; std::invalid_argument for any other name.
 StartMethod parse_start_method(std::string_view name);
 
-// Sets the default start method. As in Python it may be set once: a second call throws
-// StateError unless `force` is true. A child's default counts as set (to its own method).
+/// Sets the default start method. As in Python it may be set once: a second call throws
+/// StateError unless `force` is true. A child's default counts as set (to its own method).
 void set_start_method(StartMethod method, bool force = false);
 void set_start_method(std::string_view name, bool force = false);
 StartMethod get_start_method() noexcept;
-// Every method this platform offers, the default first.
+/// Every method this platform offers, the default first.
 std::vector<StartMethod> get_all_start_methods();
 
-// Whether a fork from a process that runs threads of its own prints a warning (on by default;
-// the environment variable MPROC_FORK_WARNING=0 turns it off too).
+/// Whether a fork from a process that runs threads of its own prints a warning (on by default;
+/// the environment variable MPROC_FORK_WARNING=0 turns it off too).
 void set_fork_warning(bool enabled) noexcept;
 
 }  // namespace mproc

@@ -134,7 +134,7 @@ protected:
 
 }  // namespace detail
 
-// A non-recursive lock (Python's multiprocessing.Lock).
+/// A non-recursive lock (Python's multiprocessing.Lock).
 class Lock : public detail::MutexHandle {
 public:
     Lock() : MutexHandle(false) {}
@@ -144,8 +144,8 @@ private:
     friend struct Codec<Lock>;
 };
 
-// A recursive lock (Python's multiprocessing.RLock): the holding thread may acquire it again,
-// and must release it as many times.
+/// A recursive lock (Python's multiprocessing.RLock): the holding thread may acquire it again,
+/// and must release it as many times.
 class RLock : public detail::MutexHandle {
 public:
     RLock() : MutexHandle(true) {}
@@ -158,15 +158,15 @@ private:
     friend class detail::ValueStorage;
 };
 
-// A Lock or an RLock, whichever it was made from: what Value::get_lock() and Array::get_lock()
-// return, since Python's lock= argument accepts either. It locks and unlocks like both (acquire,
-// release, timeouts, OwnerDied), compares equal to the lock it was made from, and travels to
-// another process as that very lock.
+/// A Lock or an RLock, whichever it was made from: what Value::get_lock() and Array::get_lock()
+/// return, since Python's lock= argument accepts either. It locks and unlocks like both (acquire,
+/// release, timeouts, OwnerDied), compares equal to the lock it was made from, and travels to
+/// another process as that very lock.
 class AnyLock : public detail::MutexHandle {
 public:
     AnyLock(const Lock& lock);
     AnyLock(const RLock& lock);
-    // Whether it is an RLock.
+    /// Whether it is an RLock.
     bool recursive() const noexcept;
 
 private:
@@ -176,8 +176,8 @@ private:
     friend class detail::ValueStorage;
 };
 
-// A counting semaphore (Python's multiprocessing.Semaphore). Any process may release it.
-// Usable with std::lock_guard (lock() acquires, unlock() releases).
+/// A counting semaphore (Python's multiprocessing.Semaphore). Any process may release it.
+/// Usable with std::lock_guard (lock() acquires, unlock() releases).
 class Semaphore {
 public:
     explicit Semaphore(unsigned value = 1) : Semaphore(value, 0) {}
@@ -189,8 +189,8 @@ public:
     }
     template <detail::plain_number N>
     bool acquire(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
-    // Adds n to the value, waking up to n waiters. A BoundedSemaphore throws StateError (and
-    // changes nothing) when that would take the value above its initial value.
+    /// Adds n to the value, waking up to n waiters. A BoundedSemaphore throws StateError (and
+    /// changes nothing) when that would take the value above its initial value.
     void release(unsigned n = 1);
     unsigned get_value() const;
 
@@ -208,7 +208,7 @@ protected:
     friend struct Codec<BoundedSemaphore>;
 };
 
-// A semaphore that may not be released above its initial value (Python's BoundedSemaphore).
+/// A semaphore that may not be released above its initial value (Python's BoundedSemaphore).
 class BoundedSemaphore : public Semaphore {
 public:
     explicit BoundedSemaphore(unsigned value = 1) : Semaphore(value, value) {}
@@ -218,11 +218,11 @@ private:
     friend struct Codec<BoundedSemaphore>;
 };
 
-// A condition variable bound to a Lock or RLock (Python's multiprocessing.Condition; by default
-// a new RLock; a Value's get_lock() will do too). The condition is itself lockable: lock it
-// (std::unique_lock, or acquire()), then wait() or notify(). wait() releases the lock (every
-// level of an RLock), sleeps until notified, and reacquires it; it may also return without a
-// notification, as condition variables do: wait_for(predicate) loops for you.
+/// A condition variable bound to a Lock or RLock (Python's multiprocessing.Condition; by default
+/// a new RLock; a Value's get_lock() will do too). The condition is itself lockable: lock it
+/// (std::unique_lock, or acquire()), then wait() or notify(). wait() releases the lock (every
+/// level of an RLock), sleeps until notified, and reacquires it; it may also return without a
+/// notification, as condition variables do: wait_for(predicate) loops for you.
 class Condition {
 public:
     Condition() : Condition(RLock()) {}
@@ -240,9 +240,9 @@ public:
     bool acquire(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
     void release() { lock_.release(); }
 
-    // The lock must be held (StateError otherwise). Returns true when notified, false when the
-    // timeout passed first; a zero or negative timeout still releases and retakes the lock (letting
-    // others in), and returns false unless a notify landed meanwhile, as in Python.
+    /// The lock must be held (StateError otherwise). Returns true when notified, false when the
+    /// timeout passed first; a zero or negative timeout still releases and retakes the lock (letting
+    /// others in), and returns false unless a notify landed meanwhile, as in Python.
     void wait() { (void)wait_until(std::nullopt); }
     template <class Rep, class Period>
     bool wait(const std::chrono::duration<Rep, Period>& timeout) {
@@ -251,9 +251,9 @@ public:
     template <detail::plain_number N>
     bool wait(N seconds) = delete;  // pass a std::chrono duration: 500ms, 2s
 
-    // Waits until predicate() is true; returns its last value (false only on timeout). With a
-    // timeout, the predicate is checked once more when the time is up, and never waited for after
-    // that, however often the condition is notified: a zero or negative timeout only checks it.
+    /// Waits until predicate() is true; returns its last value (false only on timeout). With a
+    /// timeout, the predicate is checked once more when the time is up, and never waited for after
+    /// that, however often the condition is notified: a zero or negative timeout only checks it.
     template <class Predicate>
     bool wait_for(Predicate predicate) {
         while (!predicate()) wait();
@@ -270,7 +270,7 @@ public:
         return result;
     }
 
-    // The lock should be held, as in Python (not checked: notifying without it is harmless here).
+    /// The lock should be held, as in Python (not checked: notifying without it is harmless here).
     void notify(unsigned n = 1);
     void notify_all();
 
@@ -283,14 +283,14 @@ private:
     friend struct Codec<Condition>;
 };
 
-// A flag processes can wait for (Python's multiprocessing.Event).
+/// A flag processes can wait for (Python's multiprocessing.Event).
 class Event {
 public:
     Event();
     bool is_set() const;
     void set();
     void clear();
-    // Returns whether the flag is set (false only when the timeout passed first).
+    /// Returns whether the flag is set (false only when the timeout passed first).
     bool wait() { return wait_until(std::nullopt); }
     template <class Rep, class Period>
     bool wait(const std::chrono::duration<Rep, Period>& timeout) {
@@ -306,18 +306,18 @@ private:
     friend struct Codec<Event>;
 };
 
-// A barrier for a fixed number of parties (Python's multiprocessing.Barrier).
-//
-// wait() returns a different index in [0, parties) to each of the parties of one round (the last
-// to arrive gets parties - 1). The action, when given, is run by the last process to arrive,
-// before any is released; if it throws, the barrier breaks and the exception propagates in that
-// process. The barrier breaks, and every waiting process gets BrokenBarrierError, when a wait
-// times out, when abort() is called, when the action throws, or when a process dies while
-// running the action; it stays broken until reset(). reset() while processes wait breaks their
-// round and leaves the barrier ready for a new one.
-//
-// The action is a plain function (a captureless lambda converts to one), so that a Barrier can
-// be sent to another process, where it is found again by its offset in the program.
+/// A barrier for a fixed number of parties (Python's multiprocessing.Barrier).
+///
+/// wait() returns a different index in [0, parties) to each of the parties of one round (the last
+/// to arrive gets parties - 1). The action, when given, is run by the last process to arrive,
+/// before any is released; if it throws, the barrier breaks and the exception propagates in that
+/// process. The barrier breaks, and every waiting process gets BrokenBarrierError, when a wait
+/// times out, when abort() is called, when the action throws, or when a process dies while
+/// running the action; it stays broken until reset(). reset() while processes wait breaks their
+/// round and leaves the barrier ready for a new one.
+///
+/// The action is a plain function (a captureless lambda converts to one), so that a Barrier can
+/// be sent to another process, where it is found again by its offset in the program.
 class Barrier {
 public:
     using Action = void (*)();
@@ -325,7 +325,7 @@ public:
     explicit Barrier(unsigned parties, Action action = nullptr,
                      std::optional<std::chrono::duration<double>> timeout = std::nullopt);
 
-    // With the default timeout given to the constructor, if any.
+    /// With the default timeout given to the constructor, if any.
     unsigned wait() { return wait_until(default_deadline()); }
     template <class Rep, class Period>
     unsigned wait(const std::chrono::duration<Rep, Period>& timeout) {
@@ -337,7 +337,7 @@ public:
     void reset();
     void abort();
     unsigned parties() const;
-    // Processes waiting in the current round.
+    /// Processes waiting in the current round.
     unsigned n_waiting() const;
     bool broken() const;
 
@@ -355,7 +355,7 @@ private:
     friend struct Codec<Barrier>;
 };
 
-// How each object travels to another process (see mproc/serialize.hpp).
+/// How each object travels to another process (see mproc/serialize.hpp).
 template <>
 struct Codec<Lock> {
     static void encode(Writer& out, const Lock& lock);
