@@ -47,6 +47,7 @@
 
 namespace mproc::mpi {
 
+/// Options of mproc::mpi::Pool.
 struct PoolOptions {
     /// Worker processes each worker rank runs its tasks on (a local mproc::Pool per rank: one rank
     /// per node then uses every core of it). 0: each rank runs its tasks itself, one at a time.
@@ -59,9 +60,19 @@ struct PoolOptions {
     std::size_t max_message_size = std::size_t{4} << 30;
 };
 
+/// A Pool whose workers are the other ranks of an MPI job. Python: mpi4py.futures.MPIPoolExecutor.
+/// Every method, error and thread-safety rule of mproc::Pool applies. Without an MPI launcher it
+/// runs the tasks in local worker processes instead ("the local fallback").
+///
+/// Thread safety: as mproc::Pool; any number of threads may use one pool at once. Cost: a task is
+/// one MPI round trip to a worker rank.
 class Pool : public mproc::Pool {
 public:
+    /// Every other rank serves this pool; as mpi::Pool(PoolOptions{}).
     Pool() : Pool(PoolOptions{}) {}
+    /// Throws what the initializer threw; mproc::StateError on a rank other than 0 (in a task);
+    /// mproc::Error if the MPI library lacks the thread support the pool needs;
+    /// std::invalid_argument for a negative local_processes.
     explicit Pool(const PoolOptions& options);
 
     /// Worker ranks serving this pool (0 for the local fallback). processes() is the number of
@@ -80,6 +91,8 @@ bool launched() noexcept;
 /// Valid once mproc::init (or an mproc::mpi::Pool) has started MPI. Worker ranks answer their own
 /// rank, so a task may ask where it runs.
 int rank() noexcept;
+/// The number of processes in MPI_COMM_WORLD (1 when not launched). Python:
+/// MPI.COMM_WORLD.Get_size().
 int world_size() noexcept;
 /// The name of the host this process runs on.
 std::string processor_name();
