@@ -29,6 +29,7 @@ struct ErrorRebuilder;  // recreates errors thrown in another process (src/task.
 
 /// The base of every exception mproc throws: `catch (const mproc::Error&)` handles them all.
 /// Python: the exceptions of multiprocessing have no common base; ProcessError comes closest.
+/// Thread safety: an exception is an immutable value; a caught one may be read from any thread.
 class Error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;

@@ -225,8 +225,9 @@ private:
 /// left. A consumer that dies before calling task_done() leaves its task unfinished, as in Python.
 ///
 /// It offers every operation of Queue (put, get, their timeouts, qsize, close...), with the same
-/// errors. Thread safety: as Queue's; task_done() and join() may be called from any thread of
-/// any process too.
+/// errors.
+/// Thread safety: as Queue's; task_done() and join() may be called from any thread of any
+/// process too.
 template <class T>
 class JoinableQueue : public detail::QueueBase<T> {
 public:
@@ -253,8 +254,9 @@ private:
 
 /// Python's multiprocessing.SimpleQueue: unbounded, put/get/empty/close only.
 ///
-/// Errors and thread safety: as Queue's (any number of threads and processes at once; close()
-/// must not run while another thread of this process uses it).
+/// Errors: as Queue's.
+/// Thread safety: as Queue's: any number of threads and processes at once; close() must not run
+/// while another thread of this process uses it.
 template <class T>
 class SimpleQueue : private detail::QueueBase<T> {
     using Base = detail::QueueBase<T>;

@@ -369,8 +369,10 @@ private:
     friend class RawValue;
 };
 
-/// A Value without a lock (Python's RawValue). Errors, thread safety and cost as Value's; there
-/// is no get_lock(): synchronize through atomics, or a Lock of your own.
+/// A Value without a lock (Python's RawValue). Errors and cost as Value's; there is no
+/// get_lock(): synchronize through atomics, or a Lock of your own.
+/// Thread safety: as Value's: the handle from any number of threads and processes at once; the
+/// value is plain shared memory.
 template <class T>
 class RawValue : public Value<T> {
 public:
@@ -505,8 +507,10 @@ private:
     friend class RawArray;
 };
 
-/// An Array without a lock (Python's RawArray). Errors, thread safety and cost as Array's; there
-/// is no get_lock().
+/// An Array without a lock (Python's RawArray). Errors and cost as Array's; there is no
+/// get_lock().
+/// Thread safety: as Array's: the handle from any number of threads and processes at once; the
+/// elements are plain shared memory.
 template <class T>
 class RawArray : public Array<T> {
 public:

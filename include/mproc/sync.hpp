@@ -166,8 +166,9 @@ private:
 /// A recursive lock (Python's multiprocessing.RLock): the holding thread may acquire it again,
 /// and must release it as many times.
 ///
-/// Operations, errors, thread safety and cost as Lock's, except that the holding thread may
-/// acquire it again instead of getting StateError.
+/// Operations, errors and cost as Lock's, except that the holding thread may acquire it again
+/// instead of getting StateError.
+/// Thread safety: as Lock's: any number of threads and processes at once.
 class RLock : public detail::MutexHandle {
 public:
     /// A new, unlocked recursive lock. Python: multiprocessing.RLock().
@@ -186,7 +187,8 @@ private:
 /// release, timeouts, OwnerDied), compares equal to the lock it was made from, and travels to
 /// another process as that very lock. Python needs no such type.
 ///
-/// Operations, errors, thread safety and cost as those of the lock it was made from.
+/// Operations, errors and cost as those of the lock it was made from.
+/// Thread safety: as Lock's: any number of threads and processes at once.
 class AnyLock : public detail::MutexHandle {
 public:
     /// A handle to `lock`.
@@ -254,8 +256,8 @@ protected:
 };
 
 /// A semaphore that may not be released above its initial value (Python's BoundedSemaphore).
-/// Errors, thread safety and cost as Semaphore's; release() past the initial value throws
-/// mproc::StateError.
+/// Errors and cost as Semaphore's; release() past the initial value throws mproc::StateError.
+/// Thread safety: as Semaphore's: any number of threads and processes at once.
 class BoundedSemaphore : public Semaphore {
 public:
     /// A semaphore with `value` permits, never more. Python: BoundedSemaphore(value).
@@ -353,10 +355,10 @@ private:
 
 /// A flag processes can wait for (Python's multiprocessing.Event).
 ///
-/// Errors: the constructor throws mproc::OSError if the shared memory cannot be made. Thread
-/// safety: made to be used from any number of threads and processes at once, through one handle
-/// or its copies. Cost: is_set() and clear() are one atomic operation; set() makes a system call
-/// only when some process waits.
+/// Errors: the constructor throws mproc::OSError if the shared memory cannot be made.
+/// Thread safety: made to be used from any number of threads and processes at once, through one
+/// handle or its copies. Cost: is_set() and clear() are one atomic operation; set() makes a
+/// system call only when some process waits.
 class Event {
 public:
     /// A new, unset flag. Python: Event().
