@@ -162,9 +162,12 @@ private:
 
 /// The current process, its parent, and its live children, as Python reports them.
 struct ProcessInfo {
-    int pid = 0;           ///< The process id.
-    std::string name;      ///< "MainProcess", or the name of the Process that started it.
-    bool daemon = false;   ///< Whether it is daemonic.
+    /// The process id.
+    int pid = 0;
+    /// "MainProcess", or the name of its Process.
+    std::string name;
+    /// Whether it is daemonic.
+    bool daemon = false;
 };
 
 /// This process. Python: multiprocessing.current_process().

@@ -74,8 +74,10 @@ public:
     /// far and the total needed, and returns new storage that holds the used bytes at its start
     /// and at least `needed` bytes in all; it throws SerializationError if it cannot.
     struct Storage {
-        std::byte* data = nullptr;  ///< Where the encoded bytes go.
-        std::size_t capacity = 0;   ///< How many bytes fit there.
+        /// Where the encoded bytes go.
+        std::byte* data = nullptr;
+        /// How many bytes fit there.
+        std::size_t capacity = 0;
     };
     /// Called when a write does not fit (see Storage).
     using Grow = Storage (*)(void* context, std::size_t used, std::size_t needed);
@@ -102,9 +104,10 @@ public:
         std::memcpy(storage_.data + used_, data, size);
         used_ += size;
     }
+    /// Appends the bytes of a trivially copyable value.
     template <class T>
         requires std::is_trivially_copyable_v<T>
-    void write_value(const T& value) {  ///< Appends the bytes of a trivially copyable value.
+    void write_value(const T& value) {
         write(&value, sizeof(T));
     }
     /// Encoded size so far; with truncate(), lets a caller take back a partly written value.
@@ -181,9 +184,10 @@ public:
         if (size != 0) std::memcpy(out, bytes_.data() + position_, size);
         position_ += size;
     }
+    /// Reads a trivially copyable value written by Writer::write_value.
     template <class T>
         requires std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>
-    T read_value() {  ///< Reads a trivially copyable value written by Writer::write_value.
+    T read_value() {
         T value;
         read(&value, sizeof(T));
         return value;
@@ -410,7 +414,8 @@ struct is_transferable {
         else
             return false;
     }
-    static constexpr bool value = compute();  ///< Whether T can travel.
+    /// Whether T can travel.
+    static constexpr bool value = compute();
 };
 
 /// Fails compilation with a message that says how to make T travel; the compiler's note names T.

@@ -408,13 +408,16 @@ class Array : public detail::ValueStorage<T> {
 public:
     /// @name Container types
     /// @{
-    using value_type = T;                ///< T.
-    using size_type = std::size_t;       ///< std::size_t.
-    using difference_type = std::ptrdiff_t;  ///< std::ptrdiff_t.
-    using reference = T&;                ///< T&.
-    using const_reference = const T&;    ///< const T&.
-    using iterator = T*;                 ///< T*: the elements are contiguous.
-    using const_iterator = const T*;     ///< const T*.
+
+    /// The member types of a contiguous container of T, as std::vector's (iterators are T*).
+    using value_type = T;
+    using size_type = std::size_t;
+    using difference_type = std::ptrdiff_t;
+    using reference = T&;
+    using const_reference = const T&;
+    using iterator = T*;
+    using const_iterator = const T*;
+
     /// @}
 
     /// `count` value-initialized elements (zeros for arithmetic types).

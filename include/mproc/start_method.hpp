@@ -28,12 +28,11 @@
 
 namespace mproc {
 
-/// How a child process starts: Python's start methods (see docs/start_methods.md).
-enum class StartMethod {
-    fork,       ///< fork() the calling process: quick; the child inherits its memory.
-    spawn,      ///< Run the program again (a worker turns into one in mproc::init).
-    forkserver  ///< Fork from a server started early, while the program was single-threaded.
-};
+/// How a child process starts: Python's start methods (see docs/start_methods.md). fork: the
+/// child is a copy of the calling process; spawn: the program runs again and turns into a worker
+/// in mproc::init; forkserver: the child is forked from a server started early, while the
+/// program was still single-threaded.
+enum class StartMethod { fork, spawn, forkserver };
 
 /// "fork", "spawn" or "forkserver". Python: the strings of the start methods.
 std::string_view to_string(StartMethod method) noexcept;
