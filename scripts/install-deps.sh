@@ -12,6 +12,7 @@ packages=(
   build-essential cmake ninja-build pkg-config   # toolchain
   libcereal-dev                                  # serialization (mproc's public headers use it)
   libgtest-dev libgmock-dev                      # tests
+  doxygen                                        # the API reference (scripts/build-reference.sh)
   libbenchmark-dev                               # benchmarks
   libcli11-dev libfmt-dev                        # examples and tools
   clang libclang-rt-14-dev                       # libFuzzer and clang's sanitizer runtimes

@@ -6,7 +6,8 @@
 #   scripts/run-tests.sh -R Process      extra arguments go to every ctest run
 #
 # Configurations (MPROC_TEST_CONFIGS, default "release asan tsan fuzz"):
-#   release  build/relwithdebinfo  RelWithDebInfo; unit, process and install tests
+#   release  build/relwithdebinfo  RelWithDebInfo; unit, process and install tests; then the API
+#                                  reference (scripts/build-reference.sh: no doxygen warning)
 #   asan     build/asan            -DMPROC_SANITIZE=address,undefined at -O1 (install tests skipped)
 #   tsan     build/tsan            -DMPROC_SANITIZE=thread at -O1: the multi-threaded parts (pool
 #                                  engine, rings, shared objects in tasks)
@@ -124,7 +125,12 @@ run_release() {
     record release FAILED "$started" "tests failed ($(count_tests "$dir")); $(report_failures "$dir")"
     return
   fi
-  record release passed "$started" "$(count_tests "$dir")"
+  echo "+ scripts/build-reference.sh"
+  if ! scripts/build-reference.sh; then
+    record release FAILED "$started" "tests passed; the API reference has doxygen warnings (build/reference/warnings.log)"
+    return
+  fi
+  record release passed "$started" "$(count_tests "$dir"), API reference"
 }
 
 run_asan() {

@@ -184,20 +184,38 @@ private:
 
 }  // namespace detail
 
+/// The handle to one result computed in the background: what apply_async, map_async and
+/// starmap_async return. Python: multiprocessing.pool.AsyncResult (ApplyResult, MapResult).
+///
+/// get() rethrows the task's exception, or the mproc::Error that failed it (WorkerCrashed,
+/// TimeoutError, PoolTerminated, RemoteError; see errors.hpp). Every method of a moved-from
+/// AsyncResult throws mproc::StateError.
+///
+/// Thread safety: all methods are const and may be called from any number of threads at once
+/// (get() returns each of them the value; the result is kept until the last copy of the handle
+/// is gone). Cost: ready() is one atomic load; a wait first receives replies itself for a few
+/// dozen microseconds, then sleeps.
 template <class T>
 class AsyncResult {
 public:
+    /// Made by the Pool.
     explicit AsyncResult(std::shared_ptr<detail::ResultState<T>> state) : state_(std::move(state)) {}
 
-    // The result, once ready; rethrows the task's exception (see errors.hpp).
+    /// The result, once ready; rethrows the task's exception (see errors.hpp). Python:
+    /// AsyncResult.get().
     decltype(auto) get() const { return state().get(); }
-    // As get(), but throws mproc::TimeoutError if the result is not ready within `timeout`.
+    /// As get(), but throws mproc::TimeoutError if the result is not ready within `timeout`.
+    /// Python: AsyncResult.get(timeout).
     decltype(auto) get(std::chrono::duration<double> timeout) const { return state().get(timeout); }
+    /// Blocks until the result is ready. Python: AsyncResult.wait().
     void wait() const { state().wait(); }
-    // True if the result became ready within `timeout`.
+    /// True if the result became ready within `timeout`. Python: AsyncResult.wait(timeout), which
+    /// returns None instead.
     bool wait(std::chrono::duration<double> timeout) const { return state().wait(timeout); }
+    /// Whether the result is ready, without waiting. Python: AsyncResult.ready().
     [[nodiscard]] bool ready() const { return state().ready(); }
-    // Whether the task completed without an exception. StateError if it is not ready yet.
+    /// Whether the task completed without an exception. StateError if it is not ready yet (Python
+    /// raises ValueError). Python: AsyncResult.successful().
     [[nodiscard]] bool successful() const { return state().successful(); }
 
 private:

@@ -19,9 +19,13 @@
 
 namespace mproc {
 
+/// Turns a process started as a worker (spawn, forkserver, an MPI rank) into one; returns at once
+/// in the program's own process. Call it first in main: see the top of this file. Python: the
+/// `if __name__ == "__main__":` guard and multiprocessing.freeze_support() together. Throws
+/// mproc::OSError if the fork server cannot be started. Call it once, from the main thread.
 void init(int argc, char** argv);
 
-// Whether init has run in this process.
+/// Whether init has run in this process.
 bool initialized() noexcept;
 
 namespace detail {

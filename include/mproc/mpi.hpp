@@ -47,41 +47,54 @@
 
 namespace mproc::mpi {
 
+/// Options of mproc::mpi::Pool.
 struct PoolOptions {
-    // Worker processes each worker rank runs its tasks on (a local mproc::Pool per rank: one rank
-    // per node then uses every core of it). 0: each rank runs its tasks itself, one at a time.
+    /// Worker processes each worker rank runs its tasks on (a local mproc::Pool per rank: one rank
+    /// per node then uses every core of it). 0: each rank runs its tasks itself, one at a time.
     int local_processes = 0;
-    // Run once on every rank (or by every local worker) before its first task; if it throws, the
-    // Pool constructor throws it.
+    /// Run once on every rank (or by every local worker) before its first task; if it throws, the
+    /// Pool constructor throws it.
     Call initializer;
-    // Largest message of the local pools (see mproc::PoolOptions). A message between ranks is at
-    // most 2 GiB - 1 (an MPI count); a larger task or result fails with SerializationError.
+    /// Largest message of the local pools (see mproc::PoolOptions). A message between ranks is at
+    /// most 2 GiB - 1 (an MPI count); a larger task or result fails with SerializationError.
     std::size_t max_message_size = std::size_t{4} << 30;
 };
 
+/// A Pool whose workers are the other ranks of an MPI job. Python: mpi4py.futures.MPIPoolExecutor.
+/// Every method, error and thread-safety rule of mproc::Pool applies. Without an MPI launcher it
+/// runs the tasks in local worker processes instead ("the local fallback").
+///
+/// Thread safety: as mproc::Pool; any number of threads may use one pool at once. Cost: a task is
+/// one MPI round trip to a worker rank.
 class Pool : public mproc::Pool {
 public:
+    /// Every other rank serves this pool; as mpi::Pool(PoolOptions{}).
     Pool() : Pool(PoolOptions{}) {}
+    /// Throws what the initializer threw; mproc::StateError on a rank other than 0 (in a task);
+    /// mproc::Error if the MPI library lacks the thread support the pool needs;
+    /// std::invalid_argument for a negative local_processes.
     explicit Pool(const PoolOptions& options);
 
-    // Worker ranks serving this pool (0 for the local fallback). processes() is the number of
-    // tasks the pool runs at once: worker ranks, times local_processes if set.
+    /// Worker ranks serving this pool (0 for the local fallback). processes() is the number of
+    /// tasks the pool runs at once: worker ranks, times local_processes if set.
     int ranks() const noexcept { return ranks_; }
 
 private:
     int ranks_ = 0;
 };
 
-// Whether this program was started by an MPI launcher (mpirun, mpiexec, srun --mpi=pmix), decided
-// from the environment the launcher sets. The backend initializes MPI only then: a program run
-// without a launcher never touches MPI.
+/// Whether this program was started by an MPI launcher (mpirun, mpiexec, srun --mpi=pmix), decided
+/// from the environment the launcher sets. The backend initializes MPI only then: a program run
+/// without a launcher never touches MPI.
 bool launched() noexcept;
-// This process's rank in MPI_COMM_WORLD, and how many there are (0 and 1 when not launched).
-// Valid once mproc::init (or an mproc::mpi::Pool) has started MPI. Worker ranks answer their own
-// rank, so a task may ask where it runs.
+/// This process's rank in MPI_COMM_WORLD, and how many there are (0 and 1 when not launched).
+/// Valid once mproc::init (or an mproc::mpi::Pool) has started MPI. Worker ranks answer their own
+/// rank, so a task may ask where it runs.
 int rank() noexcept;
+/// The number of processes in MPI_COMM_WORLD (1 when not launched). Python:
+/// MPI.COMM_WORLD.Get_size().
 int world_size() noexcept;
-// The name of the host this process runs on.
+/// The name of the host this process runs on.
 std::string processor_name();
 
 namespace detail {

@@ -15,3 +15,14 @@
 #include <mproc/shared_memory.hpp>
 #include <mproc/start_method.hpp>
 #include <mproc/sync.hpp>
+
+/// @namespace mproc
+/// @brief Python's multiprocessing for C++: Pool, Process, shared values and arrays, locks and
+/// other synchronization primitives, queues, pipes, SharedMemory and the three start methods.
+///
+/// Python's behaviour is the specification, except where README.md says mproc differs on
+/// purpose. Every error is an mproc::Error subclass (errors.hpp).
+
+/// @namespace mproc::mpi
+/// @brief The MPI backend (mpi.hpp): mproc::mpi::Pool runs a Pool's tasks on the ranks of an MPI
+/// job.

@@ -43,12 +43,19 @@
 
 namespace mproc {
 
+/// A function with values bound to its first parameters, made by mproc::partial. Python:
+/// functools.partial. See the top of this file.
+///
+/// Thread safety: the const call operator and func()/args() may be used from any number of
+/// threads at once, if f's own const call may. Cost: a call passes the bound values by reference;
+/// sending it encodes f and the values once per task.
 template <class F, class... Bound>
 class Partial {
 public:
-    // Made by mproc::partial, which converts and checks the bound values.
+    /// Made by mproc::partial, which converts and checks the bound values.
     Partial(F function, std::tuple<Bound...> values) : func_(std::move(function)), args_(std::move(values)) {}
 
+    /// f(bound..., rest...). Python: p(*rest).
     template <class... Rest>
         requires std::is_invocable_v<F&, Bound&..., Rest...>
     decltype(auto) operator()(Rest&&... rest) & {
@@ -56,6 +63,7 @@ public:
             [&](Bound&... bound) -> decltype(auto) { return std::invoke(func_, bound..., std::forward<Rest>(rest)...); },
             args_);
     }
+    /// f(bound..., rest...) on a const Partial.
     template <class... Rest>
         requires std::is_invocable_v<const F&, const Bound&..., Rest...>
     decltype(auto) operator()(Rest&&... rest) const& {
@@ -66,7 +74,9 @@ public:
             args_);
     }
 
+    /// The function. Python: p.func.
     const F& func() const noexcept { return func_; }
+    /// The bound values. Python: p.args.
     const std::tuple<Bound...>& args() const noexcept { return args_; }
 
 private:
@@ -105,7 +115,7 @@ struct parameters<Partial<F, Bound...>> {
 
 }  // namespace detail
 
-// f with its first parameters bound to `args`, as Python's functools.partial(f, *args).
+/// f with its first parameters bound to `args`, as Python's functools.partial(f, *args).
 template <class F, class... Args>
 auto partial(F f, Args&&... args) {
     static_assert(detail::shippable_callable<F>,
@@ -133,31 +143,36 @@ struct Codec<Partial<F, Bound...>> {
     }
 };
 
-// A function object sent as its raw bytes: made by mproc::copy_captures.
+/// A function object sent as its raw bytes: made by mproc::copy_captures. Python has no
+/// counterpart (pickle refuses lambdas). Thread safety: as f's own.
 template <class F>
 class CapturesCopiedAsBytes {
 public:
+    /// Wraps f; see copy_captures.
     explicit CapturesCopiedAsBytes(F f) : f_(std::move(f)) {}
 
+    /// f(args...).
     template <class... Args>
         requires std::is_invocable_v<F&, Args...>
     decltype(auto) operator()(Args&&... args) & {
         return std::invoke(f_, std::forward<Args>(args)...);
     }
+    /// f(args...) on a const wrapper.
     template <class... Args>
         requires std::is_invocable_v<const F&, Args...>
     decltype(auto) operator()(Args&&... args) const& {
         return std::invoke(f_, std::forward<Args>(args)...);
     }
 
+    /// The wrapped function object.
     const F& get() const noexcept { return f_; }
 
 private:
     F f_;
 };
 
-// Sends f, captures and all, as a copy of its bytes: see the top of this file for when that is
-// right. A capture by reference or pointer is sent as an address of this process.
+/// Sends f, captures and all, as a copy of its bytes: see the top of this file for when that is
+/// right. A capture by reference or pointer is sent as an address of this process.
 template <class F>
 CapturesCopiedAsBytes<std::decay_t<F>> copy_captures(F&& f) {
     static_assert(std::is_class_v<std::decay_t<F>> && std::is_trivially_copyable_v<std::decay_t<F>>,

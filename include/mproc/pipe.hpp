@@ -72,13 +72,25 @@ std::pair<std::shared_ptr<ConnectionLocal>, std::shared_ptr<ConnectionLocal>> ma
 
 }  // namespace detail
 
+/// One end of a Pipe. Python: multiprocessing.connection.Connection (send, recv, poll, close;
+/// items are typed, so there is no send_bytes).
+///
+/// Errors: mproc::EOFError, OSError (EPIPE) and StateError as each method says;
+/// mproc::SerializationError for an item that cannot be encoded.
+///
+/// Thread safety: as in Python, meant to be used by one thread of one process at a time per
+/// direction; sharing it is nevertheless safe: any number of threads and processes may send and
+/// recv at once, and each message is delivered whole and exactly once. close() must not run
+/// while another thread of this process uses the end. Cost: a send or recv that need not wait
+/// makes no system call; one that waits sleeps on a futex.
 template <class T>
 class Connection {
     static_assert((require_transferable<T>(), true));
 
 public:
-    // Blocks while the ring towards the other end is full. OSError (EPIPE) if every copy of the
-    // other end is closed by then; StateError if this end is closed or cannot send.
+    /// Blocks while the ring towards the other end is full. OSError (EPIPE) if every copy of the
+    /// other end is closed by then; StateError if this end is closed or cannot send. Python:
+    /// send(obj).
     void send(const T& item) {
         auto& local = usable(local_ && local_->writable, "send");
         auto& buffer = detail::item_buffer();
@@ -89,8 +101,8 @@ public:
             throw OSError("Connection::send: the other end of the pipe is closed", EPIPE);
     }
 
-    // Blocks until an item arrives. EOFError once nothing is left and every copy of the other end
-    // is closed.
+    /// Blocks until an item arrives. EOFError once nothing is left and every copy of the other end
+    /// is closed. StateError if this end is closed or cannot receive. Python: recv().
     T recv() {
         auto& local = usable(local_ && local_->readable, "recv");
         auto& buffer = detail::item_buffer();
@@ -101,23 +113,28 @@ public:
         return item;
     }
 
-    // Whether recv() would return (an item, or EOFError) without blocking.
+    /// Whether recv() would return (an item, or EOFError) without blocking. Python: poll().
     bool poll() { return poll_until(std::chrono::steady_clock::now()); }
+    /// As poll(), waiting up to `timeout` for an item. Python: poll(timeout).
     template <class Rep, class Period>
     bool poll(const std::chrono::duration<Rep, Period>& timeout) {
         return poll_until(detail::deadline_after(timeout));
     }
-    // Waits for as long as it takes (Python's poll(None)).
+    /// Waits for as long as it takes (Python's poll(None)).
     bool poll_forever() { return poll_until(std::nullopt); }
 
-    // Closes this process's copy of this end (every copy of this handle in this process).
+    /// Closes this process's copy of this end (every copy of this handle in this process).
+    /// Python: close().
     void close() noexcept {
         if (!local_) return;
         *local_ = detail::ConnectionLocal();
         local_->closed = true;
     }
+    /// Whether this end is closed in this process. Python: closed.
     bool closed() const noexcept { return !local_ || local_->closed; }
+    /// Whether this end can recv(). Python: readable.
     bool readable() const noexcept { return local_ && local_->readable; }
+    /// Whether this end can send(). Python: writable.
     bool writable() const noexcept { return local_ && local_->writable; }
 
 private:
@@ -144,7 +161,9 @@ private:
     friend struct Codec<Connection<T>>;
 };
 
-// Two connected ends; see the top of this file.
+/// Two connected ends; see the top of this file. Python: multiprocessing.Pipe(duplex). Throws
+/// mproc::OSError if the shared memory cannot be made. Cost: one shared-memory block holding a
+/// ring per direction (QueueOptions::buffer_bytes each).
 template <class T>
 std::pair<Connection<T>, Connection<T>> Pipe(bool duplex, QueueOptions options) {
     auto [first, second] = detail::make_pipe(duplex, options.buffer_bytes);

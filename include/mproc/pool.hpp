@@ -57,15 +57,22 @@
 
 namespace mproc {
 
-// A function and its arguments, packed to run in another process (used for initializers):
-// `mproc::call(setup, "config.ini")`. The arguments are converted to f's parameter types and
-// checked as a task's are.
+/// A function and its arguments, packed to run in another process (used for initializers):
+/// `mproc::call(setup, "config.ini")`. The arguments are converted to f's parameter types and
+/// checked as a task's are.
+///
+/// Python: the initializer and initargs arguments of multiprocessing.pool.Pool, together.
+/// Throws (from mproc::call) mproc::SerializationError if an argument cannot be encoded.
+/// Thread safety: an immutable value once made; share it freely.
 class Call {
 public:
+    /// No function: PoolOptions::initializer's default, meaning "no initializer".
     Call() = default;
+    /// Whether this holds no function.
     bool empty() const noexcept { return packed_.empty(); }
+    /// The encoded function and arguments, as a worker decodes them.
     const std::vector<std::byte>& packed() const noexcept { return packed_; }
-    // Descriptors of the shared objects among the arguments, kept open as long as the Call is.
+    /// Descriptors of the shared objects among the arguments, kept open as long as the Call is.
     const std::shared_ptr<const std::vector<int>>& fds() const noexcept { return fds_; }
 
 private:
@@ -75,6 +82,9 @@ private:
     std::shared_ptr<const std::vector<int>> fds_;
 };
 
+/// Packs f and its arguments into a Call (see Call). Python: Pool(initializer=f, initargs=args).
+/// Throws mproc::SerializationError if an argument cannot be encoded. Cost: encodes the
+/// arguments once, in the calling thread.
 template <class F, class... Args>
 Call call(F f, Args&&... args) {
     const detail::shipped_arguments_t<F, Args...> shipped(std::forward<Args>(args)...);
@@ -85,46 +95,67 @@ Call call(F f, Args&&... args) {
     return packed;
 }
 
+/// Options of Pool's constructor. Python: the arguments of multiprocessing.pool.Pool.
 struct PoolOptions {
-    // Number of worker processes; 0 means cpu_count().
+    /// Number of worker processes; 0 means cpu_count().
     int processes = 0;
-    // Run by every worker before its first task, as Python's initializer/initargs:
-    // `.initializer = mproc::call(setup, 42)`. If it throws, the Pool constructor throws it.
+    /// Run by every worker before its first task, as Python's initializer/initargs:
+    /// `.initializer = mproc::call(setup, 42)`. If it throws, the Pool constructor throws it.
     Call initializer;
-    // A worker exits after this many tasks (chunks) and is replaced, as in Python.
+    /// A worker exits after this many tasks (chunks) and is replaced, as in Python.
     std::optional<long> maxtasksperchild;
-    // Largest message (task or result) the transport carries; larger ones fail with
-    // SerializationError. Only touched memory is used, so the default costs nothing.
+    /// Largest message (task or result) the transport carries; larger ones fail with
+    /// SerializationError. Only touched memory is used, so the default costs nothing.
     std::size_t max_message_size = std::size_t{4} << 30;
-    // How workers start (see start_method.hpp); unset: get_start_method().
+    /// How workers start (see start_method.hpp); unset: get_start_method().
     std::optional<StartMethod> start_method;
 };
 
+/// Options of one map, starmap or imap call. Python: the chunksize argument (timeout and
+/// progress have no Python counterpart).
 struct MapOptions {
-    // Items per task. 0: as Python, len/(4*processes) rounded up for map, 1 for imap.
+    /// Items per task. 0: as Python, len/(4*processes) rounded up for map, 1 for imap.
     std::size_t chunksize = 0;
-    // Longest time one item may run; past it, mproc::TimeoutError and the worker is replaced.
+    /// Longest time one item may run; past it, mproc::TimeoutError and the worker is replaced.
     std::optional<std::chrono::duration<double>> timeout;
-    // Draw a progress bar on stderr.
+    /// Draw a progress bar on stderr.
     bool progress = false;
 };
 
+/// Options of one apply or apply_async call.
 struct TaskOptions {
+    /// Longest time the call may run; past it, mproc::TimeoutError and the worker is replaced.
+    /// Python has no per-task timeout.
     std::optional<std::chrono::duration<double>> timeout;
 };
 
-// Python's callback/error_callback: `pool.apply_async(mproc::callbacks(on_done, on_error), f, x)`.
-// They run on the pool's thread, exactly once, before get() returns.
+/// The absence of a callback, in Callbacks.
 struct NoCallback {};
+
+/// Python's callback and error_callback arguments of apply_async, map_async and starmap_async,
+/// passed first: `pool.apply_async(mproc::callbacks(on_done, on_error), f, x)`. Made by
+/// mproc::callbacks or mproc::error_callback.
+///
+/// Both run on the pool's thread, exactly once, before get() returns to any waiter. They must be
+/// quick and must not wait for other results of the same pool (that would deadlock the thread
+/// that delivers them). An exception they throw is printed to stderr and dropped.
 template <class Callback, class ErrorCallback>
 struct Callbacks {
+    /// `void(const R&)` for a result of type R (`void()` for a void task; a map's R is its
+    /// std::vector of results). Python: callback.
     Callback callback;
+    /// `void(const std::exception&)`: the exception the task threw (or the mproc::Error that
+    /// failed it: WorkerCrashed, TimeoutError, PoolTerminated, RemoteError, ...). An exception
+    /// not derived from std::exception does not call it; get() still rethrows it. Python:
+    /// error_callback.
     ErrorCallback error_callback;
 };
+/// Python's callback= and error_callback= arguments: see Callbacks for their signatures.
 template <class Callback, class ErrorCallback = NoCallback>
 Callbacks<Callback, ErrorCallback> callbacks(Callback callback, ErrorCallback error_callback = {}) {
     return {std::move(callback), std::move(error_callback)};
 }
+/// Python's error_callback= alone: `void(const std::exception&)`, see Callbacks.
 template <class ErrorCallback>
 Callbacks<NoCallback, ErrorCallback> error_callback(ErrorCallback error_callback) {
     return {{}, std::move(error_callback)};
@@ -439,9 +470,18 @@ using range_item_t = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
 
 }  // namespace detail
 
-// The range returned by imap and imap_unordered: an input range over the results, which also
-// offers next(timeout) as Python's IMapIterator does. It keeps a bounded number of items in
-// flight and reads more input only as results are taken.
+/// The range returned by imap and imap_unordered: an input range over the results, which also
+/// offers next(timeout) as Python's IMapIterator does. It keeps a bounded number of items in
+/// flight and reads more input only as results are taken.
+///
+/// Python: multiprocessing.pool.IMapIterator (and IMapUnorderedIterator).
+/// Iteration rethrows a failed item's exception (the task's own, or mproc::WorkerCrashed,
+/// mproc::TimeoutError, mproc::PoolTerminated) where the iteration reaches that item, and the
+/// input's own exception after the items read before it. Cost: items are sent in batches as
+/// half the window empties, so a worker is woken about once per batch, not once per item.
+///
+/// Thread safety: not thread-safe; one thread iterates it at a time. Separate imaps of one
+/// Pool may be iterated from separate threads at once.
 template <class F, class View, bool Spread, bool Ordered>
 class ImapResults {
     using Item = detail::range_item_t<View>;
@@ -450,6 +490,7 @@ class ImapResults {
     using Sink = detail::ImapSink<V>;
 
 public:
+    /// Made by Pool::imap and Pool::imap_unordered, which start sending the first items.
     ImapResults(std::shared_ptr<detail::PoolCore> core, F f, View input, const MapOptions& options)
         : input_(std::make_unique<Input>(std::move(core), std::move(input))),
           f_(std::move(f)),
@@ -461,37 +502,48 @@ public:
                                                                  : nullptr)) {
         refill(detail::PoolCore::Submission::new_work);
     }
+    /// Moves the iteration; the moved-from object may only be destroyed or assigned to.
     ImapResults(ImapResults&&) noexcept = default;
+    /// Moves the iteration; the moved-from object may only be destroyed or assigned to.
     ImapResults& operator=(ImapResults&&) noexcept = default;
+    /// Before the end: reads no more input; the items in flight still run, their results dropped.
     ~ImapResults() {
         if (sink_) sink_->finish();
     }
 
-    // The next result; nothing once all are taken. Rethrows the item's exception.
+    /// The next result; nothing once all are taken. Rethrows the item's exception.
     std::optional<V> next() { return next_before(std::chrono::steady_clock::time_point::max()); }
-    // As next(), but throws mproc::TimeoutError if no result is ready within `timeout`.
+    /// As next(), but throws mproc::TimeoutError if no result is ready within `timeout`.
     std::optional<V> next(std::chrono::duration<double> timeout) {
         return next_before(std::chrono::steady_clock::now() +
                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
     }
 
+    /// An input iterator over the results: each result is taken once, by next().
     class iterator {
     public:
+        /// The result type (std::monostate for a void function).
         using value_type = V;
+        /// Required of an iterator; never used.
         using difference_type = std::ptrdiff_t;
 
+        /// A singular iterator.
         iterator() = default;
+        /// An iterator over `owner`'s results.
         explicit iterator(ImapResults* owner) : owner_(owner) {}
+        /// The current result; waits for it. Rethrows the item's exception.
         V& operator*() const {
             fetch();
             return *current_;
         }
+        /// Moves past the current result.
         iterator& operator++() {
             fetch();
             current_.reset();
             fetched_ = false;
             return *this;
         }
+        /// Moves past the current result.
         void operator++(int) { ++*this; }
         friend bool operator==(const iterator& it, std::default_sentinel_t) {
             it.fetch();
@@ -509,7 +561,9 @@ public:
         mutable bool fetched_ = false;
     };
 
+    /// Where a range-for starts; only one pass is possible.
     iterator begin() { return iterator(this); }
+    /// Reached once every result has been taken.
     std::default_sentinel_t end() { return {}; }
 
 private:
@@ -625,102 +679,170 @@ private:
     long next_index_ = 0;
 };
 
+/// A pool of worker processes. Python: multiprocessing.pool.Pool. See the top of this file.
+///
+/// Errors: a task's own exception is rethrown by get(), map, starmap, apply and the imap
+/// iteration (as a RemoteError when its type cannot be recreated); mproc::WorkerCrashed,
+/// mproc::TimeoutError and mproc::PoolTerminated fail a task for the reasons their names say;
+/// a submission throws mproc::PoolClosed after close(), mproc::PoolTerminated after terminate();
+/// mproc::StateError is thrown by
+/// any method of a moved-from Pool; mproc::SerializationError when a task, an argument or a
+/// result cannot be encoded or is larger than PoolOptions::max_message_size.
+///
+/// Thread safety: every method may be called from any number of threads at once on one Pool
+/// (submissions, waits and close/terminate/join are serialized by the pool's own lock; results
+/// are delivered by the pool's thread). Moving or destroying the Pool while another thread uses
+/// it is a race, as for any object. Each returned AsyncResult and ImapResults has its own rules.
+///
+/// Cost: a task (a chunk of items) is one round trip to a worker through shared memory. A
+/// thread waiting for a result receives replies itself for a few dozen microseconds before it
+/// sleeps, so a quick round trip wakes nobody in the parent.
 class Pool {
 public:
-    // `processes` workers; 0 means cpu_count().
+    /// `processes` workers; 0 means cpu_count(). Python: Pool(processes).
+    /// Throws mproc::OSError or mproc::StartError if the workers cannot be started.
     explicit Pool(int processes = 0) : Pool(options_for(processes)) {}
+    /// Python: Pool(processes, initializer, initargs, maxtasksperchild), plus a start method and
+    /// a message size limit. Throws what the initializer threw (once, not per worker),
+    /// mproc::OSError or mproc::StartError if the workers cannot be started.
     explicit Pool(const PoolOptions& options);
+    /// Moves the pool; the moved-from Pool throws StateError from every method but destruction.
     Pool(Pool&&) noexcept = default;
+    /// Moves the pool; the moved-from Pool throws StateError from every method but destruction.
     Pool& operator=(Pool&&) noexcept = default;
-    // Unless terminated: close(), then join(). Every submitted task runs to completion.
+    /// Unless terminated: close(), then join(). Every submitted task runs to completion.
     ~Pool();
 
-    // --- map family: f(item) for each item ---
+    /// @name map family: f(item) for each item
+    /// @{
 
+    /// f(item) for every item, in input order; blocks until all are done. Python: Pool.map.
+    /// Reads the whole input first. Waits for every chunk, then throws the exception of the
+    /// earliest failed item. Cost: one round trip per chunk (MapOptions::chunksize items); an
+    /// input laid out as an array is sent from where it lies, without a copy.
     template <class F, std::ranges::input_range Range>
     auto map(F f, Range&& items, const MapOptions& options = {}) {
         return submit_map<false, Blocking::yes>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{}))
             ->take();
     }
+    /// As map, without blocking: an AsyncResult<std::vector<R>>. Python: Pool.map_async.
+    /// Reads and copies the whole input before it returns.
     template <class F, std::ranges::input_range Range>
     auto map_async(F f, Range&& items, const MapOptions& options = {}) {
         return AsyncResult(submit_map<false>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{})));
     }
+    /// As map_async, with Python's callback and error_callback (see Callbacks for their
+    /// signatures). Python: Pool.map_async(f, items, callback=..., error_callback=...).
     template <class C, class E, class F, std::ranges::input_range Range>
     auto map_async(Callbacks<C, E> handlers, F f, Range&& items, const MapOptions& options = {}) {
         return AsyncResult(submit_map<false>(std::move(f), std::forward<Range>(items), options, std::move(handlers)));
     }
 
-    // --- starmap family: f(args...) for each tuple of args ---
+    /// @}
 
+    /// @name starmap family: f(args...) for each tuple of args
+    /// @{
+
+    /// std::apply(f, item) for every tuple (or pair) of arguments, in input order; blocks. Python:
+    /// Pool.starmap. Errors and cost as map.
     template <class F, std::ranges::input_range Range>
     auto starmap(F f, Range&& items, const MapOptions& options = {}) {
         return submit_map<true, Blocking::yes>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{}))
             ->take();
     }
+    /// As starmap, without blocking. Python: Pool.starmap_async.
     template <class F, std::ranges::input_range Range>
     auto starmap_async(F f, Range&& items, const MapOptions& options = {}) {
         return AsyncResult(submit_map<true>(std::move(f), std::forward<Range>(items), options, callbacks(NoCallback{})));
     }
+    /// As starmap_async, with Python's callback and error_callback (see Callbacks).
     template <class C, class E, class F, std::ranges::input_range Range>
     auto starmap_async(Callbacks<C, E> handlers, F f, Range&& items, const MapOptions& options = {}) {
         return AsyncResult(submit_map<true>(std::move(f), std::forward<Range>(items), options, std::move(handlers)));
     }
 
-    // --- imap family: lazily, in input order or in completion order ---
+    /// @}
 
+    /// @name imap family: lazily, in input order or in completion order
+    /// @{
+
+    /// f(item) for every item, as an ImapResults range in input order. Python: Pool.imap.
+    /// Reads the input lazily, keeping a bounded number of items in flight (an endless input
+    /// works). MapOptions::chunksize defaults to 1. Throws PoolClosed on a closed pool; a failed
+    /// item throws where the iteration reaches it.
     template <class F, std::ranges::input_range Range>
     auto imap(F f, Range&& items, const MapOptions& options = {}) {
         return make_imap<true>(std::move(f), std::forward<Range>(items), options);
     }
+    /// As imap, with the results in the order they complete. Python: Pool.imap_unordered.
     template <class F, std::ranges::input_range Range>
     auto imap_unordered(F f, Range&& items, const MapOptions& options = {}) {
         return make_imap<false>(std::move(f), std::forward<Range>(items), options);
     }
 
-    // --- apply family: one call ---
+    /// @}
 
-    // The arguments are converted to f's parameter types, as a direct call would convert them:
-    // `apply(greet, "alice")` sends the std::string greet takes.
+    /// @name apply family: one call
+    /// @{
+
+    /// f(args...) in a worker; blocks and returns its result. Python: Pool.apply.
+    /// The arguments are converted to f's parameter types, as a direct call would convert them:
+    /// `apply(greet, "alice")` sends the std::string greet takes.
+    /// Rethrows f's exception. Cost: one round trip to a worker.
     template <class F, class... Args>
         requires(!detail::call_prefix<F>)
     auto apply(F f, Args&&... args) {
         return submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...)->take();
     }
+    /// As apply, with a timeout (TaskOptions::timeout: mproc::TimeoutError past it).
     template <class F, class... Args>
     auto apply(TaskOptions options, F f, Args&&... args) {
         return submit_apply(options, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...)->take();
     }
+    /// f(args...) in a worker, without blocking: an AsyncResult<R>. Python: Pool.apply_async.
+    /// Cost: one round trip to a worker; the call returns once the task is queued.
     template <class F, class... Args>
         requires(!detail::call_prefix<F>)
     auto apply_async(F f, Args&&... args) {
         return AsyncResult(submit_apply(TaskOptions{}, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...));
     }
+    /// As apply_async, with a timeout (TaskOptions::timeout).
     template <class F, class... Args>
     auto apply_async(TaskOptions options, F f, Args&&... args) {
         return AsyncResult(submit_apply(options, callbacks(NoCallback{}), std::move(f), std::forward<Args>(args)...));
     }
+    /// As apply_async, with Python's callback and error_callback (see Callbacks for their
+    /// signatures): `pool.apply_async(mproc::error_callback(on_error), f, x)`.
     template <class C, class E, class F, class... Args>
         requires(!detail::call_prefix<F>)
     auto apply_async(Callbacks<C, E> handlers, F f, Args&&... args) {
         return AsyncResult(submit_apply(TaskOptions{}, std::move(handlers), std::move(f), std::forward<Args>(args)...));
     }
+    /// As apply_async, with callbacks and a timeout.
     template <class C, class E, class F, class... Args>
     auto apply_async(Callbacks<C, E> handlers, TaskOptions options, F f, Args&&... args) {
         return AsyncResult(submit_apply(options, std::move(handlers), std::move(f), std::forward<Args>(args)...));
     }
 
-    // --- lifetime ---
+    /// @}
 
-    // No more tasks may be submitted (PoolClosed); those submitted still run.
+    /// @name lifetime
+    /// @{
+
+    /// No more tasks may be submitted (PoolClosed); those submitted still run. Python: Pool.close.
     void close();
-    // Kills the workers now; unfinished tasks fail with PoolTerminated.
+    /// Kills the workers now; unfinished tasks fail with PoolTerminated. Python: Pool.terminate.
     void terminate();
-    // Waits for all tasks and the workers' exit. Call close() or terminate() first.
+    /// Waits for all tasks and the workers' exit. Call close() or terminate() first (StateError
+    /// otherwise; also from a callback). Python: Pool.join.
     void join();
 
+    /// @}
+
+    /// The number of workers (Python: the processes argument, or os.cpu_count()).
     int processes() const;
-    // Current worker pids (they change as workers are replaced).
+    /// Current worker pids (they change as workers are replaced). Python: [p.pid for p in
+    /// pool._pool].
     std::vector<int> worker_pids() const;
 
 private:
@@ -814,7 +936,7 @@ private:
     }
 
 protected:
-    // For other backends (mproc::mpi::Pool): the same front end over another engine.
+    /// For other backends (mproc::mpi::Pool): the same front end over another engine.
     explicit Pool(std::shared_ptr<detail::PoolCore> core) : core_(std::move(core)) {}
 
 private:

@@ -38,60 +38,88 @@
 
 namespace mproc {
 
+/// Options of Process's constructor. Python: the name and daemon arguments of
+/// multiprocessing.Process, plus a start method (Python's get_context(method).Process).
 struct ProcessOptions {
-    // Empty: "Process-N" (for a child of a child, "Process-N:M"), as in Python.
+    /// Empty: "Process-N" (for a child of a child, "Process-N:M"), as in Python.
     std::string name;
-    // Daemonic children are terminated when the parent exits instead of being waited for.
-    // Unset: inherited from the creating process.
+    /// Daemonic children are terminated when the parent exits instead of being waited for.
+    /// Unset: inherited from the creating process.
     std::optional<bool> daemon;
-    // How the child starts (see start_method.hpp); unset: get_start_method().
+    /// How the child starts (see start_method.hpp); unset: get_start_method().
     std::optional<StartMethod> start_method;
 };
 
+/// A function running in a child process. Python: multiprocessing.Process. See the top of this
+/// file.
+///
+/// Errors: mproc::StateError for a method called in the wrong state (see each); start() throws
+/// mproc::OSError when the system refuses a process, mproc::StartError when a spawned child does
+/// not become a worker. An exception escaping the target does not reach the parent: the child
+/// prints it and exits with code 1.
+///
+/// Thread safety: not thread-safe; one thread uses a Process object at a time, as in Python.
+/// Separate Process objects may be used from separate threads. Cost: start() is a fork (or a
+/// fork and exec of the program under spawn, a request to the fork server under forkserver).
 class Process {
 public:
+    /// A process that will run target(args...) once started. Python: Process(target=f,
+    /// args=(...)). The arguments are converted to the target's parameter types and kept.
     template <class F, class... Args>
     explicit Process(F&& target, Args&&... args)
         : Process(ProcessOptions{}, std::forward<F>(target), std::forward<Args>(args)...) {}
 
+    /// As Process(target, args...), with a name, daemon flag or start method.
     template <class F, class... Args>
     Process(ProcessOptions options, F&& target, Args&&... args)
         : Process(std::move(options), make_target(std::forward<F>(target), std::forward<Args>(args)...)) {}
 
+    /// Moves the handle; the moved-from Process may only be destroyed or assigned to.
     Process(Process&&) noexcept;
+    /// Moves the handle; the moved-from Process may only be destroyed or assigned to.
     Process& operator=(Process&&) noexcept;
-    // A child still running goes on running; it is reaped later (see active_children()) and, at
-    // exit, joined or terminated as described above. Nothing is left as a zombie.
+    /// A child still running goes on running; it is reaped later (see active_children()) and, at
+    /// exit, joined or terminated as described above. Nothing is left as a zombie.
     ~Process();
 
-    // Starts the child. Throws StateError if called twice or after close().
+    /// Starts the child. Throws StateError if called twice or after close(). Python: start().
     void start();
 
-    // Waits for the child to exit. StateError if it was never started.
+    /// Waits for the child to exit. StateError if it was never started. Python: join().
     void join();
-    // Waits at most `timeout`; true if the child has exited.
+    /// Waits at most `timeout`; true if the child has exited. Python: join(timeout) (which
+    /// returns None).
     bool join(std::chrono::duration<double> timeout);
 
+    /// Whether the child was started and has not exited yet (reaps it if it has). Python:
+    /// is_alive(). Cost: one system call, no wait.
     bool is_alive();
-    // Nothing while running or before start; then the exit status, or minus the number of the
-    // signal that killed the child (-9 for SIGKILL), exactly as Python reports it.
+    /// Nothing while running or before start; then the exit status, or minus the number of the
+    /// signal that killed the child (-9 for SIGKILL), exactly as Python reports it. Python:
+    /// exitcode.
     std::optional<int> exitcode();
-    // Nothing before start().
+    /// Nothing before start(). Python: pid.
     std::optional<int> pid() const;
 
+    /// The name (ProcessOptions::name, or "Process-N"). Python: name.
     const std::string& name() const;
+    /// Renames the process (only the name mproc reports). Python: p.name = ...
     void set_name(std::string name);
+    /// Whether the child is daemonic. Python: daemon.
     bool daemon() const;
-    // Only before start(): StateError afterwards.
+    /// Only before start(): StateError afterwards. Python: p.daemon = ...
     void set_daemon(bool daemon);
 
-    // SIGTERM and SIGKILL. No effect on a child that has already exited.
+    /// SIGTERM and SIGKILL. No effect on a child that has already exited.
+    /// Python: terminate() and kill().
     void terminate();
+    /// Sends SIGKILL; see terminate().
     void kill();
-    // Releases the resources held for the child. StateError if it is still running; every other
-    // method except name() then throws StateError.
+    /// Releases the resources held for the child. StateError if it is still running; every other
+    /// method except name() then throws StateError. Python: close().
     void close();
 
+    /// The library's state of a child.
     struct Impl;  // defined by the library
 
 private:
@@ -132,20 +160,26 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// The current process, its parent, and its live children, as Python reports them.
+/// The current process, its parent, and its live children, as Python reports them.
 struct ProcessInfo {
+    /// The process id.
     int pid = 0;
+    /// "MainProcess", or the name of its Process.
     std::string name;
+    /// Whether it is daemonic.
     bool daemon = false;
 };
 
+/// This process. Python: multiprocessing.current_process().
 ProcessInfo current_process();
-// Nothing in the main process.
+/// Nothing in the main process. Python: multiprocessing.parent_process().
 std::optional<ProcessInfo> parent_process();
-// Children started by this process that have not exited yet. Reaps those that have.
+/// Children started by this process that have not exited yet. Reaps those that have. Python:
+/// multiprocessing.active_children().
 std::vector<ProcessInfo> active_children();
 
-// CPUs this process may run on: its affinity mask, further limited by a cgroup CPU quota.
+/// CPUs this process may run on: its affinity mask, further limited by a cgroup CPU quota.
+/// Python: os.process_cpu_count() (3.13), not multiprocessing.cpu_count(), which counts them all.
 int cpu_count();
 
 }  // namespace mproc

@@ -47,8 +47,9 @@
 
 namespace mproc {
 
+/// Options of Queue, JoinableQueue and SimpleQueue (Python has none).
 struct QueueOptions {
-    // Bytes of the shared ring that holds the items waiting in the queue.
+    /// Bytes of the shared ring that holds the items waiting in the queue.
     std::size_t buffer_bytes = detail::MessageQueue::default_capacity;
 };
 
@@ -183,10 +184,34 @@ protected:
 
 }  // namespace detail
 
-// Python's multiprocessing.Queue: maxsize 0 means unbounded (up to the ring's room).
+/// Python's multiprocessing.Queue: maxsize 0 means unbounded (up to the ring's room).
+///
+/// Its operations, shared with JoinableQueue (see the top of this file):
+/// - `put(item)` blocks while the queue is full. Python: put(item).
+/// - `put(item, timeout)` throws mproc::Full if the queue stays full for `timeout`; `put_nowait(item)`
+///   if it is full now. Python: put(item, timeout=t), put_nowait(item).
+/// - `get()` blocks while the queue is empty. Python: get().
+/// - `get(timeout)` throws mproc::Empty if nothing arrives within `timeout`; `get_nowait()` if
+///   nothing is there now. Python: get(timeout=t), get_nowait().
+/// - `qsize()`, `empty()`, `full()`: approximate while other processes use the queue, as in
+///   Python. `maxsize()`: 0 means unbounded.
+/// - `close()` ends this process's use of the queue (other processes are not affected);
+///   `closed()` tells. Python: close().
+///
+/// Errors: every operation but close() and closed() throws mproc::StateError on a queue closed
+/// in this process; put throws mproc::SerializationError for an item that cannot be encoded;
+/// put or get throws mproc::OwnerDied once, after a process died in the middle of one.
+///
+/// Thread safety: any number of threads, in any number of processes, may put and get at once
+/// through one handle or its copies. close() must not run while another thread of this process
+/// uses the queue. Cost: a put or get that needs no wait takes a lock in shared memory with no
+/// system call on the uncontended path, and copies the encoded item once; a blocked put or get
+/// sleeps on a futex.
 template <class T>
 class Queue : public detail::QueueBase<T> {
 public:
+    /// A new queue holding at most `maxsize` items (0: as many as the ring holds). Python:
+    /// Queue(maxsize). Throws mproc::OSError if the shared memory cannot be made.
     explicit Queue(std::size_t maxsize = 0, QueueOptions options = {}) : detail::QueueBase<T>(maxsize, options) {}
 
 private:
@@ -195,19 +220,27 @@ private:
     friend struct Codec<Queue<T>>;
 };
 
-// Python's multiprocessing.JoinableQueue: every put() adds an unfinished task; task_done(), called
-// by a consumer once it has processed an item it got, removes one; join() waits until none is
-// left. A consumer that dies before calling task_done() leaves its task unfinished, as in Python.
+/// Python's multiprocessing.JoinableQueue: every put() adds an unfinished task; task_done(), called
+/// by a consumer once it has processed an item it got, removes one; join() waits until none is
+/// left. A consumer that dies before calling task_done() leaves its task unfinished, as in Python.
+///
+/// It offers every operation of Queue (put, get, their timeouts, qsize, close...), with the same
+/// errors.
+/// Thread safety: as Queue's; task_done() and join() may be called from any thread of any
+/// process too.
 template <class T>
 class JoinableQueue : public detail::QueueBase<T> {
 public:
+    /// As Queue(maxsize, options). Python: JoinableQueue(maxsize).
     explicit JoinableQueue(std::size_t maxsize = 0, QueueOptions options = {})
         : detail::QueueBase<T>(maxsize, options) {}
 
-    // StateError if called more times than items were taken (by any process).
+    /// Marks one item taken by get() as processed. Python: task_done() (which raises ValueError).
+    /// StateError if called more times than items were taken (by any process).
     void task_done() { this->queue().task_done(); }
+    /// Waits until every item put has been marked done by task_done(). Python: join().
     void join() { (void)this->queue().join(std::nullopt); }
-    // False if tasks are still unfinished after `timeout`.
+    /// False if tasks are still unfinished after `timeout`. Python has no timeout here.
     template <class Rep, class Period>
     bool join(const std::chrono::duration<Rep, Period>& timeout) {
         return this->queue().join(detail::deadline_after(timeout));
@@ -219,14 +252,21 @@ private:
     friend struct Codec<JoinableQueue<T>>;
 };
 
-// Python's multiprocessing.SimpleQueue: unbounded, put/get/empty/close only.
+/// Python's multiprocessing.SimpleQueue: unbounded, put/get/empty/close only.
+///
+/// Errors: as Queue's.
+/// Thread safety: as Queue's: any number of threads and processes at once; close() must not run
+/// while another thread of this process uses it.
 template <class T>
 class SimpleQueue : private detail::QueueBase<T> {
     using Base = detail::QueueBase<T>;
 
 public:
+    /// A new, unbounded queue. Python: SimpleQueue().
     explicit SimpleQueue(QueueOptions options = {}) : Base(0, options) {}
+    /// Adds an item; blocks only while the ring has no room. Python: put(item).
     void put(const T& item) { Base::put(item); }
+    /// Takes the oldest item; blocks while there is none. Python: get().
     T get() { return Base::get(); }
     using Base::close;
     using Base::closed;

@@ -60,27 +60,39 @@ void close_fd(int fd) noexcept;
 std::shared_ptr<const std::vector<int>> keep_fds(const std::vector<int>& fds);
 }  // namespace detail
 
-// Appends encoded bytes to a buffer: a std::vector, or memory it does not own (mproc's transports
-// encode straight into shared memory this way). File descriptors that must travel with the message
-// (shared objects are backed by memfds) are collected beside the bytes and sent out of band.
+/// Appends encoded bytes to a buffer: a std::vector, or memory it does not own (mproc's transports
+/// encode straight into shared memory this way). File descriptors that must travel with the message
+/// (shared objects are backed by memfds) are collected beside the bytes and sent out of band.
+///
+/// Used by Codec specializations (encode). Python: pickle.Pickler comes closest. Errors:
+/// mproc::SerializationError when the storage cannot grow; attach_fd throws mproc::OSError if
+/// the descriptor cannot be duplicated. Thread safety: not thread-safe; one Writer per message,
+/// used by one thread. Cost: a write is a memcpy into the buffer.
 class Writer {
 public:
-    // Memory a Writer may fill. When a write does not fit, `grow` is called with the bytes used so
-    // far and the total needed, and returns new storage that holds the used bytes at its start
-    // and at least `needed` bytes in all; it throws SerializationError if it cannot.
+    /// Memory a Writer may fill. When a write does not fit, `grow` is called with the bytes used so
+    /// far and the total needed, and returns new storage that holds the used bytes at its start
+    /// and at least `needed` bytes in all; it throws SerializationError if it cannot.
     struct Storage {
+        /// Where the encoded bytes go.
         std::byte* data = nullptr;
+        /// How many bytes fit there.
         std::size_t capacity = 0;
     };
+    /// Called when a write does not fit (see Storage).
     using Grow = Storage (*)(void* context, std::size_t used, std::size_t needed);
 
+    /// A Writer into a vector of its own.
     Writer() = default;
+    /// Appends to `buffer`.
     explicit Writer(std::vector<std::byte>& buffer) : vector_(&buffer) {}
+    /// Writes into `storage`, calling grow(context, used, needed) when it is full.
     Writer(Storage storage, Grow grow, void* context)
         : vector_(nullptr), storage_(storage), grow_(grow), grow_context_(context) {}
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
 
+    /// Appends `size` bytes from `data`.
     void write(const void* data, std::size_t size) {
         if (size == 0) return;
         if (vector_) {
@@ -92,33 +104,37 @@ public:
         std::memcpy(storage_.data + used_, data, size);
         used_ += size;
     }
+    /// Appends the bytes of a trivially copyable value.
     template <class T>
         requires std::is_trivially_copyable_v<T>
     void write_value(const T& value) {
         write(&value, sizeof(T));
     }
-    // Encoded size so far; with truncate(), lets a caller take back a partly written value.
+    /// Encoded size so far; with truncate(), lets a caller take back a partly written value.
     std::size_t size() const noexcept { return vector_ ? vector_->size() : used_; }
+    /// Takes back what was written after the first `size` bytes.
     void truncate(std::size_t size) {
         if (vector_)
             vector_->resize(size);
         else
             used_ = size;
     }
-    // The byte at `offset` of what was written, to patch a length written earlier.
+    /// The byte at `offset` of what was written, to patch a length written earlier.
     std::byte* data_at(std::size_t offset) noexcept {
         return (vector_ ? vector_->data() : storage_.data) + offset;
     }
 
-    // Registers a descriptor to send with the message; returns its index in the message.
-    // The Writer keeps its own duplicate of the descriptor until it is destroyed, so that the
-    // message stays valid even if the object that owned the descriptor is gone by the time the
-    // message is sent (a result object is destroyed as soon as it is encoded).
+    /// Registers a descriptor to send with the message; returns its index in the message.
+    /// The Writer keeps its own duplicate of the descriptor until it is destroyed, so that the
+    /// message stays valid even if the object that owned the descriptor is gone by the time the
+    /// message is sent (a result object is destroyed as soon as it is encoded).
     std::uint32_t attach_fd(int fd) {
         fds_.push_back(detail::duplicate_fd(fd));
         return static_cast<std::uint32_t>(fds_.size() - 1);
     }
+    /// The descriptors attached so far (the Writer's own duplicates).
     const std::vector<int>& fds() const noexcept { return fds_; }
+    /// Closes and forgets the attached descriptors.
     void clear_fds() noexcept {
         for (int fd : fds_) detail::close_fd(fd);
         fds_.clear();
@@ -135,32 +151,40 @@ private:
     std::vector<int> fds_;
 };
 
-// Reads encoded bytes from a fixed span, never past its end.
+/// Reads encoded bytes from a fixed span, never past its end.
+///
+/// Used by Codec specializations (decode). Python: pickle.Unpickler comes closest. Errors:
+/// every read throws mproc::SerializationError (through fail()) past the end of the input or on
+/// an invalid length. Thread safety: not thread-safe; one Reader per message, used by one
+/// thread. Cost: a read is a bounds check and a memcpy.
 class Reader {
 public:
+    /// Reads `bytes`, with the descriptors that came with them.
     explicit Reader(std::span<const std::byte> bytes, std::span<const int> fds = {})
         : bytes_(bytes),
           fds_(fds),
           empty_elements_left_(std::max<std::uint64_t>(min_empty_elements, bytes.size())) {}
 
-    // A transport that lends its memory to a Reader learns through this hook when the decoder
-    // no longer needs it (see release_input()).
+    /// A transport that lends its memory to a Reader learns through this hook when the decoder
+    /// no longer needs it (see release_input()).
     void on_release(void (*release)(void* context), void* context) noexcept {
         release_ = release;
         release_context_ = context;
     }
-    // Called by decoders once everything they need has been copied out, so that the transport
-    // may reuse the memory. Only the first call has an effect; nothing more can be read after it.
+    /// Called by decoders once everything they need has been copied out, so that the transport
+    /// may reuse the memory. Only the first call has an effect; nothing more can be read after it.
     void release_input() {
         if (release_) std::exchange(release_, nullptr)(release_context_);
         bytes_ = bytes_.first(position_);
     }
 
+    /// Copies the next `size` bytes to `out`.
     void read(void* out, std::size_t size) {
         require(size);
         if (size != 0) std::memcpy(out, bytes_.data() + position_, size);
         position_ += size;
     }
+    /// Reads a trivially copyable value written by Writer::write_value.
     template <class T>
         requires std::is_trivially_copyable_v<T> && std::is_default_constructible_v<T>
     T read_value() {
@@ -168,15 +192,15 @@ public:
         read(&value, sizeof(T));
         return value;
     }
-    // The next `size` bytes, without copying them.
+    /// The next `size` bytes, without copying them.
     std::span<const std::byte> take(std::size_t size) {
         require(size);
         auto out = bytes_.subspan(position_, size);
         position_ += size;
         return out;
     }
-    // A length read from the input, checked against what is left so that corrupt input cannot
-    // make the decoder allocate more than the message could possibly hold.
+    /// A length read from the input, checked against what is left so that corrupt input cannot
+    /// make the decoder allocate more than the message could possibly hold.
     std::size_t read_length(std::size_t min_bytes_per_element) {
         const auto length = read_value<std::uint64_t>();
         if (min_bytes_per_element == 0) {
@@ -190,15 +214,20 @@ public:
         }
         return static_cast<std::size_t>(length);
     }
+    /// The descriptor attached at `index` (see Writer::attach_fd); owned by the message.
     int fd(std::uint32_t index) const {
         if (index >= fds_.size()) fail("file descriptor index out of range");
         return fds_[index];
     }
 
+    /// Bytes not read yet.
     std::size_t remaining() const noexcept { return bytes_.size() - position_; }
+    /// Bytes read so far.
     std::size_t position() const noexcept { return position_; }
+    /// Whether every byte has been read.
     bool at_end() const noexcept { return position_ == bytes_.size(); }
 
+    /// Throws SerializationError: "cannot decode message: <what> (at byte N of M)".
     [[noreturn]] void fail(const std::string& what) const {
         throw SerializationError("mproc: cannot decode message: " + what + " (at byte " +
                                  std::to_string(position_) + " of " + std::to_string(bytes_.size()) +
@@ -225,9 +254,9 @@ private:
     std::uint64_t empty_elements_left_;
 };
 
-// Customization point: specialize with `static void encode(Writer&, const T&)` and
-// `static T decode(Reader&)` to make a type travel in a way of your own. mproc's shared objects
-// (Value, Array, Lock, Queue, ...) are made transferable this way.
+/// Customization point: specialize with `static void encode(Writer&, const T&)` and
+/// `static T decode(Reader&)` to make a type travel in a way of your own. mproc's shared objects
+/// (Value, Array, Lock, Queue, ...) are made transferable this way.
 template <class T>
 struct Codec;
 
@@ -338,9 +367,12 @@ constexpr bool cereal_can_serialize();
 // ---------------------------------------------------------------------------------------------
 // What can travel.
 
+/// Whether T can cross a process boundary (see the top of this file): `value`. Python:
+/// whether an object pickles, known here at compile time.
 template <class T>
 struct is_transferable;
 
+/// A type that can cross a process boundary: is_transferable<T>::value.
 template <class T>
 concept Transferable = is_transferable<std::remove_cv_t<T>>::value;
 
@@ -353,6 +385,7 @@ constexpr bool all_transferable(std::type_identity<L<E...>>) {
 
 template <class T>
 struct is_transferable {
+    /// The rules of the top of this file, in order.
     static constexpr bool compute() {
         using namespace detail;
         if constexpr (has_codec<T>)
@@ -381,10 +414,11 @@ struct is_transferable {
         else
             return false;
     }
+    /// Whether T can travel.
     static constexpr bool value = compute();
 };
 
-// Fails compilation with a message that says how to make T travel; the compiler's note names T.
+/// Fails compilation with a message that says how to make T travel; the compiler's note names T.
 template <class T>
 constexpr void require_transferable() {
     static_assert(Transferable<T>,
@@ -402,8 +436,14 @@ inline constexpr std::size_t large_block = std::size_t{4} << 20;
 void prepare_large_block(void* data, std::size_t bytes) noexcept;
 }  // namespace detail
 
+/// Appends the encoding of a Transferable value (see the top of this file). Python:
+/// pickle.Pickler.dump. Throws mproc::SerializationError for a value that fails to encode at run
+/// time (a valueless variant, a cereal error). Thread safety: safe from any thread, each with its
+/// own Writer. Cost: one memcpy for trivially copyable values and contiguous blocks of them.
 template <class T>
 void encode(Writer& out, const T& value);
+/// Reads a T written by encode. Python: pickle.Unpickler.load. Throws mproc::SerializationError
+/// for truncated or corrupt input; never reads past its end. Thread safety: as encode.
 template <class T>
 T decode(Reader& in);
 
@@ -416,7 +456,7 @@ constexpr std::size_t tuple_min_encoded_size(std::type_identity<std::tuple<E...>
 }
 }  // namespace detail
 
-// The smallest number of bytes an encoded T can take; bounds lengths read from a message.
+/// The smallest number of bytes an encoded T can take; bounds lengths read from a message.
 template <class T>
 constexpr std::size_t min_encoded_size() {
     using namespace detail;
@@ -597,8 +637,9 @@ T decode(Reader& in) {
     }
 }
 
-// Convenience: a whole value to bytes and back. deserialize requires the input to be consumed
-// exactly: trailing bytes are an error.
+/// Convenience: a whole value to bytes and back. deserialize requires the input to be consumed
+/// exactly: trailing bytes are an error. Python: pickle.dumps and pickle.loads. Throws
+/// mproc::SerializationError as encode and decode do. Thread safety: safe from any thread.
 // Unconstrained on purpose: for a type that cannot travel, require_transferable's message is the
 // error the user sees, rather than "no matching function".
 template <class T>
@@ -609,6 +650,7 @@ std::vector<std::byte> serialize(const T& value) {
     return bytes;
 }
 
+/// Decodes the bytes serialize made; trailing bytes are an error (SerializationError).
 template <class T>
 T deserialize(std::span<const std::byte> bytes) {
     Reader in(bytes);

@@ -71,6 +71,11 @@ namespace mproc {
 // ---------------------------------------------------------------------------------------------
 // Typecodes.
 
+/// @name ctypes' type names
+/// @{
+
+/// The C++ type of the ctypes type of the same name (mproc::c_double is double): Value<c_double>
+/// reads as Python's Value(ctypes.c_double).
 using c_char = char;
 using c_byte = signed char;
 using c_ubyte = unsigned char;
@@ -97,6 +102,8 @@ using c_uint32 = std::uint32_t;
 using c_int64 = std::int64_t;
 using c_uint64 = std::uint64_t;
 
+/// @}
+
 namespace detail {
 template <char Code>
 struct typecode_type {
@@ -120,19 +127,22 @@ template <> struct typecode_type<'d'> { using type = double; };
 template <> struct typecode_type<'u'> { using type = wchar_t; };
 }  // namespace detail
 
-// The C++ type of a Python typecode: typecode<'d'> is double.
+/// The C++ type of a Python typecode: typecode<'d'> is double.
 template <char Code>
 using typecode = typename detail::typecode_type<Code>::type;
 
-// What Python's lock= argument of Value and Array may be: true (a new RLock of the object's own,
-// the default), false (no lock), or an existing Lock or RLock, which the object then shares.
+/// What Python's lock= argument of Value and Array may be: true (a new RLock of the object's own,
+/// the default), false (no lock), or an existing Lock or RLock, which the object then shares.
 class LockChoice {
 public:
-    // Only a bool: a pointer or a number converting to one is not a lock.
+    /// Only a bool: a pointer or a number converting to one is not a lock.
     template <std::same_as<bool> B>
     LockChoice(B own) : own_(own) {}
+    /// Share this Lock.
     LockChoice(const Lock& lock) : existing_(AnyLock(lock)) {}
+    /// Share this RLock.
     LockChoice(const RLock& lock) : existing_(AnyLock(lock)) {}
+    /// Share this lock (another object's get_lock()).
     LockChoice(const AnyLock& lock) : existing_(lock) {}
 
 private:
@@ -142,10 +152,10 @@ private:
     friend class detail::ValueStorage;
 };
 
-// Options of Value and Array.
+/// Options of Value and Array.
 struct SharedOptions {
-    // true: a new RLock of its own (get_lock()), as Python does by default; false: none; or a
-    // Lock or RLock to share.
+    /// true: a new RLock of its own (get_lock()), as Python does by default; false: none; or a
+    /// Lock or RLock to share.
     LockChoice lock = true;
 };
 
@@ -264,62 +274,90 @@ protected:
 // ---------------------------------------------------------------------------------------------
 // Value
 
+/// One T in shared memory, with a lock. Python: multiprocessing.Value (its .value is value()).
+/// See the top of this file.
+///
+/// Errors: the constructors throw mproc::OSError if the shared memory cannot be made;
+/// get_lock() throws mproc::StateError on an object made without a lock; acquiring the lock
+/// throws mproc::OwnerDied when its holder died.
+///
+/// Thread safety: the handle may be used from any number of threads and processes at once. The
+/// value itself is plain shared memory: as in Python, hold get_lock() around a read-modify-write,
+/// or use the atomic operations (load, store, fetch_add, ...). Cost: value() is plain memory
+/// access, no system call; an atomic operation is one lock-free atomic instruction.
 template <class T>
 class Value : public detail::ValueStorage<T> {
     using Base = detail::ValueStorage<T>;
 
 public:
+    /// T.
     using value_type = T;
 
+    /// A value-initialized T (0 for numbers), with its own RLock. Python: Value(typecode).
     Value()
         requires std::default_initializable<T>
         : Value(T{}) {}
+    /// `initial`, with the lock SharedOptions::lock says. Python: Value(typecode, initial,
+    /// lock=...).
     explicit Value(const T& initial, SharedOptions options = {}) {
         this->create(detail::ObjectKind::value, 1, options.lock);
         new (this->data_) T(initial);
     }
 
-    // The value in shared memory. Hold get_lock() while doing read-modify-write through it.
+    /// The value in shared memory. Hold get_lock() while doing read-modify-write through it.
+    /// Python: v.value.
     T& value() noexcept { return *this->data_; }
+    /// The value in shared memory, read-only.
     const T& value() const noexcept { return *this->data_; }
 
-    // The object's lock: its own RLock, or the Lock or RLock it was given.
+    /// The object's lock: its own RLock, or the Lock or RLock it was given.
+    /// StateError if it has none. Python: get_lock().
     AnyLock& get_lock() { return this->lock_or_throw("Value"); }
+    /// Whether it has a lock (false for {.lock = false} and RawValue).
     bool has_lock() const noexcept { return this->lock_present(); }
 
-    // Atomic access, without the lock.
+    /// @name Atomic access, without the lock (for lock-free T: the arithmetic types)
+    /// Python has no counterpart: it needs the lock for these.
+    /// @{
+
+    /// Atomic access, without the lock.
     T load(std::memory_order order = std::memory_order_seq_cst) const
         requires detail::lock_free_atomic<T>
     {
         return ref().load(order);
     }
+    /// Stores `desired` atomically.
     void store(const T& desired, std::memory_order order = std::memory_order_seq_cst)
         requires detail::lock_free_atomic<T>
     {
         ref().store(desired, order);
     }
+    /// Stores `desired` atomically and returns the previous value.
     T exchange(const T& desired, std::memory_order order = std::memory_order_seq_cst)
         requires detail::lock_free_atomic<T>
     {
         return ref().exchange(desired, order);
     }
-    // As std::atomic's compare_exchange_strong: on failure, `expected` receives the current value.
+    /// As std::atomic's compare_exchange_strong: on failure, `expected` receives the current value.
     bool compare_exchange(T& expected, const T& desired, std::memory_order order = std::memory_order_seq_cst)
         requires detail::lock_free_atomic<T>
     {
         return ref().compare_exchange_strong(expected, desired, order);
     }
-    // Return the previous value.
+    /// Adds atomically; returns the previous value.
     T fetch_add(T operand, std::memory_order order = std::memory_order_seq_cst)
         requires detail::atomic_arithmetic<T>
     {
         return ref().fetch_add(operand, order);
     }
+    /// Subtracts atomically; returns the previous value.
     T fetch_sub(T operand, std::memory_order order = std::memory_order_seq_cst)
         requires detail::atomic_arithmetic<T>
     {
         return ref().fetch_sub(operand, order);
     }
+
+    /// @}
 
 private:
     std::atomic_ref<T> ref() const noexcept { return std::atomic_ref<T>(*this->data_); }
@@ -331,13 +369,18 @@ private:
     friend class RawValue;
 };
 
-// A Value without a lock (Python's RawValue).
+/// A Value without a lock (Python's RawValue). Errors and cost as Value's; there is no
+/// get_lock(): synchronize through atomics, or a Lock of your own.
+/// Thread safety: as Value's: the handle from any number of threads and processes at once; the
+/// value is plain shared memory.
 template <class T>
 class RawValue : public Value<T> {
 public:
+    /// A value-initialized T. Python: RawValue(typecode).
     RawValue()
         requires std::default_initializable<T>
         : RawValue(T{}) {}
+    /// Python: RawValue(typecode, initial).
     explicit RawValue(const T& initial) : Value<T>(initial, SharedOptions{.lock = false}) {}
     AnyLock& get_lock() = delete;  // a RawValue has no lock: use Value<T>
 
@@ -349,9 +392,24 @@ private:
 // ---------------------------------------------------------------------------------------------
 // Array
 
+/// A fixed number of T in shared memory, with a lock: a contiguous range (begin/end, operator[],
+/// span()). Python: multiprocessing.Array. See the top of this file.
+///
+/// Errors: the constructors throw mproc::OSError if the shared memory cannot be made; at()
+/// throws std::out_of_range (Python: IndexError); get_lock() throws mproc::StateError on an
+/// object made without a lock.
+///
+/// Thread safety: the handle may be used from any number of threads and processes at once. The
+/// elements are plain shared memory: as in Python, hold get_lock() while several processes write
+/// them, or give each writer its own elements. Cost: element access is plain memory access, no
+/// system call and no lock.
 template <class T>
 class Array : public detail::ValueStorage<T> {
 public:
+    /// @name Container types
+    /// @{
+
+    /// The member types of a contiguous container of T, as std::vector's (iterators are T*).
     using value_type = T;
     using size_type = std::size_t;
     using difference_type = std::ptrdiff_t;
@@ -360,15 +418,18 @@ public:
     using iterator = T*;
     using const_iterator = const T*;
 
-    // `count` value-initialized elements (zeros for arithmetic types).
+    /// @}
+
+    /// `count` value-initialized elements (zeros for arithmetic types).
     explicit Array(std::size_t count, SharedOptions options = {})
         requires std::default_initializable<T>
     {
         this->create(detail::ObjectKind::array, count, options.lock);
         for (std::size_t i = 0; i < count; ++i) new (this->data_ + i) T();
     }
+    /// The given elements. Python: Array(typecode, [values...]).
     Array(std::initializer_list<T> values, SharedOptions options = {}) { assign(values, options); }
-    // The elements of any input range (a container, a view, a generator).
+    /// The elements of any input range (a container, a view, a generator).
     template <std::ranges::input_range R>
         requires(!std::is_integral_v<std::remove_cvref_t<R>> &&
                  !std::is_same_v<std::remove_cvref_t<R>, Array> &&
@@ -383,31 +444,55 @@ public:
         }
     }
 
+    /// @name Element access, as std::span and std::vector offer it
+    /// Python: len(a), a[i], iteration and slices. No bounds check except in at().
+    /// @{
+
+    /// The number of elements. Python: len(a).
     std::size_t size() const noexcept { return this->size_; }
+    /// Whether size() is 0.
     bool empty() const noexcept { return this->size_ == 0; }
+    /// Element i, unchecked. Python: a[i].
     T& operator[](std::size_t i) noexcept { return this->data_[i]; }
+    /// Element i, unchecked.
     const T& operator[](std::size_t i) const noexcept { return this->data_[i]; }
+    /// Element i; std::out_of_range past the end.
     T& at(std::size_t i) {
         if (i >= this->size_) throw std::out_of_range("mproc::Array::at: index out of range");
         return this->data_[i];
     }
+    /// Element i; std::out_of_range past the end.
     const T& at(std::size_t i) const {
         if (i >= this->size_) throw std::out_of_range("mproc::Array::at: index out of range");
         return this->data_[i];
     }
+    /// The first element. Python: a.get_obj() comes closest.
     T* data() noexcept { return this->data_; }
+    /// The first element.
     const T* data() const noexcept { return this->data_; }
+    /// The first element.
     iterator begin() noexcept { return this->data_; }
+    /// Past the last element.
     iterator end() noexcept { return this->data_ + this->size_; }
+    /// The first element.
     const_iterator begin() const noexcept { return this->data_; }
+    /// Past the last element.
     const_iterator end() const noexcept { return this->data_ + this->size_; }
+    /// All the elements. Python: a[:] without the copy.
     std::span<T> span() noexcept { return {this->data_, this->size_}; }
+    /// All the elements, read-only.
     std::span<const T> span() const noexcept { return {this->data_, this->size_}; }
+    /// span().
     operator std::span<T>() noexcept { return span(); }
+    /// span().
     operator std::span<const T>() const noexcept { return span(); }
 
-    // The object's lock: its own RLock, or the Lock or RLock it was given.
+    /// @}
+
+    /// The object's lock: its own RLock, or the Lock or RLock it was given.
+    /// StateError if it has none. Python: get_lock().
     AnyLock& get_lock() { return this->lock_or_throw("Array"); }
+    /// Whether it has a lock (false for {.lock = false} and RawArray).
     bool has_lock() const noexcept { return this->lock_present(); }
 
 private:
@@ -425,14 +510,20 @@ private:
     friend class RawArray;
 };
 
-// An Array without a lock (Python's RawArray).
+/// An Array without a lock (Python's RawArray). Errors and cost as Array's; there is no
+/// get_lock().
+/// Thread safety: as Array's: the handle from any number of threads and processes at once; the
+/// elements are plain shared memory.
 template <class T>
 class RawArray : public Array<T> {
 public:
+    /// `count` value-initialized elements. Python: RawArray(typecode, count).
     explicit RawArray(std::size_t count)
         requires std::default_initializable<T>
         : Array<T>(count, SharedOptions{.lock = false}) {}
+    /// The given elements. Python: RawArray(typecode, [values...]).
     RawArray(std::initializer_list<T> values) : Array<T>(values, SharedOptions{.lock = false}) {}
+    /// The elements of any input range.
     template <std::ranges::input_range R>
         requires(!std::is_integral_v<std::remove_cvref_t<R>> &&
                  !std::is_same_v<std::remove_cvref_t<R>, RawArray> &&

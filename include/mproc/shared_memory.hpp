@@ -43,35 +43,55 @@
 
 namespace mproc {
 
+/// Options of SharedMemory.
 struct SharedMemoryOptions {
-    // Python 3.13's track. Created segments are registered with the resource tracker, which
-    // unlinks them once the program is gone; false: left to unlink(). For every handle, whether
-    // unlink() tells the tracker.
+    /// Python 3.13's track. Created segments are registered with the resource tracker, which
+    /// unlinks them once the program is gone; false: left to unlink(). For every handle, whether
+    /// unlink() tells the tracker.
     bool track = true;
 };
 
+/// A named block of shared memory that any process can attach to by name. Python:
+/// multiprocessing.shared_memory.SharedMemory.
+///
+/// Errors: mproc::OSError when the segment cannot be created (EEXIST for a taken name), opened
+/// (ENOENT), sized or mapped; std::invalid_argument for an invalid name or a zero size;
+/// mproc::StateError from name(), size() and buf() after close().
+///
+/// Thread safety: the handle may be used from any number of threads at once, except that close()
+/// must not run while another thread of this process uses it or its bytes. The bytes themselves
+/// are plain memory: synchronize access to them yourself (a Lock, a Barrier, atomics).
+/// Cost: reading and writing buf() is plain memory access, no system call.
 class SharedMemory {
 public:
-    // Creates a segment of `size` bytes (zero-filled) under a fresh name, or under `name`.
+    /// Creates a segment of `size` bytes (zero-filled) under a fresh name, or under `name`.
+    /// Python: SharedMemory(create=True, size=size).
     static SharedMemory create(std::size_t size, SharedMemoryOptions options = {});
+    /// Creates a segment of `size` bytes under `name`. Python: SharedMemory(name, create=True,
+    /// size=size).
     static SharedMemory create(const std::string& name, std::size_t size, SharedMemoryOptions options = {});
-    // Attaches to an existing segment.
+    /// Attaches to an existing segment. Python: SharedMemory(name).
     explicit SharedMemory(const std::string& name, SharedMemoryOptions options = {});
-    // Python's signature: SharedMemory(name=None, create=False, size=0, *, track=True).
+    /// Python's signature: SharedMemory(name=None, create=False, size=0, *, track=True).
     SharedMemory(std::optional<std::string> name, bool create, std::size_t size = 0, SharedMemoryOptions options = {});
 
-    // Without the leading '/'.
+    /// Without the leading '/'. Python: name.
     const std::string& name() const;
+    /// The size in bytes. Python: size.
     std::size_t size() const;
+    /// The mapped bytes. Python: buf.
     std::span<std::byte> buf() const;
 
-    // Unmaps the segment in this process (every copy of this handle here). Idempotent.
+    /// Unmaps the segment in this process (every copy of this handle here). Idempotent.
+    /// Python: close().
     void close() noexcept;
+    /// Whether close() was called in this process.
     bool closed() const noexcept;
-    // Removes the name (the memory lives on while mapped) and, when tracked, tells the resource
-    // tracker. OSError (ENOENT) if already removed.
+    /// Removes the name (the memory lives on while mapped) and, when tracked, tells the resource
+    /// tracker. OSError (ENOENT) if already removed. Python: unlink().
     void unlink();
 
+    /// The library's state of a segment.
     struct Impl;
 
 private:

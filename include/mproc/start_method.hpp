@@ -28,23 +28,33 @@
 
 namespace mproc {
 
+/// How a child process starts: Python's start methods (see docs/start_methods.md). fork: the
+/// child is a copy of the calling process; spawn: the program runs again and turns into a worker
+/// in mproc::init; forkserver: the child is forked from a server started early, while the
+/// program was still single-threaded.
 enum class StartMethod { fork, spawn, forkserver };
 
-// "fork", "spawn" or "forkserver".
+/// "fork", "spawn" or "forkserver". Python: the strings of the start methods.
 std::string_view to_string(StartMethod method) noexcept;
-// The method of that name; std::invalid_argument for any other name.
+/// The method of that name; std::invalid_argument for any other name (Python: ValueError).
 StartMethod parse_start_method(std::string_view name);
 
-// Sets the default start method. As in Python it may be set once: a second call throws
-// StateError unless `force` is true. A child's default counts as set (to its own method).
+/// Sets the default start method. As in Python it may be set once: a second call throws
+/// StateError unless `force` is true. A child's default counts as set (to its own method).
+/// Python: multiprocessing.set_start_method (which raises RuntimeError). Thread safety: safe
+/// to call from any thread (the setting is atomic); set it once, at the start of main.
 void set_start_method(StartMethod method, bool force = false);
+/// As set_start_method(StartMethod, bool), by name; std::invalid_argument for an unknown name.
 void set_start_method(std::string_view name, bool force = false);
+/// The default start method. Python: multiprocessing.get_start_method(). Thread-safe: one atomic
+/// load.
 StartMethod get_start_method() noexcept;
-// Every method this platform offers, the default first.
+/// Every method this platform offers, the default first. Python:
+/// multiprocessing.get_all_start_methods().
 std::vector<StartMethod> get_all_start_methods();
 
-// Whether a fork from a process that runs threads of its own prints a warning (on by default;
-// the environment variable MPROC_FORK_WARNING=0 turns it off too).
+/// Whether a fork from a process that runs threads of its own prints a warning (on by default;
+/// the environment variable MPROC_FORK_WARNING=0 turns it off too).
 void set_fork_warning(bool enabled) noexcept;
 
 }  // namespace mproc
