@@ -29,7 +29,13 @@ public:
 
     StartMethod get_start_method() const noexcept { return method_; }
 
-    mproc::Pool Pool(int processes = 0) const { return Pool(PoolOptions{.processes = processes}); }
+    mproc::Pool Pool(int processes = 0) const {
+        // Not PoolOptions{.processes = processes}: g++ 12's -Wextra (-Wmissing-field-initializers)
+        // would warn about the other fields in every program that includes this header.
+        PoolOptions options;
+        options.processes = processes;
+        return Pool(options);
+    }
     mproc::Pool Pool(PoolOptions options) const {
         options.start_method = method_;
         return mproc::Pool(options);
