@@ -2,7 +2,7 @@
 # mproc::mproc) and a pkg-config file (mproc.pc). Included by the top-level CMakeLists.txt when
 # MPROC_INSTALL is ON (the default when mproc is the top-level project).
 #
-# Both the CMake package and mproc.pc are relocatable: `cmake --install build --prefix /any/where`
+# Both the CMake package and the .pc files are relocatable: `cmake --install build --prefix /any/where`
 # gives a tree that works from /any/where. Consumers must compile as C++20 or later; the CMake
 # target says so itself (cxx_std_20), pkg-config users add -std=c++20 themselves.
 include(CMakePackageConfigHelpers)
@@ -30,14 +30,17 @@ install(EXPORT mprocTargets
   FILE mprocTargets.cmake
   DESTINATION ${MPROC_INSTALL_CMAKEDIR})
 
-# mproc::mpi, where it is built: an export of its own, loaded by find_package(mproc COMPONENTS mpi)
-# once MPI is found, so that users of mproc::mproc alone never need MPI.
+# mproc::mpi, where it is configured: an export of its own, loaded by find_package(mproc
+# COMPONENTS mpi) once MPI is found, so that users of mproc::mproc alone never need MPI.
+# A build of some targets only (scripts/run-demo.sh builds the demo) may not have built
+# libmproc_mpi: then it is left out of the install, with its CMake export and mproc-mpi.pc, rather
+# than failing the whole install (find_package(mproc COMPONENTS mpi) then says it is not found).
 if(TARGET mproc_mpi)
   install(TARGETS mproc_mpi
     EXPORT mprocMpiTargets
-    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} OPTIONAL
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} OPTIONAL
+    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} OPTIONAL)
   install(EXPORT mprocMpiTargets
     NAMESPACE mproc::
     FILE mprocMpiTargets.cmake
@@ -93,3 +96,31 @@ endif()
 
 configure_file("${CMAKE_CURRENT_LIST_DIR}/mproc.pc.in" "${PROJECT_BINARY_DIR}/mproc.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/mproc.pc" DESTINATION ${MPROC_INSTALL_PKGCONFIGDIR})
+
+# mproc-mpi.pc: mproc::mpi's static library needs MPI's libraries at link time (not its headers).
+if(TARGET mproc_mpi)
+  set(MPROC_PC_MPI_LIBS "")
+  foreach(library IN LISTS MPI_C_LIBRARIES)
+    string(APPEND MPROC_PC_MPI_LIBS " ${library}")
+  endforeach()
+  configure_file("${CMAKE_CURRENT_LIST_DIR}/mproc-mpi.pc.in" "${PROJECT_BINARY_DIR}/mproc-mpi.pc" @ONLY)
+  install(FILES "${PROJECT_BINARY_DIR}/mproc-mpi.pc" DESTINATION ${MPROC_INSTALL_PKGCONFIGDIR})
+
+  # Last of the mpi rules: undo what was installed for a libmproc_mpi that was not built.
+  install(CODE "
+    if(NOT EXISTS \"$<TARGET_FILE:mproc_mpi>\")
+      message(STATUS \"mproc: libmproc_mpi was not built: mproc::mpi is not installed\")
+      set(_mproc_dest \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}\")
+      file(GLOB _mproc_mpi_files \"\${_mproc_dest}/${MPROC_INSTALL_CMAKEDIR}/mprocMpiTargets*.cmake\")
+      file(REMOVE \${_mproc_mpi_files} \"\${_mproc_dest}/${MPROC_INSTALL_PKGCONFIGDIR}/mproc-mpi.pc\")
+    endif()")
+endif()
+
+# --- documentation ------------------------------------------------------------------------------
+install(FILES "${PROJECT_SOURCE_DIR}/README.md" DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/docs/" DESTINATION ${CMAKE_INSTALL_DOCDIR}
+  FILES_MATCHING PATTERN "*.md" PATTERN "*.png")
+
+if(MPROC_IS_TOP_LEVEL)
+  include("${CMAKE_CURRENT_LIST_DIR}/package.cmake")
+endif()

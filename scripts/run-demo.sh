@@ -2,7 +2,9 @@
 # Builds mproc (Release) into build/release and runs the main demo, the matrix program
 # (docs/matrix.md): it generates two random 2300 x 2300 matrices (mulMat Single takes about a
 # second on a 2-core machine) and times addMat and mulMat in one process and through a Pool.
-# Arguments go to the demo (for example --processes 4, --method map, --json).
+# Arguments go to the demo (for example --processes 4, --method map, --json). It installs only
+# the Debian packages the demo needs (scripts/install-deps.sh demo: a compiler, CMake, Ninja,
+# cereal and CLI11). `cmake --install build/release` afterwards installs the library.
 #
 #   scripts/run-demo.sh
 #   MPROC_DEMO_SIZE=1000 scripts/run-demo.sh  a smaller input
@@ -17,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build_dir=build/release
 target=$(basename "$demo")
 
-scripts/install-deps.sh
+scripts/install-deps.sh demo
 
 echo "run-demo: configuring $build_dir (Release)"
 mkdir -p "$build_dir"

@@ -34,7 +34,10 @@ Identity& identity() {
 
 std::string default_name(const std::vector<int>& path) {
     std::string name = "Process-";
-    for (std::size_t i = 0; i < path.size(); ++i) name += (i ? ":" : "") + std::to_string(path[i]);
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        if (i) name += ':';
+        name += std::to_string(path[i]);
+    }
     return name;
 }
 

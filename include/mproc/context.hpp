@@ -41,7 +41,13 @@ public:
     /// @{
 
     /// mproc::Pool(processes) with this start method. Python: ctx.Pool(processes).
-    mproc::Pool Pool(int processes = 0) const { return Pool(PoolOptions{.processes = processes}); }
+    mproc::Pool Pool(int processes = 0) const {
+        // Not PoolOptions{.processes = processes}: g++ 12's -Wextra (-Wmissing-field-initializers)
+        // would warn about the other fields in every program that includes this header.
+        PoolOptions options;
+        options.processes = processes;
+        return Pool(options);
+    }
     /// mproc::Pool(options) with this start method.
     mproc::Pool Pool(PoolOptions options) const {
         options.start_method = method_;

@@ -17,6 +17,8 @@
 //     "anything else": only the exact type is recreated.
 #pragma once
 
+#include <mproc/detail/config.hpp>
+
 #include <optional>
 #include <stdexcept>
 #include <string>

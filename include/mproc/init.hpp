@@ -17,6 +17,8 @@
 // removed from the environment and ignored, with a warning on stderr.
 #pragma once
 
+#include <mproc/detail/config.hpp>
+
 namespace mproc {
 
 /// Turns a process started as a worker (spawn, forkserver, an MPI rank) into one; returns at once

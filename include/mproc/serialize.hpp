@@ -96,8 +96,11 @@ public:
     void write(const void* data, std::size_t size) {
         if (size == 0) return;
         if (vector_) {
-            const auto* bytes = static_cast<const std::byte*>(data);
-            vector_->insert(vector_->end(), bytes, bytes + size);
+            // resize + memcpy rather than insert(end, first, last): g++ 12 at -O3 warns
+            // (-Wstringop-overflow, a false positive) about the insert into a vector it sees empty.
+            const std::size_t used = vector_->size();
+            vector_->resize(used + size);
+            std::memcpy(vector_->data() + used, data, size);
             return;
         }
         if (size > storage_.capacity - used_) storage_ = grow_(grow_context_, used_, used_ + size);

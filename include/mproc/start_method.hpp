@@ -22,6 +22,8 @@
 // anything else does not compile (see partial.hpp).
 #pragma once
 
+#include <mproc/detail/config.hpp>
+
 #include <string>
 #include <string_view>
 #include <vector>
