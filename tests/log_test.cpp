@@ -15,7 +15,6 @@
 #include <fstream>
 #include <mutex>
 #include <ranges>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -53,6 +52,18 @@ int count(const std::string& text, const std::string& what) {
     int n = 0;
     for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
     return n;
+}
+
+// Whether a line of `text` starts with `start`, then has `middle` somewhere, and ends with `end`.
+bool has_line(const std::string& text, const std::string& start, const std::string& middle, const std::string& end) {
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind(start, 0) != 0 || line.size() < start.size() + end.size()) continue;
+        if (line.compare(line.size() - end.size(), end.size(), end) != 0) continue;
+        const auto at = line.find(middle, start.size());
+        if (at != std::string::npos && at + middle.size() <= line.size() - end.size()) return true;
+    }
+    return false;
 }
 
 // A pool's whole life, one worker crashing: what a program with logging off must not hear of.
@@ -129,9 +140,8 @@ TEST_F(Log, OffByDefaultAPoolSaysNothing) {
 TEST_F(Log, EnvironmentVariableTurnsItOn) {
     const auto result = run_pool_life("info");
     EXPECT_EQ(result.exitcode, 0) << result.err;
-    EXPECT_TRUE(std::regex_search(result.err, std::regex(R"(\[INFO/MainProcess pid \d+\] worker \w+PoolWorker-\d+ \(pid \d+\) started\n)")))
-        << result.err;
-    EXPECT_TRUE(std::regex_search(result.err, std::regex(R"(\[WARNING/MainProcess pid \d+\] worker \w+PoolWorker-\d+ \(pid \d+\) died: killed by signal 9 \(SIGKILL\)\n)")))
+    EXPECT_TRUE(has_line(result.err, "[INFO/MainProcess pid ", "PoolWorker-", ") started")) << result.err;
+    EXPECT_TRUE(has_line(result.err, "[WARNING/MainProcess pid ", "PoolWorker-", ") died: killed by signal 9 (SIGKILL)"))
         << result.err;
     EXPECT_NE(result.err.find("] pool closing\n"), std::string::npos) << result.err;
     EXPECT_EQ(result.err.find("[DEBUG/"), std::string::npos) << "debug records at level info: " << result.err;
@@ -221,9 +231,12 @@ TEST_F(Log, LogFileGetsWorkerLinesTaggedWithTheirNameAndPid) {
     std::filesystem::remove(path);
     const std::string log = text.str();
     for (int i = 0; i < 4; ++i) {
-        const std::regex line("\\[INFO/(Fork|Spawn|ForkServer)PoolWorker-\\d+ pid " + std::to_string(pids[i]) + "\\] hello " +
-                              std::to_string(i) + "\n");
-        EXPECT_TRUE(std::regex_search(log, line)) << "item " << i << ":\n" << log;
+        const std::string method = mproc::get_start_method() == mproc::StartMethod::fork    ? "Fork"
+                                   : mproc::get_start_method() == mproc::StartMethod::spawn ? "Spawn"
+                                                                                            : "ForkServer";
+        EXPECT_TRUE(has_line(log, "[INFO/" + method + "PoolWorker-",
+                             " pid " + std::to_string(pids[i]) + "] ", "hello " + std::to_string(i)))
+            << "item " << i << ":\n" << log;
     }
     EXPECT_EQ(count(log, ") started\n"), 2) << log;
     EXPECT_EQ(count(log, "\n"), 2 + 4 + 1) << "starts, hellos, closing:\n" << log;
