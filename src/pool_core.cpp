@@ -23,6 +23,7 @@
 
 #include <mproc/detail/task.hpp>
 #include <mproc/errors.hpp>
+#include <mproc/log.hpp>
 
 #include "launch.hpp"
 #include "os/child_process.hpp"
@@ -75,6 +76,7 @@ struct Worker {
     bool ready = false;
     bool retiring = false;  // will exit after its last task (maxtasksperchild), or was told to
     std::optional<std::uint64_t> timed_out_tag;
+    std::string name;  // as Python names it, "ForkPoolWorker-3": for the log
 };
 
 struct Failure {
@@ -184,7 +186,10 @@ public:
     void close() override {
         {
             std::lock_guard lock(mutex_);
-            if (state_ == State::running) state_ = State::closed;
+            if (state_ == State::running) {
+                state_ = State::closed;
+                log_parts(LogLevel::info, "pool closing");
+            }
         }
         wake_.notify();
     }
@@ -194,6 +199,7 @@ public:
             std::lock_guard lock(mutex_);
             if (state_ == State::terminated) return;
             state_ = State::terminated;
+            log_parts(LogLevel::info, "pool terminating: killing its ", workers_.size(), " workers");
             for (auto& job : pending_) failed_.push_back({std::move(job), terminated_error()});
             pending_.clear();
             for (auto& worker : workers_) worker->process.signal(SIGKILL);
@@ -308,6 +314,7 @@ private:
     // (launch::await_start) and stored in it; otherwise it is in workers_ already.
     launch::StartingChild spawn_worker(Confirm confirm = Confirm::now) {
         auto worker = std::make_unique<Worker>();
+        worker->name = next_pool_worker_name(config_.start_method);
         worker->region = os::SharedRegion::create("mproc-worker", Channel::region_size());
         worker->task_spill = os::create_growing_file("mproc-worker-tasks");
         worker->reply_spill = os::create_growing_file("mproc-worker-replies");
@@ -318,7 +325,8 @@ private:
         const int worker_socket = theirs.get();
         auto child = launch::begin_child(
             config_.start_method,
-            [this, channel, worker_socket] {
+            [this, channel, worker_socket, name = worker->name] {
+                set_log_process_name(name);
                 // What the parent sleeps by is no task's to scribble over (see pool_channel.hpp).
                 signals_region_.make_read_only_here();
                 std::span<const int> initializer_fds;
@@ -328,6 +336,7 @@ private:
             },
             [&] { return worker_bootstrap(*worker, worker_socket); }, {.new_process_group = true});
         worker->fd_socket = std::move(ours);
+        log_parts(LogLevel::info, "worker ", worker->name, " (pid ", child.process.pid(), ") started");
         if (confirm == Confirm::now) {
             launch::await_start(child);
             worker->process = std::move(child.process);
@@ -343,6 +352,7 @@ private:
         out.write_value(static_cast<std::uint64_t>(config_.max_message_size));
         out.write_value(static_cast<std::int64_t>(config_.maxtasksperchild.value_or(0)));
         encode(out, config_.initializer);
+        encode(out, worker_log_settings(worker.name));
         bootstrap.fds = {worker.region.fd(),   worker.task_spill.get(),    worker.reply_spill.get(),
                          signals_region_.fd(), reply_count_region_.fd(), wake_.fd(),
                          worker_socket};
@@ -564,6 +574,8 @@ private:
     void handle_exit(std::size_t index, std::unique_lock<std::mutex>& lock, std::vector<Failure>& failures) {
         Worker& worker = *workers_[index];
         const int exitcode = worker.process.wait().value_or(-SIGKILL);
+        log_worker_exit(worker.name, worker.process.pid(), exitcode,
+                        worker.retiring || worker.timed_out_tag || state_ == State::terminated);
         drain(worker, lock, Receiver::pool_thread);  // replies published before it died still count
         if (!worker.ready && state_ != State::terminated && !killed_from_outside(exitcode)) {
             // A worker that exits or faults during start-up, before the pool is up or time and
@@ -653,6 +665,8 @@ private:
                 deadline = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*front.job->timeout);
                 if (deadline <= now) {
                     worker->timed_out_tag = front.tag;
+                    log_parts(LogLevel::warning, "task timed out; killing worker ", worker->name, " (pid ",
+                              worker->process.pid(), ")");
                     worker->process.signal(SIGKILL);  // the whole process group
                     continue;
                 }

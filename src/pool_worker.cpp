@@ -4,6 +4,7 @@
 
 #include <mproc/detail/chunk.hpp>
 #include <mproc/detail/task.hpp>
+#include <mproc/log.hpp>
 
 #include "launch.hpp"
 #include "os/fd_passing.hpp"
@@ -132,6 +133,7 @@ int launch::run_pool_worker(Reader& payload, std::vector<os::UniqueFd>& fds) {
     const auto max_message_size = static_cast<std::size_t>(payload.read_value<std::uint64_t>());
     const auto max_tasks = payload.read_value<std::int64_t>();
     const auto initializer = decode<std::vector<std::byte>>(payload);
+    detail::adopt_worker_log_settings(decode<std::string>(payload));
     constexpr std::size_t own_fds = 7;
     if (fds.size() < own_fds) payload.fail("pool worker bootstrap without its descriptors");
     auto region = os::SharedRegion::attach(std::move(fds[0]), pool::Channel::region_size());

@@ -5,6 +5,7 @@
 #include <mproc/context.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/init.hpp>
+#include <mproc/log.hpp>
 #include <mproc/partial.hpp>
 #include <mproc/pipe.hpp>
 #include <mproc/pool.hpp>

@@ -33,6 +33,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -43,6 +44,7 @@
 #include <optional>
 #include <ranges>
 #include <span>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -118,8 +120,17 @@ struct MapOptions {
     std::size_t chunksize = 0;
     /// Longest time one item may run; past it, mproc::TimeoutError and the worker is replaced.
     std::optional<std::chrono::duration<double>> timeout;
-    /// Draw a progress bar on stderr.
+    /// Draw a progress bar, as tqdm does:
+    ///   "squares:  45%|#########           | 450/1000 [00:12<00:15, 36.50 items/s]"
+    /// On a terminal it is redrawn in place; elsewhere (a pipe, a log file) a line is written each
+    /// tenth of the way, or each 30 s, and at the end.
     bool progress = false;
+    /// Text before the bar (tqdm's desc).
+    std::string progress_label;
+    /// Where the bar goes: this stream if set, else the descriptor progress_fd if set, else stderr.
+    std::FILE* progress_file = nullptr;
+    /// A descriptor to draw on, when progress_file is not set (-1: none).
+    int progress_fd = -1;
 };
 
 /// Options of one apply or apply_async call.
@@ -162,6 +173,10 @@ Callbacks<NoCallback, ErrorCallback> error_callback(ErrorCallback error_callback
 }
 
 namespace detail {
+
+inline ProgressOutput progress_output(const MapOptions& options) {
+    return {options.progress_label, options.progress_file, options.progress_fd, std::nullopt};
+}
 
 template <class T>
 inline constexpr bool is_callbacks = false;
@@ -498,7 +513,7 @@ public:
           // Enough items in flight to keep every worker busy, and no more.
           window_(static_cast<std::size_t>(input_->core->processes()) * std::max<std::size_t>(4 * chunksize_, 256)),
           timeout_(detail::to_timeout(options.timeout)),
-          sink_(std::make_shared<Sink>(Ordered, options.progress ? std::make_unique<detail::Progress>(known_size(input_->view))
+          sink_(std::make_shared<Sink>(Ordered, options.progress ? std::make_unique<detail::Progress>(known_size(input_->view), detail::progress_output(options))
                                                                  : nullptr)) {
         refill(detail::PoolCore::Submission::new_work);
     }
@@ -885,7 +900,7 @@ private:
         auto result = std::make_shared<detail::ResultState<std::vector<V>>>();
         detail::attach_callbacks(*result, handlers);
         result->set_helper(core());
-        auto progress = options.progress ? std::make_unique<detail::Progress>(items.size()) : nullptr;
+        auto progress = options.progress ? std::make_unique<detail::Progress>(items.size(), detail::progress_output(options)) : nullptr;
         auto sink = std::make_shared<Sink>(items.size(), result, std::move(progress));
         // Nothing to run: the (empty) result is still delivered by the pool's thread, callbacks too.
         if (items.empty()) core()->post([sink] { sink->complete(); });

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <mproc/async_result.hpp>
+#include <mproc/detail/progress.hpp>
 #include <mproc/serialize.hpp>
 #include <mproc/start_method.hpp>
 
@@ -87,23 +88,6 @@ public:
     virtual int processes() const = 0;
     virtual std::vector<int> worker_pids() const = 0;
     virtual bool is_terminated() const = 0;
-};
-
-// Progress bar on stderr for a map or imap (see MapOptions::progress): done/total, rate and time
-// left, or done and rate when the total is unknown; redrawn at most 10 times a second.
-// Defined in src/progress.cpp.
-class Progress {
-public:
-    explicit Progress(std::optional<std::size_t> total);
-    ~Progress();
-    Progress(const Progress&) = delete;
-    Progress& operator=(const Progress&) = delete;
-    void advance(std::size_t items);
-    void finish();
-
-private:
-    struct State;
-    std::unique_ptr<State> state_;
 };
 
 }  // namespace mproc::detail
