@@ -35,45 +35,54 @@
 
 namespace mproc {
 
-// Python's logging levels.
+/// Python's logging levels, with the same numbers.
 enum class LogLevel { debug = 10, info = 20, warning = 30, error = 40, off = 100 };
 
-// "DEBUG", "INFO", "WARNING", "ERROR", "OFF".
+/// "DEBUG", "INFO", "WARNING", "ERROR", "OFF".
 std::string_view to_string(LogLevel level);
-// The level named, in any case ("info", "WARNING"; also "warn"), or nothing.
+/// The level named, in any case ("info", "WARNING"; also "warn"), or nothing.
 std::optional<LogLevel> parse_log_level(std::string_view name);
 
-// Python's log_to_stderr(level): records at `level` and above go to stderr.
+/// Python's log_to_stderr(level): records at `level` and above go to stderr.
 void log_to_stderr(LogLevel level = LogLevel::info);
-// Python's get_logger().setLevel(level). LogLevel::off turns logging off.
+/// Python's get_logger().setLevel(level). LogLevel::off turns logging off.
 void set_log_level(LogLevel level);
+/// Python: get_logger().getEffectiveLevel().
 LogLevel get_log_level();
-// Whether a record at `level` would be written.
+/// Whether a record at `level` would be written.
 bool log_enabled(LogLevel level);
 
-// Records go to this stream (mproc neither buffers nor closes it); nullptr: stderr.
+/// Records go to this stream (mproc neither buffers nor closes it); nullptr: stderr.
 void log_to(std::FILE* stream);
-// Records are appended to this file (opened in append mode, so that lines written by several
-// processes at once stay whole). Throws mproc::OSError if it cannot be opened.
+/// Records are appended to this file (opened in append mode, so that lines written by several
+/// processes at once stay whole). Throws mproc::OSError if it cannot be opened.
 void log_to_file(const std::string& path);
 
-// A record as a handler receives it.
+/// A record as a handler receives it.
 struct LogRecord {
-    LogLevel level;
-    std::string_view process;  // "MainProcess", "ForkPoolWorker-3", "Process-1"
-    int pid;
-    std::string_view message;
+    LogLevel level;  ///< the record's level
+    std::string_view process;  ///< "MainProcess", "ForkPoolWorker-3", "Process-1"
+    int pid;  ///< the pid of the process that logged it
+    std::string_view message;  ///< the text, without the "[LEVEL/process pid N]" prefix
 };
-// Records go to `handler` instead of a stream; an empty one: back to the stream. It runs on the
-// thread that logs, mproc's pool thread included, with mproc's locks held: it must not call into
-// mproc, nor block for long.
+/// Records go to `handler` instead of a stream; an empty one: back to the stream. It runs on the
+/// thread that logs, mproc's pool thread included, with mproc's locks held: it must not call into
+/// mproc, nor block for long.
 void set_log_handler(std::function<void(const LogRecord&)> handler);
 
-// Writes a record at `level`, tagged with this process's name and pid.
+/// Writes a record at `level`, tagged with this process's name and pid. Python:
+/// get_logger().log(level, msg).
+///
+/// Thread safety: every function of this header may be called from any thread; records written at
+/// once by several threads or processes come out as whole lines.
 void log(LogLevel level, std::string_view message);
+/// log(LogLevel::debug, message). Python: get_logger().debug(msg).
 inline void log_debug(std::string_view message) { log(LogLevel::debug, message); }
+/// log(LogLevel::info, message). Python: get_logger().info(msg).
 inline void log_info(std::string_view message) { log(LogLevel::info, message); }
+/// log(LogLevel::warning, message). Python: get_logger().warning(msg).
 inline void log_warning(std::string_view message) { log(LogLevel::warning, message); }
+/// log(LogLevel::error, message). Python: get_logger().error(msg).
 inline void log_error(std::string_view message) { log(LogLevel::error, message); }
 
 namespace detail {
