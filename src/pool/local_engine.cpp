@@ -35,8 +35,8 @@
 #include "os/shared_region.hpp"
 #include "os/spin.hpp"
 #include "os/threads.hpp"
-#include "pool_channel.hpp"
-#include "pool_worker.hpp"
+#include "pool/channel.hpp"
+#include "pool/worker.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -327,7 +327,7 @@ private:
             config_.start_method,
             [this, channel, worker_socket, name = worker->name] {
                 set_log_process_name(name);
-                // What the parent sleeps by is no task's to scribble over (see pool_channel.hpp).
+                // What the parent sleeps by is no task's to scribble over (see pool/channel.hpp).
                 signals_region_.make_read_only_here();
                 std::span<const int> initializer_fds;
                 if (config_.initializer_fds) initializer_fds = *config_.initializer_fds;

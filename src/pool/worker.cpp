@@ -1,4 +1,4 @@
-#include "pool_worker.hpp"
+#include "pool/worker.hpp"
 
 #include <sched.h>
 

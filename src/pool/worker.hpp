@@ -4,7 +4,7 @@
 #include <span>
 
 #include "os/event_fd.hpp"
-#include "pool_channel.hpp"
+#include "pool/channel.hpp"
 
 namespace mproc::pool {
 
@@ -12,7 +12,7 @@ namespace mproc::pool {
 // until `max_tasks` have run. The initializer's descriptors are inherited through the fork.
 // Descriptors of shared objects in tasks and replies travel on
 // `fd_socket`. Returns the process's exit code.
-// `signals` is mapped read-only here (see pool_channel.hpp).
+// `signals` is mapped read-only here (see pool/channel.hpp).
 int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_count, const os::EventFd& parent_wake,
                int fd_socket, std::span<const std::byte> initializer, std::span<const int> initializer_fds,
                long max_tasks);

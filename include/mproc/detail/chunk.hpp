@@ -27,7 +27,7 @@ namespace mproc::detail {
 // per chunk: marking an item is then a single store, as cheap as a trivial item itself.
 class ItemMarker {
 public:
-    // This process's marker: one that does nothing outside pool workers (src/pool_worker.cpp).
+    // This process's marker: one that does nothing outside pool workers (src/pool/worker.cpp).
     static ItemMarker current() noexcept;
     void started(std::uint64_t index) const noexcept {
         if (timed_)

@@ -1,5 +1,5 @@
 // mproc/detail/pool_core.hpp: the type-erased engine under mproc::Pool. The public templates turn
-// calls into Jobs; the engine (src/pool_core.cpp) runs them on worker processes.
+// calls into Jobs; the engine (src/pool/local_engine.cpp) runs them on worker processes.
 #pragma once
 
 #include <chrono>

@@ -1,7 +1,7 @@
 #pragma once
 // The progress bar of map and imap (MapOptions::progress). Its text is a pure function of its
 // state and the time, so that it can be tested without time passing; Progress adds the clock,
-// the lock and the stream. Defined in src/progress.cpp.
+// the lock and the stream. Defined in src/pool/progress.cpp.
 
 #include <chrono>
 #include <cstddef>
