@@ -1,6 +1,7 @@
-// The engine under mproc::mpi::Pool, on rank 0.
+// The engine under mproc::mpi::Pool, on rank 0: a pool::Scheduler (src/pool/scheduler.hpp) whose
+// workers are MPI ranks.
 //
-// User threads queue jobs; one engine thread per pool makes every MPI call: it sends jobs to the
+// User threads queue jobs; the scheduler's engine thread makes every MPI call: it sends jobs to the
 // worker ranks with room, receives their replies and delivers them (results and callbacks run on
 // it, as on the local pool's thread). A rank is given a few jobs ahead, more when its jobs are
 // short, so that it never waits a round trip for work, while the rest stay queued here for
@@ -17,7 +18,6 @@
 #include <deque>
 #include <list>
 #include <mutex>
-#include <thread>
 
 #include <mproc/detail/pool_core.hpp>
 #include <mproc/detail/task.hpp>
@@ -25,7 +25,7 @@
 #include <mproc/mpi.hpp>
 #include <mproc/process.hpp>
 
-#include "os/threads.hpp"
+#include "pool/scheduler.hpp"
 #include "runtime.hpp"
 
 namespace mproc::mpi {
@@ -36,9 +36,9 @@ using mproc::detail::Job;
 using mproc::detail::PoolCore;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t min_jobs_ahead = 2;
-constexpr std::size_t max_jobs_ahead = 64;
-constexpr std::chrono::microseconds work_ahead{300};
+// What a rank's jobs ahead must cover (pool::jobs_ahead): a round trip to the rank, longer than
+// the local pool's wake-up.
+constexpr std::chrono::microseconds refill_time{300};
 
 struct InFlight {
     std::uint64_t id;
@@ -54,11 +54,6 @@ struct WorkerRankState {
     Clock::time_point last_reply{};
 };
 
-struct Failure {
-    std::unique_ptr<Job> job;
-    std::exception_ptr error;
-};
-
 template <class T>
 void append(std::vector<std::byte>& bytes, const T& value) {
     const std::size_t at = bytes.size();
@@ -66,7 +61,7 @@ void append(std::vector<std::byte>& bytes, const T& value) {
     std::memcpy(bytes.data() + at, &value, sizeof value);
 }
 
-class Engine final : public PoolCore {
+class Engine final : public pool::Scheduler {
 public:
     // (Sized once: std::deque's move constructor may throw, so a growing vector would copy the
     // states, and they hold move-only jobs.)
@@ -74,12 +69,7 @@ public:
         for (std::size_t i = 0; i < ranks_.size(); ++i) ranks_[i].rank = static_cast<int>(i) + 1;
     }
 
-    ~Engine() override {
-        if (thread_.joinable()) {
-            terminate();
-            join();
-        }
-    }
+    ~Engine() override { shut_down(); }
 
     // Starts the pool on every worker rank and waits until each is ready; rethrows the first
     // initializer error (after ending the pool there).
@@ -118,88 +108,15 @@ public:
             std::rethrow_exception(init_error);
         }
         try {
-            thread_ = os::start_thread("the MPI pool's thread", [this] { run(); });
+            std::lock_guard lock(mutex_);
+            start_engine_thread("the MPI pool's thread", [this] {
+                backoff_.reset();
+                run_rounds();
+                end_on_ranks();
+            });
         } catch (...) {
             end_on_ranks();
             throw;
-        }
-    }
-
-    void submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind) override {
-        {
-            std::lock_guard lock(mutex_);
-            if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
-            if (state_ == State::closed && kind == Submission::new_work)
-                throw PoolClosed("mproc::Pool: the pool is closed");
-            if (streams_abandoned_)
-                throw PoolClosed("mproc::Pool: the pool was destroyed while an imap over it was still reading its input");
-            for (auto& job : jobs) pending_.push_back(std::move(job));
-            jobs.clear();
-        }
-        poke();
-    }
-
-    void open_stream() override {
-        std::lock_guard lock(mutex_);
-        ++open_streams_;
-    }
-    void close_stream() override {
-        {
-            std::lock_guard lock(mutex_);
-            if (!streams_abandoned_) --open_streams_;
-        }
-        poke();
-    }
-    void abandon_streams() override {
-        {
-            std::lock_guard lock(mutex_);
-            streams_abandoned_ = true;
-            open_streams_ = 0;
-        }
-        poke();
-    }
-
-    void post(std::function<void()> work) override {
-        {
-            std::lock_guard lock(mutex_);
-            posted_.push_back(std::move(work));
-        }
-        poke();
-    }
-
-    void close() override {
-        {
-            std::lock_guard lock(mutex_);
-            if (state_ == State::running) state_ = State::closed;
-        }
-        poke();
-    }
-
-    void terminate() override {
-        {
-            std::lock_guard lock(mutex_);
-            if (state_ == State::terminated) return;
-            state_ = State::terminated;
-            for (auto& job : pending_) failed_.push_back({std::move(job), terminated_error()});
-            pending_.clear();
-            // Abandoned: their replies, if any come, are dropped.
-            for (auto& worker : ranks_)
-                for (auto& entry : worker.in_flight) failed_.push_back({std::move(entry.job), terminated_error()});
-        }
-        poke();
-    }
-
-    void join() override {
-        {
-            std::lock_guard lock(mutex_);
-            if (state_ == State::running) throw StateError("mproc::Pool::join: call close() or terminate() first");
-        }
-        if (std::this_thread::get_id() == thread_.get_id())
-            throw StateError("mproc::Pool::join: cannot be called from a callback");
-        std::lock_guard join_lock(join_mutex_);
-        if (thread_.joinable()) {
-            thread_.join();
-            release_pool_slot();
         }
     }
 
@@ -212,19 +129,20 @@ public:
         for (const auto& worker : ranks_) pids.push_back(worker.pid);
         return pids;
     }
-    bool is_terminated() const override {
-        std::lock_guard lock(mutex_);
-        return state_ == State::terminated;
-    }
 
 private:
-    enum class State { running, closed, terminated };
+    // --- The scheduler's hooks (src/pool/scheduler.hpp) ---
 
-    static std::exception_ptr terminated_error() {
-        return std::make_exception_ptr(PoolTerminated("mproc::Pool: the pool was terminated before the task finished"));
+    // The engine thread dispatches: it alone makes MPI calls.
+    bool jobs_queued(bool) override { return true; }
+
+    // Abandoned: their replies, if any come, are dropped.
+    void terminating() override {
+        for (auto& worker : ranks_)
+            for (auto& entry : worker.in_flight) fail_later(std::move(entry.job), terminated_error());
     }
 
-    void poke() {
+    void wake() override {
         {
             std::lock_guard lock(mutex_);
             poked_ = true;
@@ -232,24 +150,27 @@ private:
         changed_.notify_all();
     }
 
+    bool workers_done() const override { return state() == State::terminated || (out_of_work() && !in_flight()); }
+
+    void engine_thread_joined() override { release_pool_slot(); }
+
     std::size_t capacity(const WorkerRankState& worker) const {
-        const double fit = std::chrono::duration<double, std::nano>(work_ahead).count() / worker.average_job_ns;
-        const std::size_t ahead = std::clamp(static_cast<std::size_t>(fit), min_jobs_ahead, max_jobs_ahead);
+        const std::size_t ahead =
+            pool::jobs_ahead(std::chrono::duration<double, std::nano>(worker.average_job_ns), refill_time);
         return ahead * static_cast<std::size_t>(std::max(1, options_.local_processes));
     }
 
-    // Sends queued jobs to the ranks with room, the least busy first. Jobs that cannot go are
-    // returned in `failures`. Runs on the engine thread, under the mutex.
-    void dispatch(std::vector<Failure>& failures) {
-        while (!pending_.empty()) {
+    // Sends queued jobs to the ranks with room, the least busy first. Jobs that cannot go fail
+    // (Scheduler::fail_later). Runs on the engine thread, under the mutex.
+    void dispatch() {
+        while (has_queued_jobs()) {
             WorkerRankState* chosen = nullptr;
             for (auto& worker : ranks_)
                 if (worker.in_flight.size() < capacity(worker) &&
                     (!chosen || worker.in_flight.size() < chosen->in_flight.size()))
                     chosen = &worker;
             if (!chosen) return;
-            auto job = std::move(pending_.front());
-            pending_.pop_front();
+            auto job = next_queued_job();
             try {
                 if (job->timeout && options_.local_processes == 0)
                     throw Error("mproc::mpi::Pool: per-task timeouts need PoolOptions::local_processes > 0 (a rank "
@@ -269,19 +190,13 @@ private:
                 sends_.emplace_back(chosen->rank, task_tag, std::move(message));
                 chosen->in_flight.push_back({id, std::move(job), Clock::now()});
             } catch (...) {
-                failures.push_back({std::move(job), std::current_exception()});
+                fail_later(std::move(job), std::current_exception());
             }
         }
     }
 
     bool in_flight() const {
         return std::any_of(ranks_.begin(), ranks_.end(), [](const auto& worker) { return !worker.in_flight.empty(); });
-    }
-
-    bool finished() const {
-        if (!failed_.empty() || !posted_.empty()) return false;
-        if (state_ == State::terminated) return true;
-        return state_ == State::closed && pending_.empty() && open_streams_ == 0 && !in_flight();
     }
 
     // Takes one reply off its rank's list and delivers it. Runs on the engine thread, without the
@@ -316,58 +231,43 @@ private:
         }
     }
 
-    void run() {
-        Backoff backoff;
-        bool cancel_sent = false;
-        std::unique_lock lock(mutex_);
-        for (;;) {
-            poked_ = false;
-            bool progressed = false;
-            std::vector<Failure> failures;
-            dispatch(failures);
-            for (auto& failure : failed_) failures.push_back(std::move(failure));
-            failed_.clear();
-            auto posted = std::exchange(posted_, {});
-            const bool cancel = state_ == State::terminated && !cancel_sent && options_.local_processes > 0;
-            const bool busy = in_flight();
-            lock.unlock();
-
-            if (cancel) {
-                // Ranks with local processes can stop their running tasks: the ones abandoned.
-                for (const auto& worker : ranks_) send(worker.rank, cancel_tag, {});
-                cancel_sent = true;
-            }
-            if (!failures.empty() || !posted.empty()) {
-                for (auto& failure : failures) failure.job->fail(failure.error);
-                for (auto& work : posted) work();
-                progressed = true;
-            }
-            while (auto message = poll()) {
-                receive(*message);
-                progressed = true;
-            }
-            std::erase_if(sends_, [](PendingSend& send) { return send.completed(); });
-
-            lock.lock();
-            if (finished()) break;
-            if (progressed || poked_) {
-                backoff.reset();
-                continue;
-            }
-            const auto wait = backoff.next();
-            if (wait.count() == 0) {
-                lock.unlock();
-                ::sched_yield();
-                lock.lock();
-            } else if (!busy && sends_.empty()) {
-                // Nothing can arrive: sleep until a user thread has something for us.
-                changed_.wait(lock, [&] { return poked_; });
-            } else {
-                changed_.wait_for(lock, wait, [&] { return poked_; });
-            }
-        }
+    bool serve(std::unique_lock<std::mutex>& lock) override {
+        poked_ = false;
+        dispatch();
+        bool progressed = report(lock);
+        const bool cancel = state() == State::terminated && !cancel_sent_ && options_.local_processes > 0;
         lock.unlock();
-        end_on_ranks();
+        if (cancel) {
+            // Ranks with local processes can stop their running tasks: the ones abandoned.
+            for (const auto& worker : ranks_) send(worker.rank, cancel_tag, {});
+            cancel_sent_ = true;
+        }
+        while (auto message = poll()) {
+            receive(*message);
+            progressed = true;
+        }
+        std::erase_if(sends_, [](PendingSend& send) { return send.completed(); });
+        lock.lock();
+        if (progressed) backoff_.reset();
+        return progressed;
+    }
+
+    void wait_for_work(std::unique_lock<std::mutex>& lock) override {
+        if (poked_) {
+            backoff_.reset();
+            return;
+        }
+        const auto wait = backoff_.next();
+        if (wait.count() == 0) {
+            lock.unlock();
+            ::sched_yield();
+            lock.lock();
+        } else if (!in_flight() && sends_.empty()) {
+            // Nothing can arrive: sleep until a user thread has something for us.
+            changed_.wait(lock, [&] { return poked_; });
+        } else {
+            changed_.wait_for(lock, wait, [&] { return poked_; });
+        }
     }
 
     // Ends the pool on every rank: once each has answered ended, none of its messages is left.
@@ -391,21 +291,14 @@ private:
     const PoolOptions options_;
     std::vector<WorkerRankState> ranks_;
 
-    mutable std::mutex mutex_;
     std::condition_variable changed_;
-    bool poked_ = false;
-    std::deque<std::unique_ptr<Job>> pending_;
-    std::vector<Failure> failed_;
-    std::vector<std::function<void()>> posted_;
-    State state_ = State::running;
-    int open_streams_ = 0;
-    bool streams_abandoned_ = false;  // see abandon_streams()
+    bool poked_ = false;  // wake() was called since the round began
     std::uint64_t next_id_ = 1;
 
-    std::list<PendingSend> sends_;  // engine thread only
-
-    std::mutex join_mutex_;
-    std::thread thread_;
+    // Engine thread only.
+    std::list<PendingSend> sends_;
+    Backoff backoff_;
+    bool cancel_sent_ = false;
 };
 
 std::mutex active_mutex;

@@ -1,16 +1,15 @@
-// The engine under mproc::Pool.
+// The engine under mproc::Pool: a Scheduler (scheduler.hpp) whose workers are processes of this
+// machine, each reached through a Channel (channel.hpp) and running run_worker (worker.cpp).
 //
 // Threads: user threads submit jobs and dispatch them straight to an idle worker when one has
-// room; one pool thread per pool receives replies, notices dead workers (their pidfds become
-// readable), enforces timeouts, replaces workers and dispatches whatever is still queued. All
-// state below is guarded by `mutex_`; replies are decoded without holding it. Task rings are
-// written under the mutex. Reply rings are consumed by whoever holds `receiving_`: the pool
-// thread while it is awake, or a user thread waiting for a result (help_until), which
-// receives replies itself for a few dozen microseconds while the pool thread sleeps on. A round
-// trip then wakes nobody in the parent. Jobs whose delivery runs user callbacks are left to the
-// pool thread.
-#include <mproc/detail/pool_core.hpp>
-
+// room; one pool thread per pool (the scheduler's engine thread) receives replies, notices dead
+// workers (their pidfds become readable), enforces timeouts, replaces workers and dispatches
+// whatever is still queued. All state below is guarded by the scheduler's `mutex_`; replies are
+// decoded without holding it. Task rings are written under the mutex. Reply rings are consumed by
+// whoever holds `receiving_`: the pool thread while it is awake, or a user thread waiting for a
+// result (help_until), which receives replies itself for a few dozen microseconds while the pool
+// thread sleeps on. A round trip then wakes nobody in the parent. Jobs whose delivery runs user
+// callbacks are left to the pool thread.
 #include <poll.h>
 #include <signal.h>
 
@@ -36,6 +35,7 @@
 #include "os/spin.hpp"
 #include "os/threads.hpp"
 #include "pool/channel.hpp"
+#include "pool/scheduler.hpp"
 #include "pool/worker.hpp"
 
 namespace mproc::detail {
@@ -43,21 +43,17 @@ namespace {
 
 using pool::Channel;
 
-// How many jobs a worker is given ahead. Long jobs: two (one running, one waiting, so that it
-// never idles for a round trip), keeping the rest queued here for whichever worker frees up
-// first. Short jobs: enough to cover the time the pool thread takes to wake up and refill.
-constexpr std::size_t min_jobs_ahead = 2;
-constexpr std::size_t max_jobs_ahead = 64;
-constexpr std::chrono::microseconds work_ahead{200};
+// What a worker's jobs ahead must cover (pool::jobs_ahead): the pool thread waking up to refill.
+constexpr std::chrono::microseconds refill_time{200};
 // Workers dying before they are ready this many times in a row means the initializer kills them.
 constexpr int max_startup_deaths = 3;
 
 using Clock = std::chrono::steady_clock;
 
-// How long a thread waiting for a result receives replies itself (PoolEngine::help_until).
+// How long a thread waiting for a result receives replies itself (LocalEngine::help_until).
 thread_local os::SpinBudget waiting_thread_spin;
 // How long a thread taking a stream of results keeps receiving them itself after it last took
-// one (PoolEngine::receive_stream).
+// one (LocalEngine::receive_stream).
 constexpr std::chrono::nanoseconds stream_lease = std::chrono::milliseconds(2);
 
 struct InFlight {
@@ -79,14 +75,9 @@ struct Worker {
     std::string name;  // as Python names it, "ForkPoolWorker-3": for the log
 };
 
-struct Failure {
-    std::unique_ptr<Job> job;
-    std::exception_ptr error;
-};
-
-class PoolEngine final : public PoolCore {
+class LocalEngine final : public pool::Scheduler {
 public:
-    explicit PoolEngine(const PoolConfig& config)
+    explicit LocalEngine(const PoolConfig& config)
         : config_(config),
           signals_region_(os::SharedRegion::create_writable_here_only("mproc-pool", sizeof(pool::PoolSignals))),
           signals_(new (signals_region_.data()) pool::PoolSignals),
@@ -96,12 +87,7 @@ public:
         signals_->workers_spin.store(config.processes <= os::usable_cpu_count() ? 1 : 0);
     }
 
-    ~PoolEngine() override {
-        if (supervisor_.joinable()) {
-            terminate();
-            join();
-        }
-    }
+    ~LocalEngine() override { shut_down(); }
 
     void launch() {
         std::unique_lock lock(mutex_);
@@ -112,11 +98,10 @@ public:
             launch::await_start(starting[i]);
             workers_[i]->process = std::move(starting[i].process);
         }
-        supervisor_ = os::start_thread("the pool's thread", [this] {
+        start_engine_thread("the pool's thread", [this] {
             os::InternalThread mark;
-            supervise();
+            run_rounds();
         });
-        supervisor_id_ = supervisor_.get_id();
         changed_.wait(lock, [&] {
             return init_error_ || std::all_of(workers_.begin(), workers_.end(), [](auto& w) { return w->ready; });
         });
@@ -130,95 +115,6 @@ public:
         }
     }
 
-    void submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind) override {
-        bool wake = false;
-        {
-            std::lock_guard lock(mutex_);
-            if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
-            if (state_ == State::closed && kind == Submission::new_work)
-                throw PoolClosed("mproc::Pool: the pool is closed");
-            if (streams_abandoned_)
-                throw PoolClosed("mproc::Pool: the pool was destroyed while an imap over it was still reading its input");
-            for (auto& job : jobs) {
-                // The pool thread watches the clock for timed jobs: it must learn of these.
-                wake |= job->timeout.has_value();
-                pending_.push_back(std::move(job));
-            }
-            jobs.clear();
-            std::vector<Failure> failures;
-            pump(failures);
-            // Failures are reported from the pool thread, like every other outcome: callbacks
-            // must never run on the submitting thread.
-            wake |= !failures.empty();
-            for (auto& failure : failures) failed_.push_back(std::move(failure));
-        }
-        if (wake) wake_.notify();
-    }
-
-    void open_stream() override {
-        std::lock_guard lock(mutex_);
-        ++open_streams_;
-    }
-    void close_stream() override {
-        {
-            std::lock_guard lock(mutex_);
-            if (!streams_abandoned_) --open_streams_;
-        }
-        wake_.notify();
-    }
-    void abandon_streams() override {
-        {
-            std::lock_guard lock(mutex_);
-            streams_abandoned_ = true;
-            open_streams_ = 0;
-        }
-        wake_.notify();
-    }
-
-    void post(std::function<void()> work) override {
-        {
-            std::lock_guard lock(mutex_);
-            posted_.push_back(std::move(work));
-        }
-        wake_.notify();
-    }
-
-    void close() override {
-        {
-            std::lock_guard lock(mutex_);
-            if (state_ == State::running) {
-                state_ = State::closed;
-                log_parts(LogLevel::info, "pool closing");
-            }
-        }
-        wake_.notify();
-    }
-
-    void terminate() override {
-        {
-            std::lock_guard lock(mutex_);
-            if (state_ == State::terminated) return;
-            state_ = State::terminated;
-            log_parts(LogLevel::info, "pool terminating: killing its ", workers_.size(), " workers");
-            for (auto& job : pending_) failed_.push_back({std::move(job), terminated_error()});
-            pending_.clear();
-            for (auto& worker : workers_) worker->process.signal(SIGKILL);
-        }
-        wake_.notify();
-    }
-
-    void join() override {
-        {
-            std::lock_guard lock(mutex_);
-            if (state_ == State::running)
-                throw StateError("mproc::Pool::join: call close() or terminate() first");
-        }
-        if (std::this_thread::get_id() == supervisor_id_)
-            throw StateError("mproc::Pool::join: cannot be called from a callback");
-        std::lock_guard join_lock(join_mutex_);
-        if (supervisor_.joinable()) supervisor_.join();
-    }
-
     int processes() const override { return config_.processes; }
 
     std::vector<int> worker_pids() const override {
@@ -227,19 +123,15 @@ public:
         for (const auto& worker : workers_) pids.push_back(worker->process.pid());
         return pids;
     }
-    bool is_terminated() const override {
-        std::lock_guard lock(mutex_);
-        return state_ == State::terminated;
-    }
 
     bool help_until(const std::function<bool()>& ready) override {
-        if (std::this_thread::get_id() == supervisor_id_) return false;  // a callback: the pool thread itself
+        if (on_engine_thread()) return false;  // a callback: the pool thread itself
         if (os::this_process_id() != creator_pid_) return false;  // a forked child: the rings are not its own
         // Workers publishing replies now leave the pool thread asleep, until this thread stops
         // helping (however it stops: ready() and delivering may throw).
         struct Helping {
-            PoolEngine& engine;
-            explicit Helping(PoolEngine& e) : engine(e) { engine.signals_->helpers.fetch_add(1); }
+            LocalEngine& engine;
+            explicit Helping(LocalEngine& e) : engine(e) { engine.signals_->helpers.fetch_add(1); }
             ~Helping() {
                 engine.signals_->helpers.fetch_sub(1);
                 // Pairs with the workers' barrier after publishing: a reply we did not see is one
@@ -282,7 +174,7 @@ public:
     // tasks). The pool thread wakes by itself when the lease ends: replies for others wait at
     // most that long if the consumer stops taking.
     void receive_stream() override {
-        if (std::this_thread::get_id() == supervisor_id_) return;
+        if (on_engine_thread()) return;
         if (os::this_process_id() != creator_pid_) return;
         const std::int64_t now = pool::steady_now_ns();
         const std::int64_t lease = signals_->stream_lease_ns.load(std::memory_order_relaxed);
@@ -298,15 +190,23 @@ public:
     }
 
 private:
-    enum class State { running, closed, terminated };
+    // --- The scheduler's hooks (scheduler.hpp) ---
 
-    static std::exception_ptr terminated_error() {
-        return std::make_exception_ptr(PoolTerminated("mproc::Pool: the pool was terminated before the task finished"));
+    // Jobs from a user thread go straight to workers with room. The pool thread watches the clock
+    // for timed jobs: it must learn of these.
+    bool jobs_queued(bool timed) override { return pump() || timed; }
+
+    void closing() override { log_parts(LogLevel::info, "pool closing"); }
+
+    void terminating() override {
+        log_parts(LogLevel::info, "pool terminating: killing its ", workers_.size(), " workers");
+        for (auto& worker : workers_) worker->process.signal(SIGKILL);
     }
 
-    static void fail_all(std::vector<Failure>& failures) {
-        for (auto& failure : failures) failure.job->fail(failure.error);
-        failures.clear();
+    void wake() override { wake_.notify(); }
+
+    bool workers_done() const override {
+        return (exit_sent_ || state() == State::terminated) && workers_.empty();
     }
 
     enum class Confirm { now, later };
@@ -364,11 +264,10 @@ private:
     static std::size_t jobs_ahead(const Worker& worker) {
         // The worker's own measure of its tasks: the parent's (from dispatch to reply) would
         // count the worker's wake-ups and waits for a CPU too, and a worker slowed by those would
-        // be given fewer jobs at a time, so woken more often, so slowed more.
+        // be given fewer jobs at a time, so woken more often, so slowed more. Zero before the
+        // first finishes (or in a scribbled status).
         const auto average_ns = worker.channel->status->average_task_ns.load(std::memory_order_relaxed);
-        if (average_ns <= 0) return min_jobs_ahead;  // none finished yet (or a scribbled status)
-        const double fit = std::chrono::duration<double, std::nano>(work_ahead).count() / static_cast<double>(average_ns);
-        return std::clamp(static_cast<std::size_t>(fit), min_jobs_ahead, max_jobs_ahead);
+        return pool::jobs_ahead(std::chrono::duration<double, std::nano>(static_cast<double>(average_ns)), refill_time);
     }
 
     bool accepts_work(const Worker& worker) const {
@@ -376,32 +275,33 @@ private:
                worker.channel->tasks.can_start_without_blocking();
     }
 
-    // Hands queued jobs to workers with room. Jobs that cannot even be encoded are returned in
-    // `failures`, to be failed once the mutex is released.
+    // Hands queued jobs to workers with room. Jobs that cannot even be encoded fail, reported by
+    // the pool thread (Scheduler::fail_later); returns whether any did.
     //
     // A sleeping worker is woken once it has all its jobs of this round: woken at its first, it
     // might run it (on our CPU, taking it from us) and sleep again before we send the next, and
     // so on, a wake-up per job.
-    void pump(std::vector<Failure>& failures) {
+    bool pump() {
         std::vector<Worker*> sleeping;
-        pump_jobs(failures, sleeping);
+        const bool failed = pump_jobs(sleeping);
         for (Worker* worker : sleeping) worker->channel->tasks.wake_consumer();
+        return failed;
     }
 
-    void pump_jobs(std::vector<Failure>& failures, std::vector<Worker*>& sleeping) {
-        while (!pending_.empty()) {
+    bool pump_jobs(std::vector<Worker*>& sleeping) {
+        bool failed = false;
+        while (has_queued_jobs()) {
             if (init_error_) {
-                failures.push_back({std::move(pending_.front()), init_error_});
-                pending_.pop_front();
+                fail_later(next_queued_job(), init_error_);
+                failed = true;
                 continue;
             }
             Worker* chosen = nullptr;
             for (auto& worker : workers_)
                 if (accepts_work(*worker) && (!chosen || worker->in_flight.size() < chosen->in_flight.size()))
                     chosen = worker.get();
-            if (!chosen) return;
-            auto job = std::move(pending_.front());
-            pending_.pop_front();
+            if (!chosen) return failed;
+            auto job = next_queued_job();
             const std::uint64_t tag = next_tag_++;
             auto& tasks = chosen->channel->tasks;
             Writer& out = tasks.begin(job->timeout ? pool::timed_task_message : pool::task_message, tag);
@@ -410,13 +310,15 @@ private:
                 if (!out.fds().empty()) os::send_fds(chosen->fd_socket.get(), out.fds());
             } catch (...) {
                 tasks.abandon();
-                failures.push_back({std::move(job), std::current_exception()});
+                fail_later(std::move(job), std::current_exception());
+                failed = true;
                 continue;
             }
             if (tasks.commit()) sleeping.push_back(chosen);
             chosen->in_flight.push_back({tag, std::move(job)});
             if (config_.maxtasksperchild && ++chosen->dispatched >= *config_.maxtasksperchild) chosen->retiring = true;
         }
+        return failed;
     }
 
     // A waiting user thread's turn at the reply rings, unless the pool thread is at them.
@@ -428,10 +330,7 @@ private:
         try {
             for (std::size_t i = 0; i < workers_.size(); ++i)
                 wake_pool_thread |= drain(*workers_[i], lock, Receiver::waiting_thread).left_for_pool_thread;
-            std::vector<Failure> failures;
-            pump(failures);
-            wake_pool_thread |= !failures.empty() || pool_thread_must_look();
-            for (auto& failure : failures) failed_.push_back(std::move(failure));
+            wake_pool_thread |= pump() || pool_thread_must_look();
         } catch (...) {
             wake_pool_thread = true;
         }
@@ -443,53 +342,36 @@ private:
 
     // --- The pool thread ---
 
-    void supervise() {
-        std::unique_lock lock(mutex_);
-        std::vector<Failure> failures;
-        for (;;) {
-            changed_.wait(lock, [&] { return !receiving_; });
-            receiving_ = true;
-            bool progressed = false;
-            for (std::size_t i = 0; i < workers_.size(); ++i)
-                progressed |= drain(*workers_[i], lock, Receiver::pool_thread).any;
-            for (std::size_t i = 0; i < workers_.size();) {
-                if (workers_[i]->process.has_exited()) {
-                    handle_exit(i, lock, failures);
-                    progressed = true;
-                } else {
-                    ++i;
-                }
-            }
-            const auto next_deadline = enforce_timeouts();
-            pump(failures);
-            for (auto& failure : failed_) failures.push_back(std::move(failure));
-            failed_.clear();
-            auto posted = std::exchange(posted_, {});
-            if (!failures.empty() || !posted.empty()) {
-                lock.unlock();
-                fail_all(failures);
-                for (auto& work : posted) work();
-                lock.lock();
+    bool serve(std::unique_lock<std::mutex>& lock) override {
+        changed_.wait(lock, [&] { return !receiving_; });
+        receiving_ = true;
+        bool progressed = false;
+        for (std::size_t i = 0; i < workers_.size(); ++i)
+            progressed |= drain(*workers_[i], lock, Receiver::pool_thread).any;
+        for (std::size_t i = 0; i < workers_.size();) {
+            if (workers_[i]->process.has_exited()) {
+                handle_exit(i, lock);
                 progressed = true;
+            } else {
+                ++i;
             }
-            maybe_send_exit();
-            receiving_ = false;
-            if (state_ != State::running && exit_sent_or_killed() && workers_.empty() && failed_.empty() &&
-                posted_.empty())
-                break;
-            if (progressed) continue;
-            sleep(lock, next_deadline);
         }
+        next_deadline_ = enforce_timeouts();
+        pump();
+        progressed |= report(lock);
+        maybe_send_exit();
+        receiving_ = false;
+        return progressed;
     }
 
-    bool exit_sent_or_killed() const { return exit_sent_ || state_ == State::terminated; }
+    void wait_for_work(std::unique_lock<std::mutex>& lock) override { sleep(lock, next_deadline_); }
 
     // Once closed and idle, tells every worker to exit. A replacement still starting then has no
     // task to start for, so it is stopped rather than waited for: a worker that never gets ready
     // (its initializer stuck, or a lock held forever after a fork in a threaded program) must not
     // make join() or the destructor wait forever.
     void maybe_send_exit() {
-        if (state_ != State::closed || exit_sent_ || !pending_.empty() || open_streams_ > 0) return;
+        if (exit_sent_ || !out_of_work()) return;
         for (const auto& worker : workers_)
             if (!worker->in_flight.empty()) return;
         for (auto& worker : workers_) {
@@ -571,13 +453,13 @@ private:
         changed_.notify_all();
     }
 
-    void handle_exit(std::size_t index, std::unique_lock<std::mutex>& lock, std::vector<Failure>& failures) {
+    void handle_exit(std::size_t index, std::unique_lock<std::mutex>& lock) {
         Worker& worker = *workers_[index];
         const int exitcode = worker.process.wait().value_or(-SIGKILL);
         log_worker_exit(worker.name, worker.process.pid(), exitcode,
-                        worker.retiring || worker.timed_out_tag || state_ == State::terminated);
+                        worker.retiring || worker.timed_out_tag || state() == State::terminated);
         drain(worker, lock, Receiver::pool_thread);  // replies published before it died still count
-        if (!worker.ready && state_ != State::terminated && !killed_from_outside(exitcode)) {
+        if (!worker.ready && state() != State::terminated && !killed_from_outside(exitcode)) {
             // A worker that exits or faults during start-up, before the pool is up or time and
             // again, does so by itself (its initializer, most likely): fail fast instead of
             // respawning forever. Signals sent from outside (an operator, the OOM killer) only
@@ -587,24 +469,24 @@ private:
             }
         }
         const std::uint64_t running = worker.channel->status->current_task.load(std::memory_order_acquire);
-        std::vector<std::unique_ptr<Job>> requeue;
+        std::vector<std::unique_ptr<Job>> unstarted;
         while (!worker.in_flight.empty()) {
             auto entry = std::move(worker.in_flight.front());
             worker.in_flight.pop_front();
-            if (state_ == State::terminated) {
-                failures.push_back({std::move(entry.job), terminated_error()});
+            if (state() == State::terminated) {
+                fail_later(std::move(entry.job), terminated_error());
             } else if (entry.tag == running && !(worker.timed_out_tag && *worker.timed_out_tag != entry.tag)) {
                 auto error = crash_error(worker, entry, exitcode);
-                failures.push_back({std::move(entry.job), std::move(error)});
+                fail_later(std::move(entry.job), std::move(error));
             } else {
                 // Never started, or started after the job we killed for its timeout had finished
                 // after all: another worker will run it, in the same order.
-                requeue.push_back(std::move(entry.job));
+                unstarted.push_back(std::move(entry.job));
             }
         }
-        for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) pending_.push_front(std::move(*it));
+        requeue(unstarted);
         workers_.erase(workers_.begin() + static_cast<long>(index));
-        const bool needed = state_ == State::running || (state_ == State::closed && !exit_sent_);
+        const bool needed = state() == State::running || (state() == State::closed && !exit_sent_);
         if (needed && !init_error_) {
             try {
                 spawn_worker();
@@ -695,7 +577,7 @@ private:
     // with a timeout now runs first at some worker; and a closed pool that became idle must tell
     // its workers to exit.
     bool pool_thread_must_look() const {
-        if (state_ != State::running) return true;
+        if (state() != State::running) return true;
         return std::any_of(workers_.begin(), workers_.end(), [](const auto& worker) {
             return !worker->in_flight.empty() && worker->in_flight.front().job->timeout.has_value();
         });
@@ -734,34 +616,25 @@ private:
     pool::ReplyCount* reply_count_;
     os::EventFd wake_;
 
-    mutable std::mutex mutex_;
     std::condition_variable changed_;
     std::vector<std::unique_ptr<Worker>> workers_;
-    std::deque<std::unique_ptr<Job>> pending_;
     std::uint64_t next_tag_ = 1;
-    State state_ = State::running;
     bool exit_sent_ = false;
     bool launched_ = false;
     int startup_deaths_ = 0;  // consecutive worker deaths before ready
-    int open_streams_ = 0;    // imap iterations still reading their input
-    bool streams_abandoned_ = false;  // see abandon_streams()
-    std::vector<Failure> failed_;                 // to be reported by the pool thread
-    std::vector<std::function<void()>> posted_;  // to be run by the pool thread
     std::exception_ptr init_error_;
+    std::optional<Clock::time_point> next_deadline_;  // when the pool thread must look at timeouts again
 
     bool receiving_ = false;  // someone is consuming the reply rings (see the top of this file)
     std::atomic<std::uint32_t> stream_replies_seen_{0};  // reply_count_->replies, as receive_stream last saw it
 
-    std::mutex join_mutex_;
-    std::thread supervisor_;
-    std::thread::id supervisor_id_;
     const int creator_pid_ = os::this_process_id();
 };
 
 }  // namespace
 
 std::shared_ptr<PoolCore> PoolCore::start(const PoolConfig& config) {
-    auto engine = std::make_shared<PoolEngine>(config);
+    auto engine = std::make_shared<LocalEngine>(config);
     engine->launch();
     return engine;
 }

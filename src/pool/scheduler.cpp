@@ -1,0 +1,149 @@
+#include "pool/scheduler.hpp"
+
+#include <mproc/errors.hpp>
+
+#include "os/threads.hpp"
+
+namespace mproc::pool {
+
+void Scheduler::submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind) {
+    bool wake_engine = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
+        if (state_ == State::closed && kind == Submission::new_work) throw PoolClosed("mproc::Pool: the pool is closed");
+        if (streams_abandoned_)
+            throw PoolClosed("mproc::Pool: the pool was destroyed while an imap over it was still reading its input");
+        bool timed = false;
+        for (auto& job : jobs) {
+            timed |= job->timeout.has_value();
+            queued_.push_back(std::move(job));
+        }
+        jobs.clear();
+        wake_engine = jobs_queued(timed);
+    }
+    if (wake_engine) wake();
+}
+
+void Scheduler::open_stream() {
+    std::lock_guard lock(mutex_);
+    ++open_streams_;
+}
+
+void Scheduler::close_stream() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!streams_abandoned_) --open_streams_;
+    }
+    wake();
+}
+
+void Scheduler::abandon_streams() {
+    {
+        std::lock_guard lock(mutex_);
+        streams_abandoned_ = true;
+        open_streams_ = 0;
+    }
+    wake();
+}
+
+void Scheduler::post(std::function<void()> work) {
+    {
+        std::lock_guard lock(mutex_);
+        posted_.push_back(std::move(work));
+    }
+    wake();
+}
+
+void Scheduler::close() {
+    {
+        std::lock_guard lock(mutex_);
+        if (state_ == State::running) {
+            state_ = State::closed;
+            closing();
+        }
+    }
+    wake();
+}
+
+void Scheduler::terminate() {
+    {
+        std::lock_guard lock(mutex_);
+        if (state_ == State::terminated) return;
+        state_ = State::terminated;
+        for (auto& job : queued_) failed_.push_back({std::move(job), terminated_error()});
+        queued_.clear();
+        terminating();
+    }
+    wake();
+}
+
+void Scheduler::join() {
+    {
+        std::lock_guard lock(mutex_);
+        if (state_ == State::running) throw StateError("mproc::Pool::join: call close() or terminate() first");
+    }
+    if (on_engine_thread()) throw StateError("mproc::Pool::join: cannot be called from a callback");
+    std::lock_guard join_lock(join_mutex_);
+    if (engine_thread_.joinable()) {
+        engine_thread_.join();
+        engine_thread_joined();
+    }
+}
+
+bool Scheduler::is_terminated() const {
+    std::lock_guard lock(mutex_);
+    return state_ == State::terminated;
+}
+
+void Scheduler::start_engine_thread(const std::string& purpose, std::function<void()> body) {
+    engine_thread_ = os::start_thread(purpose, std::move(body));
+    engine_thread_id_ = engine_thread_.get_id();
+}
+
+void Scheduler::run_rounds() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        const bool progressed = serve(lock);
+        if (done()) return;
+        if (!progressed) wait_for_work(lock);
+    }
+}
+
+void Scheduler::shut_down() {
+    if (engine_thread_.joinable()) {
+        terminate();
+        join();
+    }
+}
+
+void Scheduler::requeue(std::vector<std::unique_ptr<Job>>& jobs) {
+    for (auto it = jobs.rbegin(); it != jobs.rend(); ++it) queued_.push_front(std::move(*it));
+    jobs.clear();
+}
+
+void Scheduler::fail_later(std::unique_ptr<Job> job, std::exception_ptr error) {
+    failed_.push_back({std::move(job), std::move(error)});
+}
+
+std::exception_ptr Scheduler::terminated_error() {
+    return std::make_exception_ptr(PoolTerminated("mproc::Pool: the pool was terminated before the task finished"));
+}
+
+bool Scheduler::report(std::unique_lock<std::mutex>& lock) {
+    if (failed_.empty() && posted_.empty()) return false;
+    auto failures = std::exchange(failed_, {});
+    auto posted = std::exchange(posted_, {});
+    lock.unlock();
+    for (auto& failure : failures) failure.job->fail(failure.error);
+    for (auto& work : posted) work();
+    failures.clear();  // a job's last reference to its result goes without the mutex too
+    lock.lock();
+    return true;
+}
+
+bool Scheduler::done() const {
+    return state_ != State::running && failed_.empty() && posted_.empty() && workers_done();
+}
+
+}  // namespace mproc::pool

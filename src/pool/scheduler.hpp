@@ -1,0 +1,144 @@
+// pool::Scheduler: what the two engines under a pool share. The local engine (local_engine.cpp)
+// runs jobs on worker processes of this machine, the MPI engine (mpi/engine.cpp) on worker ranks;
+// both are a Scheduler plus a transport.
+//
+// The scheduler holds the pool's state (running, closed, terminated), the queue of jobs no worker
+// has yet, the imap iterations that may still submit more, and the outcomes waiting to be reported;
+// it implements submit, close, terminate and join over them and runs the engine thread's loop. An
+// engine supplies the rest through the hooks below: how queued jobs reach its workers, how replies
+// and crashes come back, how its thread sleeps and is woken.
+//
+// Threads: user threads call the PoolCore interface; one engine thread per pool runs rounds until
+// the pool is closed or terminated and nothing is left to do. `mutex_` guards the scheduler's state
+// and the engine's alike. Failures and posted work are reported on the engine thread, without the
+// mutex, since they run user callbacks (which may call into the pool again).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mproc/detail/pool_core.hpp>
+
+namespace mproc::pool {
+
+using detail::Job;
+
+// How many jobs a worker is given ahead. Long jobs: two (one running, one waiting, so that it
+// never idles for a round trip), keeping the rest queued for whichever worker frees up first.
+// Short jobs: enough to cover `refill_time`, what its engine takes to notice that the worker runs
+// low and send it more. `average_job` is zero (or less) before the first job finishes.
+inline constexpr std::size_t min_jobs_ahead = 2;
+inline constexpr std::size_t max_jobs_ahead = 64;
+inline std::size_t jobs_ahead(std::chrono::duration<double, std::nano> average_job,
+                              std::chrono::microseconds refill_time) {
+    if (average_job.count() <= 0) return min_jobs_ahead;
+    const double fit = std::chrono::duration<double, std::nano>(refill_time) / average_job;
+    return std::clamp(static_cast<std::size_t>(fit), min_jobs_ahead, max_jobs_ahead);
+}
+
+class Scheduler : public detail::PoolCore {
+public:
+    void submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind) final;
+    void open_stream() final;
+    void close_stream() final;
+    void abandon_streams() final;
+    void post(std::function<void()> work) final;
+    void close() final;
+    void terminate() final;
+    void join() final;
+    bool is_terminated() const final;
+
+protected:
+    enum class State { running, closed, terminated };
+
+    Scheduler() = default;
+    // The engine's destructor calls shut_down() first: the engine thread runs the engine's hooks.
+    ~Scheduler() override = default;
+
+    // --- Supplied by the engine. Hooks named "under the mutex" are called with `mutex_` held. ---
+
+    // submit() queued jobs (`timed`: one of them has a timeout). Returns whether the engine thread
+    // must be woken. Under the mutex.
+    virtual bool jobs_queued(bool timed) = 0;
+    // The pool was just closed, or terminated (its queued jobs are failed already). Under the mutex.
+    virtual void closing() {}
+    virtual void terminating() = 0;
+    // Wakes the engine thread for another round. Without the mutex.
+    virtual void wake() = 0;
+    // One round of the engine thread: receive replies, notice crashed workers, hand queued jobs to
+    // workers with room, report(). Under the mutex, which it may release meanwhile. Returns
+    // whether anything happened.
+    virtual bool serve(std::unique_lock<std::mutex>& lock) = 0;
+    // After a round in which nothing happened: waits until another may find something to do.
+    // Under the mutex, which it may release meanwhile.
+    virtual void wait_for_work(std::unique_lock<std::mutex>& lock) = 0;
+    // Once the pool is closed or terminated and every outcome reported: whether the engine's
+    // workers are done with it, so that the engine thread may end. Under the mutex.
+    [[nodiscard]] virtual bool workers_done() const = 0;
+    // join() has joined the engine thread (once per pool).
+    virtual void engine_thread_joined() {}
+
+    // --- For the engine ---
+
+    // Starts the engine thread, which runs `body`; `body` runs the rounds (run_rounds()) with
+    // whatever the engine does before and after. Under the mutex.
+    void start_engine_thread(const std::string& purpose, std::function<void()> body);
+    void run_rounds();
+    [[nodiscard]] bool on_engine_thread() const { return std::this_thread::get_id() == engine_thread_id_; }
+    // For the engine's destructor: terminates and joins the pool if its engine thread still runs.
+    void shut_down();
+
+    // The rest under the mutex.
+    [[nodiscard]] State state() const { return state_; }
+    [[nodiscard]] bool has_queued_jobs() const { return !queued_.empty(); }
+    [[nodiscard]] std::unique_ptr<Job> next_queued_job() {
+        auto job = std::move(queued_.front());
+        queued_.pop_front();
+        return job;
+    }
+    // Puts jobs back at the front of the queue, in their order: they go out next.
+    void requeue(std::vector<std::unique_ptr<Job>>& jobs);
+    // Closed, nothing queued, and no imap iteration that may still submit: no more work will come.
+    [[nodiscard]] bool out_of_work() const {
+        return state_ == State::closed && queued_.empty() && open_streams_ == 0;
+    }
+    // The job failed; the engine thread reports it (report()), as it reports every other outcome:
+    // callbacks never run on a submitting thread.
+    void fail_later(std::unique_ptr<Job> job, std::exception_ptr error);
+    static std::exception_ptr terminated_error();
+    // Reports the failures and runs the posted work, without the mutex. Returns whether there was
+    // any. Engine thread only.
+    bool report(std::unique_lock<std::mutex>& lock);
+
+    mutable std::mutex mutex_;
+
+private:
+    struct Failure {
+        std::unique_ptr<Job> job;
+        std::exception_ptr error;
+    };
+
+    [[nodiscard]] bool done() const;
+
+    State state_ = State::running;
+    std::deque<std::unique_ptr<Job>> queued_;
+    int open_streams_ = 0;            // imap iterations still reading their input
+    bool streams_abandoned_ = false;  // see abandon_streams()
+    std::vector<Failure> failed_;                // to be reported by the engine thread
+    std::vector<std::function<void()>> posted_;  // to be run by the engine thread
+
+    std::mutex join_mutex_;
+    std::thread engine_thread_;
+    std::thread::id engine_thread_id_;
+};
+
+}  // namespace mproc::pool
