@@ -1,5 +1,6 @@
 // mproc/detail/pool_core.hpp: the type-erased engine under mproc::Pool. The public templates turn
-// calls into Jobs; the engine (src/pool/local_engine.cpp) runs them on worker processes.
+// calls into Jobs; an engine runs them on workers: src/pool/local_engine.cpp on processes of this
+// machine, src/mpi/engine.cpp on MPI ranks, both built on src/pool/scheduler.hpp.
 #pragma once
 
 #include <chrono>
