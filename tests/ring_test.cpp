@@ -1,5 +1,5 @@
 // The shared-memory message ring: order, wrap-around, spilling, limits, and two processes.
-#include "transport/ring.hpp"
+#include "transport/spsc_ring.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>

@@ -14,7 +14,7 @@
 
 #include <mproc/errors.hpp>
 
-#include "message_queue_hooks.hpp"
+#include "transport/message_queue_hooks.hpp"
 #include "os/spin.hpp"
 #include "os/futex.hpp"
 #include "os/robust_mutex.hpp"

@@ -1,4 +1,4 @@
-#include "transport/ring.hpp"
+#include "transport/spsc_ring.hpp"
 
 #include <algorithm>
 #include <cstring>
