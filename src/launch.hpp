@@ -31,10 +31,10 @@ namespace mproc::launch {
 // What a child started by spawn or forkserver runs is named in its bootstrap by a number, its
 // entry. Each entry is registered beside the function it runs (launch.cpp registers only the fork
 // server's), by an EntryRegistration at namespace scope: registration is then done during static
-// initialization, before main() calls
-// mproc::init, which is where a spawned child takes its bootstrap. The child runs the same
-// program as the parent that named the entry, so it has the same entries; a bootstrap naming one
-// that is not registered is refused before the child confirms its start.
+// initialization, before main() calls mproc::init, which is where a spawned child takes its
+// bootstrap. The child runs the same program as the parent that named the entry, so it has the
+// same entries; a bootstrap naming one that is not registered is refused before the child
+// confirms its start.
 
 // An entry's number in a bootstrap. 0 names none.
 enum class Entry : std::uint16_t {};
