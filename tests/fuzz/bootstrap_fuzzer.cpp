@@ -76,9 +76,9 @@ std::vector<std::vector<std::byte>> seed_inputs() {
         add(0, std::as_bytes(std::span(text)));
     }
     // The library's entries (a pool worker, a Process, the fork server), then the largest number.
-    for (const std::uint16_t entry : {1, 2, 3, 0xffff}) {
-        const auto header = mproc::launch::make_bootstrap_header(mproc::launch::Entry{entry}, 4, 1000,
-                                                                 expected_cookie());
+    for (const mproc::launch::Entry entry : {mproc::launch::Entry{1}, mproc::launch::Entry{2},
+                                             mproc::launch::Entry{3}, mproc::launch::Entry{0xffff}}) {
+        const auto header = mproc::launch::make_bootstrap_header(entry, 4, 1000, expected_cookie());
         add(1, std::as_bytes(std::span(&header, 1)));
     }
     return seeds;
