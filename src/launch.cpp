@@ -42,6 +42,9 @@ using HeaderBuffer = std::array<std::byte, sizeof(BootstrapHeader) + 1>;
 
 const std::byte hello{'h'};
 
+// The fork server is a spawned child whose entry is to serve forks (registered below).
+constexpr Entry fork_server_entry{3};
+
 // --- Fork warning -------------------------------------------------------------------------------
 
 std::atomic<bool> fork_warning_enabled = [] {
@@ -116,9 +119,9 @@ void await_hello(int socket, StartingChild& child) {
         const auto code = child.process.wait();
         what = "exited (exit code " + std::to_string(code.value_or(0)) + ") before it took its work";
     }
-    const bool program_run_again = child.method == StartMethod::spawn || child.entry == Entry::fork_server;
+    const bool program_run_again = child.method == StartMethod::spawn || child.entry == fork_server_entry;
     std::string message = "mproc: " +
-                          (child.entry == Entry::fork_server
+                          (child.entry == fork_server_entry
                                ? std::string("the fork server")
                                : "a child started by the " + std::string(to_string(child.method)) + " start method") +
                           " " + what;
@@ -185,21 +188,22 @@ int run_bootstrap(int socket, const Cookie& cookie, StartMethod method) {
         std::fputs("mproc: invalid bootstrap message\n", stderr);
         return 1;
     }
+    // Only a registered entry runs; the parent learns of any other from the missing hello.
+    const RegisteredEntry* entry = find_entry(static_cast<Entry>(header->entry));
+    if (!entry) {
+        std::fprintf(stderr, "mproc: unknown bootstrap entry %u\n", static_cast<unsigned>(header->entry));
+        return 1;
+    }
     ::send(socket, &hello, 1, MSG_NOSIGNAL);
     keep_start_method(method);
-    const auto entry = static_cast<Entry>(header->entry);
-    if (entry == Entry::fork_server) serve_forks(os::UniqueFd(socket));
-    ::close(socket);
+    if (entry->socket == BootstrapSocket::pass)
+        fds.emplace_back(socket);
+    else
+        ::close(socket);
     std::vector<int> raw;
     for (const auto& fd : fds) raw.push_back(fd.get());
     Reader in(payload, raw);
-    switch (entry) {
-        case Entry::pool_worker: return run_pool_worker(in, fds);
-        case Entry::process: return run_process(in, fds);
-        case Entry::fork_server: break;
-    }
-    std::fputs("mproc: unknown bootstrap entry\n", stderr);
-    return 1;
+    return entry->run(in, fds);
 }
 
 // Starts a child that runs `work`: `start(socket, cookie)` starts the process, which inherits
@@ -323,7 +327,7 @@ private:
     // program state whenever it starts. Its socket is the one it took its bootstrap on; its
     // hello is awaited with the first request, so that starting it does not wait for the exec.
     explicit ForkServer(ForkServer* previous)
-        : server_(start_spawned(StartMethod::forkserver, Bootstrap{Entry::fork_server, {}, {}, {}}, {})),
+        : server_(start_spawned(StartMethod::forkserver, Bootstrap{fork_server_entry, {}, {}, {}}, {})),
           previous_(previous) {}
 
     std::int32_t request(const ServerRequest& request, int fd) {
@@ -366,6 +370,11 @@ void ForkServer::forget_in_child() {
     current = nullptr;
     instance_mutex = new std::mutex;
 }
+
+// The fork server's entry: its bootstrap carries nothing but the socket it serves on.
+int serve_forks_on_bootstrap_socket(Reader&, std::vector<os::UniqueFd>& fds) { serve_forks(std::move(fds.back())); }
+const EntryRegistration fork_server_registration(fork_server_entry, "fork server", &serve_forks_on_bootstrap_socket,
+                                                 BootstrapSocket::pass);
 
 }  // namespace
 
@@ -418,9 +427,7 @@ std::optional<BootstrapHeader> decode_bootstrap_header(std::span<const std::byte
     if (bytes.size() != sizeof(BootstrapHeader)) return std::nullopt;
     BootstrapHeader header;
     std::memcpy(&header, bytes.data(), sizeof header);
-    const bool known_entry = header.entry >= static_cast<std::uint16_t>(Entry::pool_worker) &&
-                             header.entry <= static_cast<std::uint16_t>(Entry::fork_server);
-    if (header.magic != bootstrap_magic || !known_entry || header.reserved != 0 || header.reserved2 != 0 ||
+    if (header.magic != bootstrap_magic || header.entry == 0 || header.reserved != 0 || header.reserved2 != 0 ||
         header.fd_count > os::max_fds_per_message || header.payload_size > max_payload_size ||
         header.cookie != expected)
         return std::nullopt;

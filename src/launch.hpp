@@ -26,7 +26,53 @@
 
 namespace mproc::launch {
 
-enum class Entry : std::uint16_t { pool_worker = 1, process = 2, fork_server = 3 };
+// --- Entries ----------------------------------------------------------------------------------
+//
+// What a child started by spawn or forkserver runs is named in its bootstrap by a number, its
+// entry. Each entry is registered beside the function it runs (launch.cpp registers only the fork
+// server's), by an EntryRegistration at namespace scope: registration is then done during static
+// initialization, before main() calls mproc::init, which is where a spawned child takes its
+// bootstrap. The child runs the same program as the parent that named the entry, so it has the
+// same entries; a bootstrap naming one that is not registered is refused before the child
+// confirms its start.
+
+// An entry's number in a bootstrap. 0 names none.
+enum class Entry : std::uint16_t {};
+
+// Runs an entry in the child. `payload` and `fds` are its Bootstrap's. Returns the exit code.
+using EntryFunction = int (*)(Reader& payload, std::vector<os::UniqueFd>& fds);
+
+// What becomes of the socket the bootstrap came on: closed before the entry runs, so that the
+// child's own code never holds it, or handed to the entry after the Bootstrap's descriptors (the
+// fork server takes its requests on it).
+enum class BootstrapSocket { close, pass };
+
+struct RegisteredEntry {
+    Entry id{};
+    const char* name = nullptr;
+    EntryFunction run = nullptr;
+    BootstrapSocket socket = BootstrapSocket::close;
+};
+
+// Registers `run` as entry `id`. Not thread-safe: call it during static initialization, through
+// an EntryRegistration. Number 0, a number registered already, or more entries than the registry
+// holds end the program with a message: two files would each believe a child runs theirs.
+void register_entry(Entry id, const char* name, EntryFunction run,
+                    BootstrapSocket socket = BootstrapSocket::close) noexcept;
+// The entry registered as `id`, or null.
+[[nodiscard]] const RegisteredEntry* find_entry(Entry id) noexcept;
+
+// Registers an entry when constructed. Define one at namespace scope in the file that defines the
+// entry's function and is linked into every program that names the entry (with a static library,
+// a file nothing refers to is left out, and its registration with it).
+struct EntryRegistration {
+    EntryRegistration(Entry id, const char* name, EntryFunction run,
+                      BootstrapSocket socket = BootstrapSocket::close) noexcept {
+        register_entry(id, name, run, socket);
+    }
+};
+
+// --- Starting children -------------------------------------------------------------------------
 
 struct Bootstrap {
     Entry entry{};
@@ -49,15 +95,11 @@ struct StartingChild {
     os::ChildProcess process;
     os::UniqueFd confirmation;
     StartMethod method = StartMethod::fork;
-    Entry entry = Entry::process;
+    Entry entry{};
 };
 StartingChild begin_child(StartMethod method, const std::function<int()>& body,
                           const std::function<Bootstrap()>& bootstrap, const os::ForkOptions& options = {});
 void await_start(StartingChild& child);
-
-// The entries, defined beside what they run. `fds` are the Bootstrap's. Return the exit code.
-int run_pool_worker(Reader& payload, std::vector<os::UniqueFd>& fds);
-int run_process(Reader& payload, std::vector<os::UniqueFd>& fds);
 
 // For mproc::init: in a program started by spawn (a child, or a fork server), runs its bootstrap
 // and exits; otherwise returns. A MPROC_BOOTSTRAP_FD that is not a genuine bootstrap (a stray or
@@ -103,7 +145,8 @@ static_assert(std::is_trivially_copyable_v<BootstrapHeader> && sizeof(BootstrapH
               "BootstrapHeader is sent as bytes: keep it free of padding");
 BootstrapHeader make_bootstrap_header(Entry entry, std::size_t fd_count, std::size_t payload_size,
                                       const Cookie& cookie) noexcept;
-// The header, or nothing unless `bytes` are one of ours carrying `expected`.
+// The header, or nothing unless `bytes` are one of ours carrying `expected`. Its entry is checked
+// for form (not 0), not looked up: the child looks it up before confirming its start.
 std::optional<BootstrapHeader> decode_bootstrap_header(std::span<const std::byte> bytes,
                                                        const Cookie& expected) noexcept;
 

@@ -45,6 +45,8 @@ std::string default_name(const std::vector<int>& path) {
 
 namespace {
 void finish_children_at_exit() noexcept;
+// A Process started by spawn or forkserver runs this entry (see run_process).
+constexpr launch::Entry process_entry{2};
 }  // namespace
 
 struct Process::Impl {
@@ -90,9 +92,9 @@ struct Process::Impl {
         return code;
     }
 
-    // The child's identity and the packed target, for launch::run_process.
+    // The child's identity and the packed target, for run_process.
     launch::Bootstrap bootstrap(const ProcessInfo& parent) const {
-        launch::Bootstrap made{launch::Entry::process, {}, {}, {}};
+        launch::Bootstrap made{process_entry, {}, {}, {}};
         Writer out(made.payload);
         encode(out, name);
         encode(out, daemon);
@@ -108,7 +110,9 @@ struct Process::Impl {
     }
 };
 
-int launch::run_process(Reader& payload, std::vector<os::UniqueFd>&) {
+namespace {
+
+int run_process(Reader& payload, std::vector<os::UniqueFd>&) {
     Process::Impl impl;
     impl.name = decode<std::string>(payload);
     impl.daemon = decode<bool>(payload);
@@ -128,7 +132,7 @@ int launch::run_process(Reader& payload, std::vector<os::UniqueFd>&) {
     return impl.run_in_child(std::move(parent));
 }
 
-namespace {
+const launch::EntryRegistration process_registration(process_entry, "process", &run_process);
 
 // Children whose Process object is gone but which may still run, and the Process objects with a
 // live child, for active_children() and for the exit-time policy.

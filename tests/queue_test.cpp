@@ -15,7 +15,7 @@
 #include <mproc/shared.hpp>
 #include <mproc/sync.hpp>
 
-#include "message_queue_hooks.hpp"
+#include "transport/message_queue_hooks.hpp"
 #include "support/children.hpp"
 #include "support/descriptor.hpp"
 #include "support/fd_passing.hpp"

@@ -1,5 +1,6 @@
-// The shared-memory message ring: order, wrap-around, spilling, limits, and two processes.
-#include "transport/ring.hpp"
+// The shared-memory message ring: order, wrap-around, spilling, limits, and two processes; and
+// the futex deadlines that both rings wait by.
+#include "transport/spsc_ring.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 
 #include "os/growing_mapping.hpp"
 #include "os/shared_region.hpp"
+#include "transport/futex_wait.hpp"
 
 namespace {
 
@@ -115,6 +117,33 @@ TEST(Ring, WaitTimesOutWhenNothingArrives) {
     const auto start = std::chrono::steady_clock::now();
     EXPECT_FALSE(rings.consumer.wait(std::chrono::milliseconds(20)));
     EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(20));
+}
+
+TEST(FutexWaitUntil, NoDeadlineIsNoLimitAndAPassedOneIsNotSleptOn) {
+    using namespace std::chrono_literals;
+    using mproc::transport::Deadline;
+    EXPECT_FALSE(mproc::transport::time_left(std::nullopt));
+    EXPECT_FALSE(mproc::transport::expired(std::nullopt));
+    std::atomic<std::uint32_t> word{5};
+    const Deadline passed = std::chrono::steady_clock::now() - 1s;
+    EXPECT_TRUE(mproc::transport::expired(passed));
+    EXPECT_LE(*mproc::transport::time_left(passed), 0ns);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(mproc::transport::futex_wait_until(word, 5, passed));
+    // A word that no longer holds what was seen ends the wait at once, whatever the deadline.
+    EXPECT_TRUE(mproc::transport::futex_wait_until(word, 4, std::nullopt));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+TEST(FutexWaitUntil, UnchangedWordSleepsUntilTheDeadline) {
+    using namespace std::chrono_literals;
+    std::atomic<std::uint32_t> word{5};
+    const auto start = std::chrono::steady_clock::now();
+    const mproc::transport::Deadline deadline = start + 20ms;
+    // Woken early only by a signal, which this test sends none of.
+    while (mproc::transport::futex_wait_until(word, 5, deadline)) {
+    }
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 20ms);
 }
 
 TEST(Ring, CorruptHeaderIsDetected) {

@@ -524,6 +524,56 @@ const mproc::test::RegisterRole normal_run_role("normal-run", [] {
 
 constexpr const char* some_cookie = "0123456789abcdef0123456789abcdef";
 
+// --- Bootstrap entries ---------------------------------------------------------------------------
+
+// An entry this program registers for itself, as the library registers its own beside the code
+// they run: it exits with the code its payload carries plus the number of descriptors it got.
+// The number after it is registered by no one.
+constexpr mproc::launch::Entry registered_test_entry{0x7e57};
+constexpr mproc::launch::Entry unregistered_entry{0x7e58};
+
+int exit_with_the_code_sent(mproc::Reader& payload, std::vector<mproc::os::UniqueFd>& fds) {
+    return payload.read_value<int>() + static_cast<int>(fds.size());
+}
+const mproc::launch::EntryRegistration test_entry_registration(registered_test_entry, "test entry",
+                                                               &exit_with_the_code_sent);
+
+mproc::launch::Bootstrap bootstrap_of(mproc::launch::Entry entry, int code) {
+    mproc::launch::Bootstrap made{entry, {}, {}, {}};
+    mproc::Writer out(made.payload);
+    out.write_value(code);
+    return made;
+}
+
+TEST(StartMethodSettings, BootstrapsRunRegisteredEntriesAndNameNoOther) {
+    using mproc::launch::find_entry;
+    ASSERT_NE(find_entry(registered_test_entry), nullptr);
+    EXPECT_STREQ(find_entry(registered_test_entry)->name, "test entry");
+    EXPECT_EQ(find_entry(unregistered_entry), nullptr);
+    EXPECT_EQ(find_entry(mproc::launch::Entry{}), nullptr);
+
+    // The fork server is not this test's to leave behind.
+    mproc::launch::prepare(StartMethod::forkserver);
+    mproc::test::LeakCheck leaks;
+    const auto never_forked = [] { return 100; };
+    for (const auto method : {StartMethod::spawn, StartMethod::forkserver}) {
+        SCOPED_TRACE(std::string(mproc::to_string(method)));
+        // A registered entry runs in the child, with its payload and descriptors.
+        const int fds[] = {0, 1};
+        auto child = mproc::launch::start_child(method, never_forked, [&] {
+            auto work = bootstrap_of(registered_test_entry, 40);
+            work.fds.assign(std::begin(fds), std::end(fds));
+            return work;
+        });
+        EXPECT_EQ(child.wait(), 42);
+        // An entry that no one registered is not run: the child refuses it before confirming its
+        // start, and the start fails.
+        EXPECT_THROW(mproc::launch::start_child(method, never_forked,
+                                                [] { return bootstrap_of(unregistered_entry, 7); }),
+                     mproc::StartError);
+    }
+}
+
 // Runs the normal-run role with MPROC_BOOTSTRAP_FD set to `value`.
 mproc::test::RunResult run_with_bootstrap_variable(const std::string& value) {
     ::setenv("MPROC_BOOTSTRAP_FD", value.c_str(), 1);
@@ -548,7 +598,7 @@ TEST(StartMethodSettings, StrayBootstrapVariableIsIgnoredAndTheProgramRunsNormal
     // A well-formed header, but with another cookie than the variable's.
     mproc::launch::Cookie other{};
     other.fill(std::byte{0x5a});
-    const auto header = mproc::launch::make_bootstrap_header(mproc::launch::Entry::process, 0, 0, other);
+    const auto header = mproc::launch::make_bootstrap_header(registered_test_entry, 0, 0, other);
     ASSERT_EQ(::send(forged[1], &header, sizeof header, 0), static_cast<ssize_t>(sizeof header));
     ::close(closed_peer[1]);
     const int unused_fd = 1000;

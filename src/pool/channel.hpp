@@ -12,7 +12,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "transport/ring.hpp"
+#include "transport/spsc_ring.hpp"
 
 namespace mproc::pool {
 

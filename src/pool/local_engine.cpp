@@ -245,9 +245,9 @@ private:
         return child;
     }
 
-    // What a worker started by spawn or forkserver needs; read by launch::run_pool_worker.
+    // What a worker started by spawn or forkserver needs; read by the function of pool::worker_entry.
     launch::Bootstrap worker_bootstrap(const Worker& worker, int worker_socket) const {
-        launch::Bootstrap bootstrap{launch::Entry::pool_worker, {}, {}, config_.initializer_fds};
+        launch::Bootstrap bootstrap{pool::worker_entry, {}, {}, config_.initializer_fds};
         Writer out(bootstrap.payload);
         out.write_value(static_cast<std::uint64_t>(config_.max_message_size));
         out.write_value(static_cast<std::int64_t>(config_.maxtasksperchild.value_or(0)));

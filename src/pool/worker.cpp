@@ -127,9 +127,11 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
 
 }  // namespace pool
 
+namespace {
+
 // A worker started by spawn or forkserver: it maps what its parent set up, then lives as a forked
 // worker does. The order of the payload and the descriptors is PoolEngine::worker_bootstrap's.
-int launch::run_pool_worker(Reader& payload, std::vector<os::UniqueFd>& fds) {
+int run_spawned_worker(Reader& payload, std::vector<os::UniqueFd>& fds) {
     const auto max_message_size = static_cast<std::size_t>(payload.read_value<std::uint64_t>());
     const auto max_tasks = payload.read_value<std::int64_t>();
     const auto initializer = decode<std::vector<std::byte>>(payload);
@@ -152,6 +154,10 @@ int launch::run_pool_worker(Reader& payload, std::vector<os::UniqueFd>& fds) {
                             *reinterpret_cast<pool::ReplyCount*>(reply_count.data()), parent_wake, fd_socket.get(),
                             initializer, initializer_fds, max_tasks);
 }
+
+const launch::EntryRegistration worker_registration(pool::worker_entry, "pool worker", &run_spawned_worker);
+
+}  // namespace
 
 detail::ItemMarker detail::ItemMarker::current() noexcept {
     ItemMarker marker;

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <span>
 
+#include "launch.hpp"
 #include "os/event_fd.hpp"
 #include "pool/channel.hpp"
 
@@ -16,5 +17,8 @@ namespace mproc::pool {
 int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_count, const os::EventFd& parent_wake,
                int fd_socket, std::span<const std::byte> initializer, std::span<const int> initializer_fds,
                long max_tasks);
+
+// A worker started by spawn or forkserver runs this entry (registered beside run_worker).
+inline constexpr launch::Entry worker_entry{1};
 
 }  // namespace mproc::pool

@@ -6,7 +6,9 @@
 // Each decoder may refuse its input; anything else it does (a crash, a sanitizer report, a hang)
 // is a bug. What it accepts must be exactly what the encoder makes: one spelling per value, so a
 // stray value can only be taken if it is, byte for byte, what a launcher would have written. An
-// accepted header carries the cookie it was checked against.
+// accepted header carries the cookie it was checked against. The header decoder checks an entry's
+// form only (any number but 0); whether it is registered is looked up after decoding, so the
+// seeds name entries whether or not this program registers them.
 //
 // Build with Clang and -DMPROC_BUILD_FUZZERS=ON; run as
 //   build/tests/fuzz/mproc_fuzz_bootstrap -max_total_time=60 CORPUS_DIR tests/fuzz/bootstrap_corpus
@@ -73,8 +75,9 @@ std::vector<std::vector<std::byte>> seed_inputs() {
         const std::string text = mproc::launch::encode_bootstrap_address({fd, expected_cookie()});
         add(0, std::as_bytes(std::span(text)));
     }
-    for (const auto entry : {mproc::launch::Entry::pool_worker, mproc::launch::Entry::process,
-                             mproc::launch::Entry::fork_server}) {
+    // The library's entries (a pool worker, a Process, the fork server), then the largest number.
+    for (const mproc::launch::Entry entry : {mproc::launch::Entry{1}, mproc::launch::Entry{2},
+                                             mproc::launch::Entry{3}, mproc::launch::Entry{0xffff}}) {
         const auto header = mproc::launch::make_bootstrap_header(entry, 4, 1000, expected_cookie());
         add(1, std::as_bytes(std::span(&header, 1)));
     }

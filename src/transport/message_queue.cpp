@@ -1,25 +1,18 @@
 // The shared-memory message queue under Queue and Pipe (mproc/detail/message_queue.hpp).
 #include <mproc/detail/message_queue.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <new>
 #include <string>
-#include <thread>
 
 #include <mproc/errors.hpp>
 
-#include "message_queue_hooks.hpp"
-#include "os/spin.hpp"
 #include "os/futex.hpp"
 #include "os/robust_mutex.hpp"
-#include "os/syscall.hpp"
-#include "os/unique_fd.hpp"
+#include "os/spin.hpp"
+#include "transport/futex_wait.hpp"
+#include "transport/message_queue_hooks.hpp"
 
 namespace mproc::detail {
 
@@ -30,6 +23,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using transport::expired;
+using transport::time_left;
 
 constexpr std::size_t block_header_size = 64;
 constexpr std::size_t control_stride = 384;  // QueueControl, padded; the ring follows
@@ -68,8 +63,6 @@ std::uint64_t record_size(std::uint64_t length, bool spilled) {
 // Item counts wrap around together (mod 2^32) and differ by less than 2^31: their difference,
 // read as signed, is right.
 std::int32_t difference(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b); }
-
-bool expired(const Deadline& deadline) { return deadline && Clock::now() >= *deadline; }
 
 // Copies a few bytes without a call: most items are small (an int takes 4 bytes).
 void copy_bytes(std::byte* to, const std::byte* from, std::size_t size) noexcept {
@@ -119,11 +112,8 @@ bool wait_for_change(Ready ready, const FutexWord& word, std::uint32_t seen, Fut
     if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return false;
     Deadline until = deadline;
     if (hook.keep_waiting) until = std::min(deadline.value_or(Clock::time_point::max()), Clock::now() + 50ms);
-    std::optional<std::chrono::nanoseconds> left;
-    if (until) {
-        left = *until - Clock::now();
-        if (*left <= 0ns) return true;
-    }
+    const transport::TimeLeft left = time_left(until);
+    if (transport::passed(left)) return true;
     sleepers.fetch_add(1);
     os::futex_wait(word, seen, left);
     sleepers.fetch_sub(1);
@@ -298,7 +288,8 @@ void MessageQueue::read_bytes(std::uint64_t position, void* data, std::size_t si
 }
 
 // ---------------------------------------------------------------------------------------------
-// The spill area: one large message at a time.
+// The spill area: one large message at a time, claimed by one of many producers (why it is not the
+// SPSC ring's: spsc_ring.hpp).
 
 bool MessageQueue::claim_spill(const Deadline& deadline) {
     auto& c = *control_;
@@ -310,8 +301,7 @@ bool MessageQueue::claim_spill(const Deadline& deadline) {
             continue;
         }
         if (expired(deadline)) return false;
-        auto slice = std::chrono::nanoseconds(50ms);
-        if (deadline) slice = std::min<std::chrono::nanoseconds>(slice, *deadline - Clock::now());
+        const auto slice = std::min<std::chrono::nanoseconds>(50ms, time_left(deadline).value_or(50ms));
         c.spill_waiting.fetch_add(1);
         const bool woken = os::futex_wait(c.spill_state, state, slice);
         c.spill_waiting.fetch_sub(1);
@@ -522,49 +512,8 @@ bool MessageQueue::join(const Deadline& deadline) {
         const std::uint32_t seen = c.tasks_done_sequence.load();
         if (difference(c.puts.load(), c.tasks_done.load()) <= 0) return true;
         if (expired(deadline)) return false;
-        std::optional<std::chrono::nanoseconds> left;
-        if (deadline) left = *deadline - Clock::now();
-        os::futex_wait(c.tasks_done_sequence, seen, left);
+        transport::futex_wait_until(c.tasks_done_sequence, seen, deadline);
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// PeerLink
-
-struct PeerLink::Fd {
-    os::UniqueFd fd;
-};
-
-std::pair<PeerLink, PeerLink> PeerLink::create() {
-    int fds[2];
-    os::sys_call([&] { return ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }).or_throw("socketpair");
-    PeerLink a, b;
-    a.fd_ = std::make_shared<Fd>(Fd{os::UniqueFd(fds[0])});
-    b.fd_ = std::make_shared<Fd>(Fd{os::UniqueFd(fds[1])});
-    return {std::move(a), std::move(b)};
-}
-
-bool PeerLink::peer_open() const noexcept {
-    if (!fd_) return false;
-    pollfd entry{fd_->fd.get(), POLLRDHUP, 0};
-    const int ready = ::poll(&entry, 1, 0);
-    return !(ready > 0 && (entry.revents & (POLLHUP | POLLRDHUP | POLLERR)));
-}
-
-void PeerLink::close() noexcept { fd_.reset(); }
-
-void PeerLink::encode(Writer& out) const {
-    if (!fd_) throw SerializationError("mproc: cannot send a closed Connection");
-    out.write_value(out.attach_fd(fd_->fd.get()));
-}
-
-PeerLink PeerLink::decode(Reader& in) {
-    const int borrowed = in.fd(in.read_value<std::uint32_t>());
-    PeerLink link;
-    link.fd_ = std::make_shared<Fd>(Fd{os::UniqueFd(os::sys_call([&] {
-        return ::fcntl(borrowed, F_DUPFD_CLOEXEC, 0);
-    }).or_throw("fcntl(F_DUPFD_CLOEXEC) of a received Connection"))});
-    return link;
 }
 
 }  // namespace mproc::detail

@@ -1,10 +1,11 @@
-#include "transport/ring.hpp"
+#include "transport/spsc_ring.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <string>
 
 #include "os/futex.hpp"
+#include "transport/futex_wait.hpp"
 
 namespace mproc::transport {
 
@@ -183,8 +184,7 @@ std::optional<Record> Ring::peek() const {
 }
 
 std::optional<Record> Ring::wait(std::optional<std::chrono::nanoseconds> timeout) {
-    const auto deadline = timeout ? std::chrono::steady_clock::now() + *timeout
-                                  : std::chrono::steady_clock::time_point::max();
+    const Deadline deadline = timeout ? Deadline(std::chrono::steady_clock::now() + *timeout) : std::nullopt;
     for (;;) {
         if (auto record = peek()) return record;
         const auto seen = control_->published.load(std::memory_order_acquire);
@@ -194,16 +194,9 @@ std::optional<Record> Ring::wait(std::optional<std::chrono::nanoseconds> timeout
             control_->consumer_waiting.store(0, std::memory_order_relaxed);
             return record;
         }
-        std::optional<std::chrono::nanoseconds> left;
-        if (timeout) {
-            left = deadline - std::chrono::steady_clock::now();
-            if (left->count() <= 0) {
-                control_->consumer_waiting.store(0, std::memory_order_relaxed);
-                return std::nullopt;
-            }
-        }
-        os::futex_wait(control_->published, seen, left);
+        const bool slept = futex_wait_until(control_->published, seen, deadline);
         control_->consumer_waiting.store(0, std::memory_order_relaxed);
+        if (!slept) return std::nullopt;
     }
 }
 

@@ -8,6 +8,18 @@
 // only as much of it as it has needed: a pool that allows 4 GiB messages does not take 4 GiB of
 // address space per ring.
 //
+// Neither its spill area nor its wait protocol is the message queue's (message_queue.cpp), though
+// both spill one large message at a time and sleep on futex words. Here the producer writes a
+// message in place and moves it to the spill file mid-message, when the Writer outgrows the ring;
+// between one producer and one consumer a busy flag guards the area, and each side maps its own
+// window of a file of its own. The queue copies finished messages into a window reserved inside
+// its shared block, claimed by one of many producers through a state word that names the
+// claimant's pid, so that a claim left by a process that died is found and undone. A sleeper here
+// raises a flag that the waker clears (one wake-up per sleep); the queue's many processes count
+// their sleepers instead. One spill area for both would put the queue's crash recovery on the
+// pool's fast path, or take it from the queue. What they share is the deadline arithmetic of their
+// futex waits (futex_wait.hpp).
+//
 // Memory layout (no pointers inside it):
 //   region:     RingControl (positions and futex words), then `capacity` ring bytes, records
 //               aligned to 32
