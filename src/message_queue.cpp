@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <mproc/errors.hpp>
+#include <mproc/serialize.hpp>
 
 #include "message_queue_hooks.hpp"
 #include "os/spin.hpp"

@@ -48,9 +48,9 @@
 #include <optional>
 #include <type_traits>
 
+#include <mproc/detail/codec_fwd.hpp>
 #include <mproc/detail/shared_block.hpp>
 #include <mproc/errors.hpp>
-#include <mproc/serialize.hpp>
 
 namespace mproc {
 
