@@ -27,6 +27,11 @@
 // kills the workers at once and fails unfinished tasks with mproc::PoolTerminated. The destructor
 // of a pool that was not terminated finishes the work already submitted (close + join): no result
 // is silently dropped. (Python's `with Pool()` terminates instead.)
+//
+// What the calls take and give: pool_options.hpp (PoolOptions, MapOptions, TaskOptions, and the
+// callbacks of the *_async calls), async_result.hpp (AsyncResult), imap_results.hpp
+// (ImapResults). Discarding what an *_async call or an imap returns is a compiler warning: the
+// failure of such a call shows nowhere else.
 #pragma once
 
 #include <memory>
