@@ -8,6 +8,7 @@
 #include <string>
 
 #include <mproc/errors.hpp>
+#include <mproc/serialize.hpp>
 
 #include "os/block_mapping.hpp"
 #include "os/syscall.hpp"

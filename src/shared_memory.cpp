@@ -10,6 +10,8 @@
 #include <random>
 #include <stdexcept>
 
+#include <mproc/serialize.hpp>
+
 #include "os/block_mapping.hpp"
 #include "os/syscall.hpp"
 #include "resource_tracker.hpp"

@@ -20,6 +20,8 @@
 #include <new>
 #include <string>
 
+#include <mproc/serialize.hpp>
+
 #include "os/code_modules.hpp"
 #include "os/futex.hpp"
 

@@ -135,7 +135,7 @@ TEST(Lock, TryLockAlsoReportsADeadHolder) {
         l.acquire();
         ::raise(SIGKILL);
     }, lock), -SIGKILL);
-    EXPECT_THROW(lock.try_lock(), mproc::OwnerDied);
+    EXPECT_THROW((void)lock.try_lock(), mproc::OwnerDied);
     lock.release();
     EXPECT_TRUE(lock.try_lock());
     lock.release();
@@ -146,7 +146,7 @@ TEST(Lock, HolderThatExitsWithoutReleasingIsReportedToo) {
     mproc::test::LeakCheck leaks;
     mproc::Lock lock;
     EXPECT_EQ(mproc::test::run_child([](mproc::Lock l) { l.acquire(); }, lock), 0);
-    EXPECT_THROW(lock.acquire(1s), mproc::OwnerDied);
+    EXPECT_THROW((void)lock.acquire(1s), mproc::OwnerDied);
     lock.release();
 }
 

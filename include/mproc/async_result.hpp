@@ -7,8 +7,8 @@
 //   int w = r.get(2s);      // throws mproc::TimeoutError if not ready within 2 s
 //
 // get() may be called any number of times, from any thread. Callbacks (see mproc::callbacks in
-// pool.hpp) run exactly once, on the pool's own thread, before get() returns to any waiter; they
-// must be quick and must not wait for other results of the same pool.
+// pool_options.hpp) run exactly once, on the pool's own thread, before get() returns to any
+// waiter; they must be quick and must not wait for other results of the same pool.
 #pragma once
 
 #include <atomic>

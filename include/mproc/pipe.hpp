@@ -114,10 +114,10 @@ public:
     }
 
     /// Whether recv() would return (an item, or EOFError) without blocking. Python: poll().
-    bool poll() { return poll_until(std::chrono::steady_clock::now()); }
+    [[nodiscard]] bool poll() { return poll_until(std::chrono::steady_clock::now()); }
     /// As poll(), waiting up to `timeout` for an item. Python: poll(timeout).
     template <class Rep, class Period>
-    bool poll(const std::chrono::duration<Rep, Period>& timeout) {
+    [[nodiscard]] bool poll(const std::chrono::duration<Rep, Period>& timeout) {
         return poll_until(detail::deadline_after(timeout));
     }
     /// Waits for as long as it takes (Python's poll(None)).

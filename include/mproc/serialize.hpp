@@ -44,6 +44,7 @@
 #include <variant>
 #include <vector>
 
+#include <mproc/detail/byte_buffer.hpp>
 #include <mproc/errors.hpp>
 
 namespace mproc {
@@ -51,135 +52,49 @@ namespace mproc {
 // ---------------------------------------------------------------------------------------------
 // Byte sinks and sources.
 
-namespace detail {
-// A close-on-exec duplicate of fd (SerializationError if it is not open), and its release.
-// Defined in src/os/fd_passing.cpp.
-int duplicate_fd(int fd);
-void close_fd(int fd) noexcept;
-// Duplicates of the descriptors, closed when the last owner lets go.
-std::shared_ptr<const std::vector<int>> keep_fds(const std::vector<int>& fds);
-}  // namespace detail
-
-/// Appends encoded bytes to a buffer: a std::vector, or memory it does not own (mproc's transports
-/// encode straight into shared memory this way). File descriptors that must travel with the message
-/// (shared objects are backed by memfds) are collected beside the bytes and sent out of band.
+/// Appends encoded bytes to a buffer, for Codec specializations (encode). Python: pickle.Pickler
+/// comes closest. Besides a std::vector, a Writer may fill memory it does not own (mproc's
+/// transports encode straight into shared memory), and file descriptors that must travel with the
+/// message (attach_fd: shared objects are backed by memfds) are collected beside the bytes and
+/// sent out of band; that side of it is detail::OutputBuffer (detail/byte_buffer.hpp).
 ///
-/// Used by Codec specializations (encode). Python: pickle.Pickler comes closest. Errors:
-/// mproc::SerializationError when the storage cannot grow; attach_fd throws mproc::OSError if
-/// the descriptor cannot be duplicated. Thread safety: not thread-safe; one Writer per message,
-/// used by one thread. Cost: a write is a memcpy into the buffer.
-class Writer {
+/// Errors: mproc::SerializationError when the storage cannot grow; attach_fd throws
+/// mproc::OSError if the descriptor cannot be duplicated. Thread safety: not thread-safe; one
+/// Writer per message, used by one thread. Cost: a write is a memcpy into the buffer.
+class Writer : public detail::OutputBuffer {
 public:
-    /// Memory a Writer may fill. When a write does not fit, `grow` is called with the bytes used so
-    /// far and the total needed, and returns new storage that holds the used bytes at its start
-    /// and at least `needed` bytes in all; it throws SerializationError if it cannot.
-    struct Storage {
-        /// Where the encoded bytes go.
-        std::byte* data = nullptr;
-        /// How many bytes fit there.
-        std::size_t capacity = 0;
-    };
-    /// Called when a write does not fit (see Storage).
-    using Grow = Storage (*)(void* context, std::size_t used, std::size_t needed);
-
-    /// A Writer into a vector of its own.
-    Writer() = default;
-    /// Appends to `buffer`.
-    explicit Writer(std::vector<std::byte>& buffer) : vector_(&buffer) {}
-    /// Writes into `storage`, calling grow(context, used, needed) when it is full.
-    Writer(Storage storage, Grow grow, void* context)
-        : vector_(nullptr), storage_(storage), grow_(grow), grow_context_(context) {}
-    Writer(const Writer&) = delete;
-    Writer& operator=(const Writer&) = delete;
+    /// A Writer into a vector of its own; Writer(std::vector<std::byte>&) appends to the caller's.
+    using OutputBuffer::OutputBuffer;
 
     /// Appends `size` bytes from `data`.
-    void write(const void* data, std::size_t size) {
-        if (size == 0) return;
-        if (vector_) {
-            // resize + memcpy rather than insert(end, first, last): g++ 12 at -O3 warns
-            // (-Wstringop-overflow, a false positive) about the insert into a vector it sees empty.
-            const std::size_t used = vector_->size();
-            vector_->resize(used + size);
-            std::memcpy(vector_->data() + used, data, size);
-            return;
-        }
-        if (size > storage_.capacity - used_) storage_ = grow_(grow_context_, used_, used_ + size);
-        std::memcpy(storage_.data + used_, data, size);
-        used_ += size;
-    }
+    void write(const void* data, std::size_t size) { append(data, size); }
     /// Appends the bytes of a trivially copyable value.
     template <class T>
         requires std::is_trivially_copyable_v<T>
     void write_value(const T& value) {
-        write(&value, sizeof(T));
+        append(&value, sizeof(T));
     }
     /// Encoded size so far; with truncate(), lets a caller take back a partly written value.
-    std::size_t size() const noexcept { return vector_ ? vector_->size() : used_; }
+    std::size_t size() const noexcept { return used(); }
     /// Takes back what was written after the first `size` bytes.
-    void truncate(std::size_t size) {
-        if (vector_)
-            vector_->resize(size);
-        else
-            used_ = size;
-    }
+    void truncate(std::size_t size) { take_back(size); }
     /// The byte at `offset` of what was written, to patch a length written earlier.
-    std::byte* data_at(std::size_t offset) noexcept {
-        return (vector_ ? vector_->data() : storage_.data) + offset;
-    }
-
-    /// Registers a descriptor to send with the message; returns its index in the message.
-    /// The Writer keeps its own duplicate of the descriptor until it is destroyed, so that the
-    /// message stays valid even if the object that owned the descriptor is gone by the time the
-    /// message is sent (a result object is destroyed as soon as it is encoded).
-    std::uint32_t attach_fd(int fd) {
-        fds_.push_back(detail::duplicate_fd(fd));
-        return static_cast<std::uint32_t>(fds_.size() - 1);
-    }
-    /// The descriptors attached so far (the Writer's own duplicates).
-    const std::vector<int>& fds() const noexcept { return fds_; }
-    /// Closes and forgets the attached descriptors.
-    void clear_fds() noexcept {
-        for (int fd : fds_) detail::close_fd(fd);
-        fds_.clear();
-    }
-    ~Writer() { clear_fds(); }
-
-private:
-    std::vector<std::byte> own_;
-    std::vector<std::byte>* vector_ = &own_;
-    Storage storage_;
-    std::size_t used_ = 0;
-    Grow grow_ = nullptr;
-    void* grow_context_ = nullptr;
-    std::vector<int> fds_;
+    std::byte* data_at(std::size_t offset) noexcept { return at(offset); }
 };
 
-/// Reads encoded bytes from a fixed span, never past its end.
+/// Reads encoded bytes from a fixed span, never past its end, for Codec specializations
+/// (decode). Python: pickle.Unpickler comes closest. The descriptors that came with the bytes
+/// (fd(index)) and the release of memory a transport lent are detail::InputBuffer's
+/// (detail/byte_buffer.hpp).
 ///
-/// Used by Codec specializations (decode). Python: pickle.Unpickler comes closest. Errors:
-/// every read throws mproc::SerializationError (through fail()) past the end of the input or on
-/// an invalid length. Thread safety: not thread-safe; one Reader per message, used by one
-/// thread. Cost: a read is a bounds check and a memcpy.
-class Reader {
+/// Errors: every read throws mproc::SerializationError (through fail()) past the end of the
+/// input or on an invalid length. Thread safety: not thread-safe; one Reader per message, used by
+/// one thread. Cost: a read is a bounds check and a memcpy.
+class Reader : public detail::InputBuffer {
 public:
     /// Reads `bytes`, with the descriptors that came with them.
     explicit Reader(std::span<const std::byte> bytes, std::span<const int> fds = {})
-        : bytes_(bytes),
-          fds_(fds),
-          empty_elements_left_(std::max<std::uint64_t>(min_empty_elements, bytes.size())) {}
-
-    /// A transport that lends its memory to a Reader learns through this hook when the decoder
-    /// no longer needs it (see release_input()).
-    void on_release(void (*release)(void* context), void* context) noexcept {
-        release_ = release;
-        release_context_ = context;
-    }
-    /// Called by decoders once everything they need has been copied out, so that the transport
-    /// may reuse the memory. Only the first call has an effect; nothing more can be read after it.
-    void release_input() {
-        if (release_) std::exchange(release_, nullptr)(release_context_);
-        bytes_ = bytes_.first(position_);
-    }
+        : InputBuffer(bytes, fds), empty_elements_left_(std::max<std::uint64_t>(min_empty_elements, bytes.size())) {}
 
     /// Copies the next `size` bytes to `out`.
     void read(void* out, std::size_t size) {
@@ -217,11 +132,6 @@ public:
         }
         return static_cast<std::size_t>(length);
     }
-    /// The descriptor attached at `index` (see Writer::attach_fd); owned by the message.
-    int fd(std::uint32_t index) const {
-        if (index >= fds_.size()) fail("file descriptor index out of range");
-        return fds_[index];
-    }
 
     /// Bytes not read yet.
     std::size_t remaining() const noexcept { return bytes_.size() - position_; }
@@ -231,11 +141,7 @@ public:
     bool at_end() const noexcept { return position_ == bytes_.size(); }
 
     /// Throws SerializationError: "cannot decode message: <what> (at byte N of M)".
-    [[noreturn]] void fail(const std::string& what) const {
-        throw SerializationError("mproc: cannot decode message: " + what + " (at byte " +
-                                 std::to_string(position_) + " of " + std::to_string(bytes_.size()) +
-                                 ")");
-    }
+    [[noreturn]] void fail(const std::string& what) const { InputBuffer::fail(what); }
 
 private:
     // Elements that may encode to nothing (std::tuple<>, std::monostate, Codec types) cannot be
@@ -249,17 +155,13 @@ private:
                  std::to_string(remaining()) + " left");
     }
 
-    std::span<const std::byte> bytes_;
-    std::span<const int> fds_;
-    std::size_t position_ = 0;
-    void (*release_)(void*) = nullptr;
-    void* release_context_ = nullptr;
     std::uint64_t empty_elements_left_;
 };
 
 /// Customization point: specialize with `static void encode(Writer&, const T&)` and
 /// `static T decode(Reader&)` to make a type travel in a way of your own. mproc's shared objects
-/// (Value, Array, Lock, Queue, ...) are made transferable this way.
+/// (Value, Array, Lock, Queue, ...) are made transferable this way. (Also declared in
+/// detail/codec_fwd.hpp, so that a header can specialize it without including this one.)
 template <class T>
 struct Codec;
 

@@ -38,8 +38,8 @@
 #include <span>
 #include <string>
 
+#include <mproc/detail/codec_fwd.hpp>
 #include <mproc/errors.hpp>
-#include <mproc/serialize.hpp>
 
 namespace mproc {
 

@@ -48,9 +48,9 @@
 #include <optional>
 #include <type_traits>
 
+#include <mproc/detail/codec_fwd.hpp>
 #include <mproc/detail/shared_block.hpp>
 #include <mproc/errors.hpp>
-#include <mproc/serialize.hpp>
 
 namespace mproc {
 
@@ -84,13 +84,13 @@ public:
     // Blocks until acquired. OwnerDied (holding the lock) when the previous holder died.
     void lock() { mutex_lock(*state_); }
     // Never blocks.
-    bool try_lock() { return mutex_try_lock(*state_); }
+    [[nodiscard]] bool try_lock() { return mutex_try_lock(*state_); }
     template <class Rep, class Period>
-    bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
+    [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
         return mutex_lock(*state_, deadline_after(timeout));
     }
     template <class Clock, class Duration>
-    bool try_lock_until(const std::chrono::time_point<Clock, Duration>& when) {
+    [[nodiscard]] bool try_lock_until(const std::chrono::time_point<Clock, Duration>& when) {
         return mutex_lock(*state_, deadline_at(when));
     }
     void unlock() { mutex_unlock(*state_); }
@@ -98,7 +98,7 @@ public:
     // Python's names: acquire(), acquire(false) (never blocks), acquire(timeout), release().
     bool acquire(bool block = true) { return block ? mutex_lock(*state_) : mutex_try_lock(*state_); }
     template <class Rep, class Period>
-    bool acquire(const std::chrono::duration<Rep, Period>& timeout) {
+    [[nodiscard]] bool acquire(const std::chrono::duration<Rep, Period>& timeout) {
         return try_lock_for(timeout);
     }
     template <plain_number N>
@@ -222,7 +222,7 @@ public:
     bool acquire(bool block = true);
     /// Takes a permit; false if none came within `timeout`. Python: acquire(timeout=t).
     template <class Rep, class Period>
-    bool acquire(const std::chrono::duration<Rep, Period>& timeout) {
+    [[nodiscard]] bool acquire(const std::chrono::duration<Rep, Period>& timeout) {
         return acquire_until(detail::deadline_after(timeout));
     }
     template <detail::plain_number N>
@@ -237,7 +237,7 @@ public:
     /// acquire(), for std::lock_guard.
     void lock() { acquire(); }
     /// acquire(false), for std::unique_lock.
-    bool try_lock() { return acquire(false); }
+    [[nodiscard]] bool try_lock() { return acquire(false); }
     /// release(), for std::lock_guard.
     void unlock() { release(); }
 
@@ -289,14 +289,14 @@ public:
     /// Locks the condition's lock (Lockable, for std::unique_lock).
     void lock() { lock_.lock(); }
     /// Tries to lock the condition's lock without blocking.
-    bool try_lock() { return lock_.try_lock(); }
+    [[nodiscard]] bool try_lock() { return lock_.try_lock(); }
     /// Unlocks the condition's lock.
     void unlock() { lock_.unlock(); }
     /// Python: acquire(block).
     bool acquire(bool block = true) { return lock_.acquire(block); }
     /// Python: acquire(timeout=t).
     template <class Rep, class Period>
-    bool acquire(const std::chrono::duration<Rep, Period>& timeout) {
+    [[nodiscard]] bool acquire(const std::chrono::duration<Rep, Period>& timeout) {
         return lock_.acquire(timeout);
     }
     template <detail::plain_number N>

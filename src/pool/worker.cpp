@@ -2,7 +2,7 @@
 
 #include <sched.h>
 
-#include <mproc/detail/chunk.hpp>
+#include <mproc/detail/item_marker.hpp>
 #include <mproc/detail/task.hpp>
 #include <mproc/log.hpp>
 
@@ -14,9 +14,6 @@
 namespace mproc {
 namespace pool {
 namespace {
-
-WorkerStatus* running_status = nullptr;  // set in worker processes only
-bool timing_items = false;               // whether the running task has a per-item timeout
 
 struct ReleaseContext {
     transport::Ring* ring;
@@ -60,7 +57,7 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
                int fd_socket, std::span<const std::byte> initializer, std::span<const int> initializer_fds,
                long max_tasks) {
     const ParentLink parent{signals, reply_count, parent_wake};
-    running_status = channel.status;
+    detail::ItemMarker::set_current(&channel.status->current_item, nullptr);
     bool initialized = true;
     {
         Writer& out = channel.replies.begin(ready_message, 0);
@@ -96,7 +93,10 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
             channel.tasks.release(*record);
             return 0;
         }
-        timing_items = record->type == timed_task_message;
+        // A timed task's items record their start too (see ItemMarker).
+        detail::ItemMarker::set_current(&channel.status->current_item, record->type == timed_task_message
+                                                                            ? &channel.status->item_started_ns
+                                                                            : nullptr);
         channel.status->current_item.store(0, std::memory_order_relaxed);
         const std::int64_t started = steady_now_ns();
         channel.status->item_started_ns.store(started, std::memory_order_relaxed);
@@ -158,19 +158,5 @@ int run_spawned_worker(Reader& payload, std::vector<os::UniqueFd>& fds) {
 const launch::EntryRegistration worker_registration(pool::worker_entry, "pool worker", &run_spawned_worker);
 
 }  // namespace
-
-detail::ItemMarker detail::ItemMarker::current() noexcept {
-    ItemMarker marker;
-    if (pool::running_status) {
-        marker.item_ = &pool::running_status->current_item;
-        marker.timed_ = pool::timing_items;
-    }
-    return marker;
-}
-
-void detail::ItemMarker::started_timed(std::uint64_t index) const noexcept {
-    pool::running_status->item_started_ns.store(pool::steady_now_ns(), std::memory_order_relaxed);
-    item_->store(index, std::memory_order_release);
-}
 
 }  // namespace mproc

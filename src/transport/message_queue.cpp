@@ -7,6 +7,7 @@
 #include <string>
 
 #include <mproc/errors.hpp>
+#include <mproc/serialize.hpp>
 
 #include "os/futex.hpp"
 #include "os/robust_mutex.hpp"

@@ -1,6 +1,7 @@
 # Runs the compiler on one source that must not compile, and passes only if compilation fails
 # with mproc's explanation in the diagnostics: "cannot cross a process boundary", or the text of a
-# line `// Expected diagnostic: TEXT` in the source.
+# line `// Expected diagnostic: TEXT` in the source. A line `// Compile flags: FLAGS` adds
+# compiler flags (say -Werror, for a mistake the compiler reports as a warning).
 #   cmake -DCOMPILER=... -DSOURCE=... "-DINCLUDE_DIRS=a;b" -P check_compile_fails.cmake
 foreach(variable COMPILER SOURCE INCLUDE_DIRS)
   if(NOT DEFINED ${variable})
@@ -20,8 +21,16 @@ if(expected_lines)
   string(REGEX REPLACE "^// Expected diagnostic: " "" expected "${expected}")
 endif()
 
+set(extra_flags)
+file(STRINGS ${SOURCE} flag_lines REGEX "^// Compile flags: ")
+if(flag_lines)
+  list(GET flag_lines 0 extra_flags)
+  string(REGEX REPLACE "^// Compile flags: " "" extra_flags "${extra_flags}")
+  separate_arguments(extra_flags UNIX_COMMAND "${extra_flags}")
+endif()
+
 execute_process(
-  COMMAND ${COMPILER} -std=c++20 -fsyntax-only ${include_flags} ${SOURCE}
+  COMMAND ${COMPILER} -std=c++20 -fsyntax-only ${extra_flags} ${include_flags} ${SOURCE}
   RESULT_VARIABLE result
   OUTPUT_VARIABLE output
   ERROR_VARIABLE output)

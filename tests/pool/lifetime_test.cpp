@@ -40,7 +40,7 @@ TEST(PoolLifetime, TerminateFailsUnfinishedTasksWithPoolTerminatedAndNoGetHangs)
     });
     EXPECT_LT(seconds_since(start), 3.0);
     EXPECT_EQ(finished.get(), 9) << "a result completed before terminate() must stay";
-    EXPECT_THROW(pool.apply_async(square, 1), mproc::PoolTerminated);
+    EXPECT_THROW((void)pool.apply_async(square, 1), mproc::PoolTerminated);
     EXPECT_THROW(pool.map(square, std::vector{1, 2}), mproc::PoolTerminated);
     expect_imap_refused<mproc::PoolTerminated>([&] { return pool.imap(square, std::vector{1, 2}); });
     pool.join();
@@ -54,12 +54,12 @@ TEST(PoolLifetime, SubmittingAfterCloseThrowsPoolClosedAndSubmittedWorkStillRuns
     auto submitted = pool.apply_async(sleep_then_square, 200, 5);
     auto mapped = pool.map_async(sleep_for_ms, std::vector<int>(6, 50), {.chunksize = 1});
     pool.close();
-    EXPECT_THROW(pool.apply_async(square, 1), mproc::PoolClosed);
+    EXPECT_THROW((void)pool.apply_async(square, 1), mproc::PoolClosed);
     EXPECT_THROW(pool.apply(square, 1), mproc::PoolClosed);
     EXPECT_THROW(pool.map(square, std::vector{1, 2}), mproc::PoolClosed);
-    EXPECT_THROW(pool.map_async(square, std::views::iota(0, 3)), mproc::PoolClosed);
+    EXPECT_THROW((void)pool.map_async(square, std::views::iota(0, 3)), mproc::PoolClosed);
     EXPECT_THROW(pool.starmap(multiply, std::vector<std::tuple<int, int>>{{1, 2}}), mproc::PoolClosed);
-    EXPECT_THROW(pool.starmap_async(multiply, std::vector<std::tuple<int, int>>{{1, 2}}), mproc::PoolClosed);
+    EXPECT_THROW((void)pool.starmap_async(multiply, std::vector<std::tuple<int, int>>{{1, 2}}), mproc::PoolClosed);
     expect_imap_refused<mproc::PoolClosed>([&] { return pool.imap(square, std::vector{1, 2}); });
     expect_imap_refused<mproc::PoolClosed>([&] { return pool.imap_unordered(square, Generated(5)); });
     pool.close();  // again: no effect

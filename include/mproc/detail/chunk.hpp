@@ -1,46 +1,32 @@
-// mproc/detail/chunk.hpp: many calls of one function packed into one message (a chunk of a map,
-// or the single call of apply), and their replies.
+// mproc/detail/chunk.hpp: the chunk wire format, whole: many calls of one function packed into
+// one message (a chunk of a map, or the single call of apply), how a worker runs it, and how the
+// parent decodes its reply. Encoder and decoder live side by side so that they change together.
 //
-// Message: trampoline address, the callable, then the items as a std::vector<Item>.
+// Message: trampoline address, the callable, then the items as a std::vector<Item>
+//          (pack_chunk; run by chunk_trampoline in the worker).
 // Reply:   ChunkReply::all_values and the results as a std::vector, or ChunkReply::per_item and
 //          one reply per item (status, then value or exception; see task.hpp). A reply that is
 //          just an exception means the chunk failed as a whole (its message could not be
-//          decoded): that exception applies to every item.
+//          decoded): that exception applies to every item (decode_chunk_reply).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <exception>
-#include <variant>
 #include <span>
+#include <string>
 #include <tuple>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
+#include <mproc/detail/item_marker.hpp>
 #include <mproc/detail/task.hpp>
 
 namespace mproc::detail {
 
-// Tells the worker's supervisor which item of the chunk is running, so that a crash can be
-// blamed on the right one (and a per-item timeout counted from the item's start). Taken once
-// per chunk: marking an item is then a single store, as cheap as a trivial item itself.
-class ItemMarker {
-public:
-    // This process's marker: one that does nothing outside pool workers (src/pool/worker.cpp).
-    static ItemMarker current() noexcept;
-    void started(std::uint64_t index) const noexcept {
-        if (timed_)
-            started_timed(index);
-        else if (item_)
-            item_->store(index, std::memory_order_release);
-    }
-
-private:
-    void started_timed(std::uint64_t index) const noexcept;
-    std::atomic<std::uint64_t>* item_ = nullptr;
-    bool timed_ = false;
-};
+// ---------------------------------------------------------------------------------------------
+// Items, their results, and the reply layout.
 
 // Spread: each item is a tuple of arguments (starmap, apply); otherwise the single argument.
 template <class F, class Item, bool Spread>
@@ -68,6 +54,9 @@ decltype(auto) invoke_item(F& f, Item& item) {
 // (a single copy for trivially copyable results); otherwise one reply per item.
 // Distinct from ReplyStatus: a reply that starts with ReplyStatus::exception is a whole-chunk failure.
 enum class ChunkReply : std::uint8_t { all_values = 2, per_item = 3 };
+
+// ---------------------------------------------------------------------------------------------
+// In the worker: running a chunk and writing its reply.
 
 // Writes a per-item reply: the results already computed (`values`, for the first items), then,
 // if an item failed right after them, its exception and the replies of the items after it,
@@ -204,6 +193,9 @@ void general_chunk(F& f, Reader& in, Writer& out) {
                                     first_error);
 }
 
+// ---------------------------------------------------------------------------------------------
+// In the parent: checking and packing a chunk, decoding its reply.
+
 template <class F, class Item, bool Spread>
 constexpr void require_shippable_chunk() {
     if constexpr (Spread)
@@ -227,6 +219,87 @@ void pack_chunk(Writer& out, const F& f, std::span<const Item> items) {
         out.write(items.data(), items.size_bytes());
     else
         for (const auto& item : items) encode(out, item);
+}
+
+// Decodes a chunk's reply into the sink: sink.deliver_block(first, Reader&, count) for a block of
+// values, sink.deliver(index, value) / sink.deliver_error(index, error) otherwise. Each item gets
+// exactly one outcome, whatever the reply holds.
+template <class R, class Sink>
+void decode_chunk_reply(Reader& in, long first, std::size_t count, Sink& sink) {
+    const auto fail_from = [&](std::size_t i, std::exception_ptr error) {
+        for (; i < count; ++i) sink.deliver_error(first + static_cast<long>(i), error);
+    };
+    const auto current = [] { return std::current_exception(); };
+    std::uint8_t layout = 0;
+    try {
+        layout = in.read_value<std::uint8_t>();
+        if (layout == static_cast<std::uint8_t>(ReplyStatus::exception)) rethrow_exception_reply(in);
+        if (layout == static_cast<std::uint8_t>(ChunkReply::all_values)) {
+            if constexpr (std::is_void_v<R>)
+                for (std::size_t i = 0; i < count; ++i) sink.deliver(first + static_cast<long>(i), std::monostate{});
+            else
+                sink.deliver_block(first, in, count);
+            return;
+        }
+        if (layout != static_cast<std::uint8_t>(ChunkReply::per_item)) in.fail("invalid chunk reply");
+    } catch (...) {
+        return fail_from(0, current());
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+        const long index = first + static_cast<long>(i);
+        try {
+            const auto status = in.read_value<ReplyStatus>();
+            if (status == ReplyStatus::exception) {
+                try {
+                    rethrow_exception_reply(in);
+                } catch (...) {
+                    sink.deliver_error(index, current());
+                }
+                continue;
+            }
+            if (status != ReplyStatus::value) in.fail("invalid reply status");
+            if constexpr (std::is_void_v<R>)
+                sink.deliver(index, std::monostate{});
+            else
+                sink.deliver(index, decode<R>(in));
+        } catch (...) {
+            return fail_from(i, current());
+        }
+    }
+}
+
+// The two ways a sink takes a ChunkReply::all_values block (its deliver_block):
+
+// Decodes a block of `count` values into consecutive slots starting at `out`.
+template <class V, class Slot>
+void decode_block(Reader& in, std::size_t count, Slot* out) {
+    const std::size_t length = in.read_length(min_encoded_size<V>());
+    if (length != count) in.fail("chunk reply holds " + std::to_string(length) + " results, not " + std::to_string(count));
+    if constexpr (std::is_same_v<Slot, V> && trivially_transferable<V> && !std::is_same_v<V, bool>) {
+        in.read(out, count * sizeof(V));
+    } else {
+        for (std::size_t i = 0; i < count; ++i) out[i] = decode<V>(in);
+    }
+}
+
+// Decodes a block of values and hands them to sink.deliver one by one.
+template <class V, class Sink>
+void deliver_each(Sink& sink, long first, Reader& in, std::size_t count) {
+    if constexpr (trivially_transferable<V> && !std::is_same_v<V, bool>) {
+        // Straight out of the message, with no vector in between; all of it checked before the
+        // first delivery, so that a corrupt reply cannot give an item two outcomes.
+        if (in.read_length(sizeof(V)) != count) in.fail("chunk reply holds the wrong number of results");
+        const std::byte* bytes = in.take(count * sizeof(V)).data();
+        for (std::size_t i = 0; i < count; ++i) {
+            V value;
+            std::memcpy(&value, bytes + i * sizeof(V), sizeof(V));
+            sink.deliver(first + static_cast<long>(i), value);
+        }
+    } else {
+        auto values = decode<std::vector<V>>(in);
+        if (values.size() != count) in.fail("chunk reply holds the wrong number of results");
+        for (std::size_t i = 0; i < count; ++i) sink.deliver(first + static_cast<long>(i), std::move(values[i]));
+    }
 }
 
 }  // namespace mproc::detail

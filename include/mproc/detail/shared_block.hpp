@@ -22,7 +22,7 @@
 #include <optional>
 #include <type_traits>
 
-#include <mproc/serialize.hpp>
+#include <mproc/detail/codec_fwd.hpp>
 
 namespace mproc::os {
 class BlockMapping;

@@ -1,0 +1,26 @@
+#include <mproc/detail/item_marker.hpp>
+
+#include <chrono>
+
+namespace mproc::detail {
+namespace {
+
+// The running task's marker: set by the pool worker loop, read by the chunk it runs.
+ItemMarker running_task;
+
+}  // namespace
+
+ItemMarker ItemMarker::current() noexcept { return running_task; }
+
+void ItemMarker::set_current(std::atomic<std::uint64_t>* item, std::atomic<std::int64_t>* item_started_ns) noexcept {
+    running_task.item_ = item;
+    running_task.item_started_ns_ = item_started_ns;
+}
+
+void ItemMarker::started_timed(std::uint64_t index) const noexcept {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch();
+    item_started_ns_->store(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count(), std::memory_order_relaxed);
+    item_->store(index, std::memory_order_release);
+}
+
+}  // namespace mproc::detail
