@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <mproc/errors.hpp>
+#include <mproc/serialize.hpp>
 
 #include "os/syscall.hpp"
 #include "os/unique_fd.hpp"
