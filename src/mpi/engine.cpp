@@ -9,7 +9,6 @@
 // A pool's life on the worker ranks: start (they run the initializer or start their local pools
 // and answer ready), tasks, then end, answered by ended once every task has been answered. Replies
 // of tasks abandoned by terminate() arrive before ended and are dropped.
-#include <sched.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -25,7 +24,7 @@
 #include <mproc/mpi.hpp>
 #include <mproc/process.hpp>
 
-#include "os/threads.hpp"
+#include "os_error.hpp"
 #include "runtime.hpp"
 
 namespace mproc::mpi {
@@ -118,7 +117,7 @@ public:
             std::rethrow_exception(init_error);
         }
         try {
-            thread_ = os::start_thread("the MPI pool's thread", [this] { run(); });
+            thread_ = mproc::detail::start_thread("the MPI pool's thread", [this] { run(); });
         } catch (...) {
             end_on_ranks();
             throw;
@@ -357,7 +356,7 @@ private:
             const auto wait = backoff.next();
             if (wait.count() == 0) {
                 lock.unlock();
-                ::sched_yield();
+                std::this_thread::yield();
                 lock.lock();
             } else if (!busy && sends_.empty()) {
                 // Nothing can arrive: sleep until a user thread has something for us.

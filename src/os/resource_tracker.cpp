@@ -199,7 +199,7 @@ int start_resource_tracker(UniqueFd& channel) noexcept {
     int error = intermediate < 0 ? errno : 0;
     if (intermediate > 0) {
         int status = 0;
-        const auto waited = sys_call([&] { return ::waitpid(intermediate, &status, 0); });
+        const auto waited = sys_call("waitpid", [&] { return ::waitpid(intermediate, &status, 0); });
         // ECHILD: reaped by someone else (SIGCHLD ignored); it exited all the same.
         if (waited && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) error = EAGAIN;
     }
@@ -214,7 +214,8 @@ int send_to_resource_tracker(int channel, TrackerRecord record, std::string_view
     char message[1 + tracked_name_max];
     message[0] = static_cast<char>(record);
     std::memcpy(message + 1, name.data(), name.size());
-    return sys_call([&] { return ::send(channel, message, 1 + name.size(), MSG_NOSIGNAL); }).error;
+    const auto sent = sys_call("send", [&] { return ::send(channel, message, 1 + name.size(), MSG_NOSIGNAL); });
+    return sent ? 0 : sent.error().code;
 }
 
 }  // namespace mproc::os
