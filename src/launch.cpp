@@ -72,7 +72,8 @@ Cookie random_cookie() {
 }
 
 void send_bootstrap(int socket, const Bootstrap& bootstrap, const Cookie& cookie) {
-    auto region = detail::or_throw(os::MappedMemfd::create("mproc-bootstrap", std::max<std::size_t>(bootstrap.payload.size(), 1)));
+    const std::size_t size = std::max<std::size_t>(bootstrap.payload.size(), 1);
+    auto region = detail::or_throw(os::MappedMemfd::create("mproc-bootstrap", size));
     if (!bootstrap.payload.empty()) std::memcpy(region.data(), bootstrap.payload.data(), bootstrap.payload.size());
     const auto header = make_bootstrap_header(bootstrap.entry, bootstrap.fds.size(), bootstrap.payload.size(), cookie);
     // The resource tracker's channel, when this process has one, goes along: segments the child

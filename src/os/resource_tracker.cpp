@@ -13,6 +13,7 @@
 
 #include "os/child_process.hpp"
 #include "os/syscall.hpp"
+#include "os/unique_fd.hpp"
 
 namespace mproc::os {
 namespace {
@@ -149,8 +150,9 @@ private:
 
     // Keep the socket and stderr only: the program's pipes, sockets and files must not stay open
     // in here (a reader waiting for their end would wait for the whole program).
-    const int channel = ::fcntl(socket, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-    if (channel < 0) ::_exit(1);
+    auto kept = duplicate_fd_cloexec(socket, STDERR_FILENO + 1);
+    if (!kept) ::_exit(1);
+    const int channel = kept.value().release();
     const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     for (int standard : {STDIN_FILENO, STDOUT_FILENO}) {
         if (null >= 0) ::dup2(null, standard);
