@@ -1,9 +1,6 @@
 #include "launch.hpp"
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/random.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,11 +17,13 @@
 
 #include <mproc/errors.hpp>
 
-#include "os/block_mapping.hpp"
+#include "message_fds.hpp"
 #include "os/fd_passing.hpp"
-#include "os/shared_region.hpp"
-#include "os/syscall.hpp"
+#include "os/io.hpp"
+#include "os/memfd.hpp"
+#include "os/poll.hpp"
 #include "os/threads.hpp"
+#include "os_error.hpp"
 #include "resource_tracker.hpp"
 
 namespace mproc::launch {
@@ -71,24 +70,21 @@ void warn_if_threaded() {
 
 Cookie random_cookie() {
     Cookie cookie;
-    std::size_t filled = 0;
-    while (filled < cookie.size()) {
-        const auto got = os::sys_call([&] { return ::getrandom(cookie.data() + filled, cookie.size() - filled, 0); });
-        filled += static_cast<std::size_t>(got.or_throw("getrandom"));
-    }
+    detail::or_throw(os::fill_random(cookie));
     return cookie;
 }
 
 void send_bootstrap(int socket, const Bootstrap& bootstrap, const Cookie& cookie) {
-    auto region = os::SharedRegion::create("mproc-bootstrap", std::max<std::size_t>(bootstrap.payload.size(), 1));
+    const std::size_t size = std::max<std::size_t>(bootstrap.payload.size(), 1);
+    auto region = detail::or_throw(os::MappedMemfd::create("mproc-bootstrap", size));
     if (!bootstrap.payload.empty()) std::memcpy(region.data(), bootstrap.payload.data(), bootstrap.payload.size());
     const auto header = make_bootstrap_header(bootstrap.entry, bootstrap.fds.size(), bootstrap.payload.size(), cookie);
     // The resource tracker's channel, when this process has one, goes along: segments the child
     // creates are then tracked as this program's (see resource_tracker.hpp).
     const int header_fds[] = {region.fd(), detail::resource_tracker_channel()};
-    os::send_message(socket, std::as_bytes(std::span(&header, 1)),
-                     std::span(header_fds, header_fds[1] >= 0 ? 2 : 1));
-    if (!bootstrap.fds.empty()) os::send_fds(socket, bootstrap.fds);
+    detail::send_message(socket, std::as_bytes(std::span(&header, 1)),
+                         std::span(header_fds, header_fds[1] >= 0 ? 2 : 1));
+    if (!bootstrap.fds.empty()) detail::send_fds(socket, bootstrap.fds);
 }
 
 // Waits for the child's hello: proof that it took its bootstrap (under spawn: that it reached
@@ -96,27 +92,21 @@ void send_bootstrap(int socket, const Bootstrap& bootstrap, const Cookie& cookie
 void await_hello(int socket, StartingChild& child) {
     const auto deadline = std::chrono::steady_clock::now() + handshake_timeout;
     bool timed_out = false;
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        pollfd fd{socket, POLLIN, 0};
-        const int ready = ::poll(&fd, 1, static_cast<int>(std::max<long long>(left.count(), 0)));
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready == 0) {
-            timed_out = true;
-            break;
-        }
+    const auto ready = os::wait_until_readable(socket, deadline);
+    if (ready && !ready.value()) {
+        timed_out = true;
+    } else {
         std::byte reply{};
-        const ssize_t received = ::recv(socket, &reply, 1, 0);
-        if (received < 0 && errno == EINTR) continue;
-        if (received == 1 && reply == hello) return;
-        break;  // the other end closed: the child is gone
+        const auto received = os::receive_message(socket, {&reply, 1});
+        if (received && received.value().size == 1 && reply == hello) return;
+        // The other end closed: the child is gone.
     }
     std::string what;
     if (timed_out) {
         child.process.signal(SIGKILL);
         what = "did not take its work within " + std::to_string(handshake_timeout.count()) + " s and was killed";
     } else {
-        const auto code = child.process.wait();
+        const auto code = detail::or_throw(child.process.wait());
         what = "exited (exit code " + std::to_string(code.value_or(0)) + ") before it took its work";
     }
     const bool program_run_again = child.method == StartMethod::spawn || child.entry == fork_server_entry;
@@ -168,16 +158,16 @@ int run_bootstrap(int socket, const Cookie& cookie, StartMethod method) {
     std::vector<os::UniqueFd> fds;
     try {
         HeaderBuffer buffer{};
-        auto message = os::receive_message(socket, buffer);
+        auto message = detail::receive_message(socket, buffer);
         header = decode_bootstrap_header(std::span(buffer).first(message.size), cookie);
         if (header && (message.fds.size() == 1 || message.fds.size() == 2)) {
             detail::adopt_resource_tracker(message.fds.size() == 2 ? std::move(message.fds[1]) : os::UniqueFd());
             if (header->payload_size) {
-                const auto region = os::BlockMapping::attach(std::move(message.fds[0]), 0);
+                const auto region = detail::or_throw(os::MappedMemfd::attach(std::move(message.fds[0]), 0));
                 if (region.mapped_size() < header->payload_size) throw SerializationError("payload memfd too small");
                 payload.assign(region.data(), region.data() + header->payload_size);
             }
-            if (header->fd_count) fds = os::receive_fds(socket, header->fd_count);
+            if (header->fd_count) fds = detail::receive_fds(socket, header->fd_count);
         } else {
             header.reset();
         }
@@ -194,12 +184,12 @@ int run_bootstrap(int socket, const Cookie& cookie, StartMethod method) {
         std::fprintf(stderr, "mproc: unknown bootstrap entry %u\n", static_cast<unsigned>(header->entry));
         return 1;
     }
-    ::send(socket, &hello, 1, MSG_NOSIGNAL);
+    (void)os::send_message(socket, {&hello, 1});
     keep_start_method(method);
     if (entry->socket == BootstrapSocket::pass)
         fds.emplace_back(socket);
     else
-        ::close(socket);
+        detail::close_fd(socket);
     std::vector<int> raw;
     for (const auto& fd : fds) raw.push_back(fd.get());
     Reader in(payload, raw);
@@ -213,7 +203,7 @@ StartingChild start_bootstrapped(StartMethod method, const Bootstrap& work, Star
     // As under fork, output buffered so far is the parent's to print, and printed before the child's.
     std::fflush(nullptr);
     const Cookie cookie = random_cookie();
-    auto [ours, theirs] = os::socket_pair();
+    auto [ours, theirs] = detail::socket_pair();
     os::ChildProcess process = start(theirs.get(), cookie);
     theirs.reset();
     StartingChild starting{std::move(process), std::move(ours), method, work.entry};
@@ -232,8 +222,8 @@ StartingChild start_bootstrapped(StartMethod method, const Bootstrap& work, Star
 // in errors: spawn, or forkserver for the fork server.
 StartingChild start_spawned(StartMethod method, const Bootstrap& work, const os::ForkOptions& options) {
     return start_bootstrapped(method, work, [&](int socket, const Cookie& cookie) {
-        return os::ChildProcess::exec_self(
-            socket, std::string(bootstrap_variable) + "=" + encode_bootstrap_address({socket, cookie}), options);
+        return detail::or_throw(os::ChildProcess::exec_self(
+            socket, std::string(bootstrap_variable) + "=" + encode_bootstrap_address({socket, cookie}), options));
     });
 }
 
@@ -256,14 +246,14 @@ static_assert(std::is_trivially_copyable_v<ServerRequest> && sizeof(ServerReques
 [[noreturn]] void serve_forks(os::UniqueFd socket) {
     // Ctrl-C goes to the whole foreground group: the parent decides what it means, and its
     // children get their own default action back (below). The server holds nothing but its socket.
-    ::signal(SIGINT, SIG_IGN);
+    os::set_signal_ignored(SIGINT, true);
     os::close_descriptors_except(socket.get());
     std::map<int, os::ChildProcess> children;
     for (;;) {
         ServerRequest request{};
         os::ReceivedMessage message;
         try {
-            message = os::receive_message(socket.get(), std::as_writable_bytes(std::span(&request, 1)));
+            message = detail::receive_message(socket.get(), std::as_writable_bytes(std::span(&request, 1)));
         } catch (...) {
             ::_exit(1);
         }
@@ -272,28 +262,28 @@ static_assert(std::is_trivially_copyable_v<ServerRequest> && sizeof(ServerReques
         std::int32_t reply = 0;
         if (request.op == ServerOp::fork && message.fds.size() == 1) {
             const int bootstrap_socket = message.fds[0].get();
-            try {
-                auto child = os::ChildProcess::fork(
-                    [&] {
-                        // Not the server's socket, nor the pidfds of its siblings.
-                        os::close_descriptors_except(bootstrap_socket);
-                        ::signal(SIGINT, SIG_DFL);
-                        return run_bootstrap(bootstrap_socket, request.cookie, StartMethod::forkserver);
-                    },
-                    {.new_process_group = request.new_process_group});
-                reply = child.pid();
-                children.emplace(reply, std::move(child));
-            } catch (const OSError& error) {
-                reply = -error.code();
+            auto child = os::ChildProcess::fork(
+                [&] {
+                    // Not the server's socket, nor the pidfds of its siblings.
+                    os::close_descriptors_except(bootstrap_socket);
+                    os::set_signal_ignored(SIGINT, false);
+                    return run_bootstrap(bootstrap_socket, request.cookie, StartMethod::forkserver);
+                },
+                {.new_process_group = request.new_process_group});
+            if (child) {
+                reply = child.value().pid();
+                children.emplace(reply, std::move(child).value());
+            } else {
+                reply = -child.error().code;
             }
         } else if (request.op == ServerOp::reap) {
             auto found = children.find(request.pid);
             if (found != children.end()) {
-                reply = found->second.wait().value_or(0);
+                reply = detail::or_throw(found->second.wait()).value_or(0);
                 children.erase(found);
             }
         }
-        if (::send(socket.get(), &reply, sizeof reply, MSG_NOSIGNAL) != sizeof reply) ::_exit(1);
+        if (!os::send_message(socket.get(), std::as_bytes(std::span(&reply, 1)))) ::_exit(1);
     }
 }
 
@@ -311,14 +301,14 @@ public:
     os::ChildProcess start(int bootstrap_socket, bool new_process_group, const Cookie& cookie) {
         const std::int32_t pid = request({ServerOp::fork, new_process_group, 0, 0, cookie}, bootstrap_socket);
         if (pid < 0) throw OSError("fork (in the fork server)", -pid);
-        return os::ChildProcess::adopt(pid, new_process_group, [this](int child) {
+        return detail::or_throw(os::ChildProcess::adopt(pid, new_process_group, [this](int child) {
             try {
                 return request({ServerOp::reap, false, 0, child, {}}, -1);
             } catch (const Error&) {
                 // The server is gone, and the kernel killed its children with it.
                 return -SIGKILL;
             }
-        });
+        }));
     }
 
 private:
@@ -340,9 +330,9 @@ private:
         std::int32_t reply = 0;
         std::size_t received = 0;
         try {
-            os::send_message(socket, std::as_bytes(std::span(&request, 1)),
-                             fd >= 0 ? std::span<const int>(&fd, 1) : std::span<const int>());
-            received = os::receive_message(socket, std::as_writable_bytes(std::span(&reply, 1))).size;
+            detail::send_message(socket, std::as_bytes(std::span(&request, 1)),
+                                 fd >= 0 ? std::span<const int>(&fd, 1) : std::span<const int>());
+            received = detail::receive_message(socket, std::as_writable_bytes(std::span(&reply, 1))).size;
         } catch (const OSError&) {
             // EPIPE or ECONNRESET: as an end of file.
         }
@@ -454,12 +444,12 @@ StartingChild begin_child(StartMethod method, const std::function<int()>& body,
     if (spawned_without_init()) refuse_uninitialized_spawned_child();
     if (method == StartMethod::fork) {
         warn_if_threaded();
-        auto child = os::ChildProcess::fork(
+        auto child = detail::or_throw(os::ChildProcess::fork(
             [&body] {
                 keep_start_method(StartMethod::fork);
                 return body();
             },
-            options);
+            options));
         return {std::move(child), {}, method};
     }
     const Bootstrap work = bootstrap();

@@ -2,7 +2,6 @@
 // which needs no formatting library.
 #include <mproc/log.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +16,8 @@
 
 #include <mproc/errors.hpp>
 #include <mproc/process.hpp>
+
+#include "os/io.hpp"
 
 namespace mproc {
 namespace {
@@ -117,14 +118,11 @@ void log_to_stderr(LogLevel level) {
 }
 
 void log_to_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) throw OSError("mproc::log_to_file: cannot open " + path, errno);
-    std::FILE* file = ::fdopen(fd, "a");
-    if (!file) {
-        const int error = errno;
-        ::close(fd);
-        throw OSError("mproc::log_to_file: cannot open " + path, error);
-    }
+    auto fd = os::open_for_append(path.c_str());
+    if (!fd) throw OSError("mproc::log_to_file: cannot open " + path, fd.error().code);
+    std::FILE* file = ::fdopen(fd.value().get(), "a");
+    if (!file) throw OSError("mproc::log_to_file: cannot open " + path, errno);
+    fd.value().release();  // closed with the stream
     auto& s = sink();
     std::lock_guard lock(s.mutex);
     close_owned(s);

@@ -14,6 +14,7 @@
 #include "launch.hpp"
 #include "os/child_process.hpp"
 #include "os/cpu.hpp"
+#include "os_error.hpp"
 
 namespace mproc {
 namespace {
@@ -150,7 +151,7 @@ struct Registry {
     Registry* previous;  // the parent's, kept reachable for leak checkers
 
     void reap_orphans() {
-        std::erase_if(orphans, [](Orphan& orphan) { return orphan.child.poll().has_value(); });
+        std::erase_if(orphans, [](Orphan& orphan) { return detail::or_throw(orphan.child.poll()).has_value(); });
     }
 
     // As Python: daemonic children are terminated, the others are waited for.
@@ -160,8 +161,8 @@ struct Registry {
             if (impl->daemon) impl->child.signal(SIGTERM);
         for (auto& orphan : orphans)
             if (orphan.info.daemon) orphan.child.signal(SIGTERM);
-        for (auto* impl : running) impl->child.wait();
-        for (auto& orphan : orphans) orphan.child.wait();
+        for (auto* impl : running) detail::or_throw(impl->child.wait());
+        for (auto& orphan : orphans) detail::or_throw(orphan.child.wait());
         running.clear();
         orphans.clear();
     } catch (...) {
@@ -204,7 +205,7 @@ Process::~Process() {
     if (!impl_ || impl_->state != Impl::State::started) return;
     std::lock_guard lock(registry->mutex);
     registry->running.erase(impl_.get());
-    if (!impl_->child.poll()) {
+    if (!detail::or_throw(impl_->child.poll())) {
         ProcessInfo info{impl_->child.pid(), impl_->name, impl_->daemon};
         registry->orphans.push_back({std::move(impl_->child), std::move(info)});
     }
@@ -230,24 +231,24 @@ void Process::start() {
 
 void Process::join() {
     impl_->require_started("join");
-    impl_->child.wait();
+    detail::or_throw(impl_->child.wait());
 }
 
 bool Process::join(std::chrono::duration<double> timeout) {
     impl_->require_started("join");
-    return impl_->child.wait(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)).has_value();
+    return detail::or_throw(impl_->child.wait(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout))).has_value();
 }
 
 bool Process::is_alive() {
     if (impl_->state == Impl::State::created) return false;
     impl_->require_started("is_alive");
-    return !impl_->child.poll().has_value();
+    return !detail::or_throw(impl_->child.poll()).has_value();
 }
 
 std::optional<int> Process::exitcode() {
     if (impl_->state == Impl::State::created) return std::nullopt;
     impl_->require_started("exitcode");
-    return impl_->child.poll();
+    return detail::or_throw(impl_->child.poll());
 }
 
 std::optional<int> Process::pid() const {
@@ -278,7 +279,7 @@ void Process::kill() {
 void Process::close() {
     if (impl_->state == Impl::State::closed) return;
     if (impl_->state == Impl::State::started) {
-        if (!impl_->child.poll())
+        if (!detail::or_throw(impl_->child.poll()))
             throw StateError("mproc::Process::close: the process is still running; join or kill it first");
         std::lock_guard lock(registry->mutex);
         registry->running.erase(impl_.get());

@@ -2,9 +2,6 @@
 // os/resource_tracker.hpp.
 #include "resource_tracker.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <mutex>
@@ -13,7 +10,7 @@
 
 #include "os/child_process.hpp"
 #include "os/resource_tracker.hpp"
-#include "os/syscall.hpp"
+#include "os_error.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -41,7 +38,7 @@ void start_tracker() {
         channel.store(fresh.release());
         return;
     }
-    os::sys_call([&] { return ::dup3(fresh.get(), current, O_CLOEXEC); }).or_throw("dup3 (resource tracker channel)");
+    or_throw(os::replace_fd_cloexec(fresh.get(), current), "dup3 (resource tracker channel)");
 }
 
 bool tracker_gone(int error) { return error == EPIPE || error == ECONNRESET || error == ECONNREFUSED; }

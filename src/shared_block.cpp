@@ -1,17 +1,14 @@
 #include <mproc/detail/shared_block.hpp>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <string>
 
 #include <mproc/errors.hpp>
 #include <mproc/serialize.hpp>
 
-#include "os/block_mapping.hpp"
-#include "os/syscall.hpp"
+#include "os/file.hpp"
+#include "os/memfd.hpp"
+#include "os_error.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -20,7 +17,7 @@ constexpr std::uint64_t max_mapping = std::uint64_t{1} << 40;
 }  // namespace
 
 SharedBlock SharedBlock::create(const char* debug_name, std::size_t size, std::size_t reserve) {
-    auto mapping = std::make_shared<os::BlockMapping>(os::BlockMapping::create(debug_name, size, reserve));
+    auto mapping = std::make_shared<os::MappedMemfd>(or_throw(os::MappedMemfd::create(debug_name, size, reserve)));
     SharedBlock block;
     block.data_ = mapping->data();
     block.mapped_size_ = mapping->mapped_size();
@@ -29,9 +26,8 @@ SharedBlock SharedBlock::create(const char* debug_name, std::size_t size, std::s
 }
 
 SharedBlock SharedBlock::attach(int borrowed_fd, std::size_t reserve) {
-    os::UniqueFd fd(os::sys_call([&] { return ::fcntl(borrowed_fd, F_DUPFD_CLOEXEC, 0); })
-                        .or_throw("fcntl(F_DUPFD_CLOEXEC) of a received shared object"));
-    auto mapping = std::make_shared<os::BlockMapping>(os::BlockMapping::attach(std::move(fd), reserve));
+    auto fd = or_throw(os::duplicate_fd_cloexec(borrowed_fd), "fcntl(F_DUPFD_CLOEXEC) of a received shared object");
+    auto mapping = std::make_shared<os::MappedMemfd>(or_throw(os::MappedMemfd::attach(std::move(fd), reserve)));
     SharedBlock block;
     block.data_ = mapping->data();
     block.mapped_size_ = mapping->mapped_size();
@@ -41,17 +37,15 @@ SharedBlock SharedBlock::attach(int borrowed_fd, std::size_t reserve) {
 
 int SharedBlock::fd() const noexcept { return region_ ? region_->fd() : -1; }
 
-std::size_t SharedBlock::file_size() const { return region_ ? region_->file_size() : 0; }
+std::size_t SharedBlock::file_size() const { return region_ ? or_throw(region_->file.size()) : 0; }
 
 void SharedBlock::grow_file(std::size_t offset, std::size_t length) const {
     // fallocate never shrinks the file, so concurrent growers cannot undo each other.
-    if (const auto grown = os::extend_file(region_->fd(), offset, length); !grown)
-        os::throw_file_size_error("fallocate(memfd)", grown.error);
+    or_throw(os::extend_file(region_->fd(), offset, length, "fallocate(memfd)"));
 }
 
 void SharedBlock::discard(std::size_t offset, std::size_t length) const noexcept {
-    ::fallocate(region_->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                static_cast<off_t>(length));
+    os::punch_hole(region_->fd(), offset, length);
 }
 
 void SharedBlock::encode(Writer& out) const {

@@ -1,26 +1,25 @@
 // Named shared memory segments (mproc/shared_memory.hpp), on shm_open.
 #include <mproc/shared_memory.hpp>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <random>
 #include <stdexcept>
 
 #include <mproc/serialize.hpp>
 
-#include "os/block_mapping.hpp"
-#include "os/syscall.hpp"
+#include "os/file.hpp"
+#include "os/mapping.hpp"
+#include "os/named_memory.hpp"
+#include "os/unique_fd.hpp"
+#include "os_error.hpp"
 #include "resource_tracker.hpp"
 
 namespace mproc {
 
 struct SharedMemory::Impl {
     std::string name;  // without the leading '/'
-    std::optional<os::BlockMapping> mapping;
+    os::UniqueFd fd;
+    std::optional<os::Mapping> mapping;
     std::size_t size = 0;
     bool track = true;
 };
@@ -50,20 +49,23 @@ std::string fresh_name() {
 std::shared_ptr<SharedMemory::Impl> map(std::string name, os::UniqueFd fd, bool track) {
     auto impl = std::make_shared<SharedMemory::Impl>();
     impl->name = std::move(name);
-    impl->mapping.emplace(os::BlockMapping::attach(std::move(fd), 0));
-    impl->size = impl->mapping->file_size();
+    impl->size = detail::or_throw(os::file_size(fd.get(), "fstat(memfd)"));
+    if (impl->size == 0) detail::throw_os_error({"mmap(memfd): empty block", EINVAL});
+    impl->mapping.emplace(
+        detail::or_throw(os::Mapping::map_shared(fd.get(), impl->size, os::Mapping::Access::read_write, "mmap(memfd)")));
+    impl->fd = std::move(fd);
     impl->track = track;
     return impl;
 }
 
 std::shared_ptr<SharedMemory::Impl> create_segment(const std::string& name, std::size_t size, bool track) {
     const std::string path = "/" + name;
-    auto opened = os::sys_call([&] { return ::shm_open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); });
-    if (!opened) throw OSError("SharedMemory: cannot create \"" + name + "\"", opened.error);
-    os::UniqueFd fd(opened.value);
+    auto opened = os::create_named_memory(path.c_str());
+    if (!opened) detail::throw_os_error(opened.error(), "SharedMemory: cannot create \"" + name + "\"");
+    os::UniqueFd fd = std::move(opened).value();
     if (const auto sized = os::set_file_size(fd.get(), size); !sized) {
-        ::shm_unlink(path.c_str());
-        os::throw_file_size_error("SharedMemory: cannot size \"" + name + "\"", sized.error);
+        (void)os::unlink_named_memory(path.c_str());
+        detail::throw_os_error(sized.error(), "SharedMemory: cannot size \"" + name + "\"");
     }
     try {
         auto impl = map(name, std::move(fd), track);
@@ -72,7 +74,7 @@ std::shared_ptr<SharedMemory::Impl> create_segment(const std::string& name, std:
         if (track) detail::track_segment(name);
         return impl;
     } catch (...) {
-        ::shm_unlink(path.c_str());
+        (void)os::unlink_named_memory(path.c_str());
         throw;
     }
 }
@@ -98,9 +100,9 @@ SharedMemory SharedMemory::create(const std::string& name, std::size_t size, Sha
 SharedMemory::SharedMemory(const std::string& name, SharedMemoryOptions options) {
     const std::string checked = checked_name(name);
     const std::string path = "/" + checked;
-    auto opened = os::sys_call([&] { return ::shm_open(path.c_str(), O_RDWR | O_CLOEXEC, 0600); });
-    if (!opened) throw OSError("SharedMemory: cannot attach to \"" + checked + "\"", opened.error);
-    impl_ = map(checked, os::UniqueFd(opened.value), options.track);
+    auto opened = os::open_named_memory(path.c_str());
+    if (!opened) detail::throw_os_error(opened.error(), "SharedMemory: cannot attach to \"" + checked + "\"");
+    impl_ = map(checked, std::move(opened).value(), options.track);
 }
 
 SharedMemory::SharedMemory(std::optional<std::string> name, bool create, std::size_t size, SharedMemoryOptions options)
@@ -122,23 +124,26 @@ std::span<std::byte> SharedMemory::buf() const {
 }
 
 void SharedMemory::close() noexcept {
-    if (impl_) impl_->mapping.reset();
+    if (impl_) {
+        impl_->mapping.reset();
+        impl_->fd.reset();
+    }
 }
 bool SharedMemory::closed() const noexcept { return !impl_ || !impl_->mapping; }
 
 void SharedMemory::unlink() {
     const std::string path = "/" + impl_->name;
-    const auto unlinked = os::sys_call([&] { return ::shm_unlink(path.c_str()); });
+    const auto unlinked = os::unlink_named_memory(path.c_str());
     // Gone either way: the tracker must not unlink a segment created later under the same name.
-    if (impl_->track && (unlinked || unlinked.error == ENOENT)) detail::untrack_segment(impl_->name);
-    unlinked.or_throw(("SharedMemory: cannot unlink \"" + impl_->name + "\"").c_str());
+    if (impl_->track && (unlinked || unlinked.error().code == ENOENT)) detail::untrack_segment(impl_->name);
+    detail::or_throw(unlinked, "SharedMemory: cannot unlink \"" + impl_->name + "\"");
 }
 
 void Codec<SharedMemory>::encode(Writer& out, const SharedMemory& memory) {
     auto& impl = memory.impl();
     mproc::encode(out, impl.name);
     out.write_value(static_cast<std::uint8_t>(impl.track));
-    out.write_value(out.attach_fd(impl.mapping->fd()));
+    out.write_value(out.attach_fd(impl.fd.get()));
 }
 
 SharedMemory Codec<SharedMemory>::decode(Reader& in) {
@@ -146,8 +151,7 @@ SharedMemory Codec<SharedMemory>::decode(Reader& in) {
     const auto track = in.read_value<std::uint8_t>();
     if (track > 1) in.fail("invalid SharedMemory track flag");
     const int borrowed = in.fd(in.read_value<std::uint32_t>());
-    os::UniqueFd fd(os::sys_call([&] { return ::fcntl(borrowed, F_DUPFD_CLOEXEC, 0); })
-                        .or_throw("fcntl(F_DUPFD_CLOEXEC) of a received SharedMemory"));
+    auto fd = detail::or_throw(os::duplicate_fd_cloexec(borrowed), "fcntl(F_DUPFD_CLOEXEC) of a received SharedMemory");
     return SharedMemory(map(std::move(name), std::move(fd), track == 1));
 }
 

@@ -13,8 +13,6 @@
 // a process killed while waiting leaves it too high, which costs spurious wakes, never a hang.
 #include <mproc/sync.hpp>
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -23,6 +21,7 @@
 #include <mproc/serialize.hpp>
 
 #include "os/code_modules.hpp"
+#include "os/file.hpp"
 #include "os/futex.hpp"
 
 namespace mproc {
@@ -147,9 +146,7 @@ bool MutexHandle::same_lock(const MutexHandle& a, const MutexHandle& b) noexcept
     };
     if (offset(a) != offset(b)) return false;
     // Two mappings of one block: the same memfd, received twice.
-    struct stat first {}, second {};
-    return ::fstat(a.block_.fd(), &first) == 0 && ::fstat(b.block_.fd(), &second) == 0 &&
-           first.st_dev == second.st_dev && first.st_ino == second.st_ino;
+    return os::same_file(a.block_.fd(), b.block_.fd());
 }
 
 }  // namespace detail

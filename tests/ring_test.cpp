@@ -11,8 +11,8 @@
 
 #include <gtest/gtest.h>
 
-#include "os/growing_mapping.hpp"
-#include "os/shared_region.hpp"
+#include "os/memfd.hpp"
+#include "os_error.hpp"
 #include "transport/futex_wait.hpp"
 
 namespace {
@@ -26,8 +26,9 @@ struct RingPair {
     explicit RingPair(std::size_t spill_limit = spill_capacity)
         : producer(region.data(), capacity, spill.get(), spill_limit),
           consumer(region.data(), capacity, spill.get(), spill_limit, Ring::Setup::attach) {}
-    mproc::os::SharedRegion region = mproc::os::SharedRegion::create("ring-test", Ring::region_size(capacity));
-    mproc::os::UniqueFd spill = mproc::os::create_growing_file("ring-test-spill");
+    mproc::os::MappedMemfd region =
+        mproc::detail::or_throw(mproc::os::MappedMemfd::create("ring-test", Ring::region_size(capacity)));
+    mproc::os::UniqueFd spill = mproc::detail::or_throw(mproc::os::create_growing_file("ring-test-spill"));
     // Both sides map the same memory, each with its own view of the spill file; the consumer's
     // object must not reinitialize the control block.
     Ring producer;

@@ -337,7 +337,7 @@ constexpr void require_transferable() {
 namespace detail {
 // Blocks at least this large are decoded into memory prepared with prepare_large_block().
 inline constexpr std::size_t large_block = std::size_t{4} << 20;
-// Advises the kernel to back [data, data + bytes) with huge pages. Defined in src/os/memory.cpp.
+// Advises the kernel to back [data, data + bytes) with huge pages. Defined in src/large_block.cpp.
 void prepare_large_block(void* data, std::size_t bytes) noexcept;
 }  // namespace detail
 

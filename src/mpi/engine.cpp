@@ -10,7 +10,6 @@
 // A pool's life on the worker ranks: start (they run the initializer or start their local pools
 // and answer ready), tasks, then end, answered by ended once every task has been answered. Replies
 // of tasks abandoned by terminate() arrive before ended and are dropped.
-#include <sched.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -26,6 +25,7 @@
 #include <mproc/process.hpp>
 
 #include "pool/scheduler.hpp"
+#include "os_error.hpp"
 #include "runtime.hpp"
 
 namespace mproc::mpi {
@@ -260,7 +260,7 @@ private:
         const auto wait = backoff_.next();
         if (wait.count() == 0) {
             lock.unlock();
-            ::sched_yield();
+            std::this_thread::yield();
             lock.lock();
         } else if (!in_flight() && sends_.empty()) {
             // Nothing can arrive: sleep until a user thread has something for us.

@@ -11,7 +11,6 @@
 #include "runtime.hpp"
 
 #include <mpi.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -241,7 +240,7 @@ std::chrono::nanoseconds Backoff::next() const {
 void Backoff::pause() const {
     const auto wait = next();
     if (wait.count() == 0)
-        ::sched_yield();
+        std::this_thread::yield();
     else
         std::this_thread::sleep_for(wait);
 }

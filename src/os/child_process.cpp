@@ -18,8 +18,7 @@
 #include <mutex>
 #include <vector>
 
-#include <mproc/errors.hpp>
-
+#include "os/poll.hpp"
 #include "os/syscall.hpp"
 #include "os/threads.hpp"
 
@@ -42,18 +41,21 @@ class Forker {
 public:
     explicit Forker(Forker* previous) : previous_(previous) {}
 
-    void run(const std::function<void()>& job) {
+    // Runs job on the forking thread; an error if that thread cannot be started.
+    SysResult run(const std::function<void()>& job) {
         std::exception_ptr error;
         bool done = false;
         {
             std::lock_guard lock(mutex_);
-            // Started before the job is queued: if it cannot be (OSError), no job is left behind
-            // referring to this frame.
+            // Started before the job is queued: if it cannot be, no job is left behind referring
+            // to this frame.
             if (!thread_started_) {
-                start_thread("the thread that forks for other threads", [this] {
+                auto thread = start_thread([this] {
                     InternalThread mark;
                     serve();
-                }).detach();
+                });
+                if (!thread) return SysError{"cannot start a thread (the thread that forks for other threads)", thread.error().code};
+                thread.value().detach();
                 thread_started_ = true;
             }
             jobs_.push_back([&] {
@@ -71,6 +73,7 @@ public:
         std::unique_lock lock(mutex_);
         done_.wait(lock, [&] { return done; });
         if (error) std::rethrow_exception(error);
+        return {};
     }
 
 private:
@@ -149,6 +152,8 @@ void close_descriptors_except(int keep) noexcept {
     ::close_range(static_cast<unsigned>(std::max(keep + 1, 3)), ~0u, 0);
 }
 
+void set_signal_ignored(int signal, bool ignored) noexcept { ::signal(signal, ignored ? SIG_IGN : SIG_DFL); }
+
 void at_fork_child(void (*callback)()) {
     static const bool registered = [] {
         ::pthread_atfork(nullptr, nullptr, &run_fork_child_callbacks);
@@ -158,9 +163,8 @@ void at_fork_child(void (*callback)()) {
     fork_child_callbacks().push_back(callback);
 }
 
-ChildProcess ChildProcess::fork(const std::function<int()>& body, const ForkOptions& options) {
-    ChildProcess child;
-    auto do_fork = [&] {
+Result<ChildProcess> ChildProcess::fork(const std::function<int()>& body, const ForkOptions& options) {
+    auto do_fork = [&]() -> Result<ChildProcess> {
         // Unflushed stdio buffers would otherwise be printed twice, once by each process.
         std::fflush(nullptr);
         // No signal handler may run in the child before it has set itself up.
@@ -172,25 +176,26 @@ ChildProcess ChildProcess::fork(const std::function<int()>& body, const ForkOpti
         if (pid == 0) run_child(body, options, parent, previous);
         const int fork_error = errno;
         ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-        if (pid < 0) throw_os_error("fork", fork_error);
+        if (pid < 0) return SysError{"fork", fork_error};
+        ChildProcess child;
         child.pid_ = pid;
         child.own_group_ = options.new_process_group;
         // Also set here: the parent may signal the group before the child ran setpgid.
         if (options.new_process_group) ::setpgid(pid, pid);
         // An unreaped child keeps its pid, so opening the pidfd after fork is race-free.
-        auto pidfd = sys_call([&] { return pidfd_open(pid); });
+        auto pidfd = sys_call("pidfd_open", [&] { return pidfd_open(pid); });
         if (!pidfd) {
             ::kill(pid, SIGKILL);
             ::waitpid(pid, nullptr, 0);
-            throw_os_error("pidfd_open", pidfd.error);
+            return pidfd.error();
         }
-        child.pidfd_.reset(pidfd.value);
+        child.pidfd_.reset(pidfd.value());
+        return child;
     };
-    if (on_main_thread())
-        do_fork();
-    else
-        forker->run(do_fork);
-    return child;
+    if (on_main_thread()) return do_fork();
+    std::optional<Result<ChildProcess>> forked;
+    if (const auto ran = forker->run([&] { forked.emplace(do_fork()); }); !ran) return ran.error();
+    return std::move(*forked);
 }
 
 namespace {
@@ -205,7 +210,7 @@ std::vector<std::string> own_argv() {
 
 }  // namespace
 
-ChildProcess ChildProcess::exec_self(int inherited_fd, const std::string& environment, const ForkOptions& options) {
+Result<ChildProcess> ChildProcess::exec_self(int inherited_fd, const std::string& environment, const ForkOptions& options) {
     // Everything the child needs is built here: between fork and exec it may only make system calls.
     static const std::vector<std::string> args = own_argv();
     std::vector<char*> argv;
@@ -235,12 +240,12 @@ ChildProcess ChildProcess::exec_self(int inherited_fd, const std::string& enviro
         options);
 }
 
-ChildProcess ChildProcess::adopt(int pid, bool own_group, std::function<int(int pid)> reap) {
+Result<ChildProcess> ChildProcess::adopt(int pid, bool own_group, std::function<int(int pid)> reap) {
+    auto pidfd = sys_call("pidfd_open", [&] { return pidfd_open(pid); });
+    if (!pidfd) return pidfd.error();
     ChildProcess child;
-    auto pidfd = sys_call([&] { return pidfd_open(pid); });
-    pidfd.or_throw("pidfd_open");
     child.pid_ = pid;
-    child.pidfd_.reset(pidfd.value);
+    child.pidfd_.reset(pidfd.value());
     child.own_group_ = own_group;
     child.reap_ = std::move(reap);
     return child;
@@ -264,36 +269,36 @@ void ChildProcess::kill_if_running() noexcept {
     if (pidfd_ && !exitcode_) {
         signal(SIGKILL);
         try {
-            wait();
+            (void)wait();
         } catch (...) {
             // Only an adopted child's reaper can fail, when its server is gone: nothing to reap.
         }
     }
 }
 
-std::optional<int> ChildProcess::wait(std::optional<std::chrono::nanoseconds> timeout) {
+Result<std::optional<int>> ChildProcess::wait(std::optional<std::chrono::nanoseconds> timeout) {
     if (exitcode_ || !pidfd_) return exitcode_;
     if (timeout) {
-        // ppoll takes a timespec: no rounding of sub-millisecond timeouts to zero.
-        const auto ns = std::max(timeout->count(), std::chrono::nanoseconds::rep{0});
-        timespec limit{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-        pollfd fd{pidfd_.get(), POLLIN, 0};
-        const auto ready = sys_call([&] { return ::ppoll(&fd, 1, &limit, nullptr); });
-        ready.or_throw("ppoll(pidfd)");
-        if (ready.value == 0) return std::nullopt;
+        // A timeout too long to be a deadline is none.
+        const auto now = std::chrono::steady_clock::now();
+        const auto left = std::max(*timeout, std::chrono::nanoseconds(0));
+        std::optional<std::chrono::steady_clock::time_point> deadline;
+        if (left < std::chrono::steady_clock::time_point::max() - now) deadline = now + left;
+        const auto ready = wait_until_readable(pidfd_.get(), deadline);
+        if (!ready) return SysError{"ppoll(pidfd)", ready.error().code};
+        if (!ready.value()) return std::optional<int>();
     }
     if (reap_) {
-        if (!timeout) {
-            pollfd fd{pidfd_.get(), POLLIN, 0};
-            sys_call([&] { return ::poll(&fd, 1, -1); }).or_throw("poll(pidfd)");
-        }
+        if (!timeout)
+            if (const auto ready = wait_until_readable(pidfd_.get(), std::nullopt); !ready)
+                return SysError{"poll(pidfd)", ready.error().code};
         exitcode_ = reap_(pid_);
         return exitcode_;
     }
     siginfo_t info{};
     const auto waited =
-        sys_call([&] { return ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED); });
-    waited.or_throw("waitid");
+        sys_call("waitid", [&] { return ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED); });
+    if (!waited) return waited.error();
     exitcode_ = exitcode_from(info);
     return exitcode_;
 }

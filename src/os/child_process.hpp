@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "os/result.hpp"
 #include "os/unique_fd.hpp"
 
 namespace mproc::os {
@@ -22,14 +23,14 @@ public:
     // Forks. The child runs `body` with the parent's signal mask, then leaves through _exit with
     // the value it returns (stdio flushed; atexit handlers and static destructors do not run).
     // The child is killed by SIGKILL if this process dies, however it dies.
-    static ChildProcess fork(const std::function<int()>& body, const ForkOptions& options = {});
+    static Result<ChildProcess> fork(const std::function<int()>& body, const ForkOptions& options = {});
     // Starts a fresh run of this program (/proc/self/exe with this process's argv), with
     // `environment` added to the environment and stdin on /dev/null. `inherited_fd` stays open
     // in it; every other descriptor of ours is close-on-exec.
-    static ChildProcess exec_self(int inherited_fd, const std::string& environment, const ForkOptions& options = {});
+    static Result<ChildProcess> exec_self(int inherited_fd, const std::string& environment, const ForkOptions& options = {});
     // Takes charge of a child that another process forked and will reap for us: `reap(pid)` waits
     // for its exit code once it has exited (see ForkServer).
-    static ChildProcess adopt(int pid, bool own_group, std::function<int(int pid)> reap);
+    static Result<ChildProcess> adopt(int pid, bool own_group, std::function<int(int pid)> reap);
 
     ChildProcess() = default;
     ChildProcess(ChildProcess&&) noexcept = default;
@@ -44,9 +45,9 @@ public:
     // Waits until the child exits or the timeout passes (no timeout: waits forever). Returns the
     // exit code as Python reports it (the status, or minus the killing signal), or nothing if the
     // child is still running.
-    std::optional<int> wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+    [[nodiscard]] Result<std::optional<int>> wait(std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
     // Non-blocking: the exit code if the child has exited (reaping it), nothing otherwise.
-    std::optional<int> poll() { return wait(std::chrono::nanoseconds{0}); }
+    [[nodiscard]] Result<std::optional<int>> poll() { return wait(std::chrono::nanoseconds{0}); }
     std::optional<int> exitcode() const noexcept { return exitcode_; }
     // Whether the child has exited, without reaping it.
     bool has_exited() const noexcept;
@@ -72,5 +73,8 @@ void close_descriptors_except(int keep) noexcept;
 // (lists of children, helper threads that did not survive the fork) reset it here. Registered
 // callbacks run in registration order. Call from a static initializer or before forking.
 void at_fork_child(void (*callback)());
+
+// Whether `signal` is ignored (SIG_IGN) or gets its default action (SIG_DFL) in this process.
+void set_signal_ignored(int signal, bool ignored) noexcept;
 
 }  // namespace mproc::os

@@ -9,17 +9,20 @@
 
 namespace mproc::os {
 
-EventFd::EventFd()
-    : fd_(sys_call([] { return ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }).or_throw("eventfd")) {}
+Result<EventFd> EventFd::create() noexcept {
+    const auto fd = sys_call("eventfd", [] { return ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); });
+    if (!fd) return fd.error();
+    return EventFd(UniqueFd(fd.value()));
+}
 
 void EventFd::notify() const noexcept {
     const std::uint64_t one = 1;
-    sys_call([&] { return ::write(fd_.get(), &one, sizeof one); });
+    (void)sys_call("write(eventfd)", [&] { return ::write(fd_.get(), &one, sizeof one); });
 }
 
 void EventFd::drain() const noexcept {
     std::uint64_t count;
-    sys_call([&] { return ::read(fd_.get(), &count, sizeof count); });
+    (void)sys_call("read(eventfd)", [&] { return ::read(fd_.get(), &count, sizeof count); });
 }
 
 }  // namespace mproc::os

@@ -3,13 +3,16 @@
 
 #include <utility>
 
+#include "os/result.hpp"
 #include "os/unique_fd.hpp"
 
 namespace mproc::os {
 
 class EventFd {
 public:
-    EventFd();
+    // A new one, close-on-exec and non-blocking.
+    static Result<EventFd> create() noexcept;
+    EventFd() = default;
     // One received from another process.
     explicit EventFd(UniqueFd fd) noexcept : fd_(std::move(fd)) {}
     int fd() const noexcept { return fd_.get(); }

@@ -1,5 +1,5 @@
-// Passing file descriptors between processes over a Unix socket (SCM_RIGHTS). Used to send the
-// memfds behind shared objects along with messages that mention them.
+// Messages over a pair of Unix sockets, with file descriptors passed beside them (SCM_RIGHTS): how
+// the memfds behind shared objects travel along with the messages that mention them.
 #pragma once
 
 #include <chrono>
@@ -9,12 +9,13 @@
 #include <utility>
 #include <vector>
 
+#include "os/result.hpp"
 #include "os/unique_fd.hpp"
 
 namespace mproc::os {
 
 // A connected pair of SOCK_SEQPACKET sockets, close-on-exec: each send is received whole.
-std::pair<UniqueFd, UniqueFd> socket_pair();
+[[nodiscard]] Result<std::pair<UniqueFd, UniqueFd>> socket_pair() noexcept;
 
 // Whether `fd` is an end of a socket_pair() that this process's parent made: an AF_UNIX
 // SOCK_SEQPACKET socket whose peer credentials (those of the process that created the pair) are
@@ -29,19 +30,19 @@ bool is_socket_pair_from_parent(int fd) noexcept;
 std::optional<std::size_t> peek_message(int socket, std::span<std::byte> buffer,
                                         std::chrono::milliseconds timeout) noexcept;
 
-// Sends the descriptors as one message. At most max_fds_per_message.
-inline constexpr std::size_t max_fds_per_message = 253;  // the kernel's SCM_MAX_FD
-void send_fds(int socket, std::span<const int> fds);
-// Receives one message of descriptors (close-on-exec), which must hold exactly `count`.
-std::vector<UniqueFd> receive_fds(int socket, std::size_t count);
+// The most descriptors one message may carry: the kernel's SCM_MAX_FD.
+inline constexpr std::size_t max_fds_per_message = 253;
 
-// A small message of bytes with descriptors beside it, as one datagram.
-void send_message(int socket, std::span<const std::byte> data, std::span<const int> fds = {});
+// Sends a message of bytes with descriptors beside it (at most max_fds_per_message), as one
+// datagram. Never raises SIGPIPE: a closed other end is EPIPE.
+[[nodiscard]] SysResult send_message(int socket, std::span<const std::byte> data, std::span<const int> fds = {}) noexcept;
+
 struct ReceivedMessage {
     std::size_t size = 0;  // bytes written to the buffer; 0 when the other side has closed
-    std::vector<UniqueFd> fds;
+    std::vector<UniqueFd> fds;  // close-on-exec
+    bool truncated = false;  // the message or its descriptors did not fit: what did is here
 };
-// Throws SerializationError if the message or its descriptors did not fit.
-ReceivedMessage receive_message(int socket, std::span<std::byte> buffer);
+// Receives one message into `buffer`, with up to max_fds_per_message descriptors.
+[[nodiscard]] Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer) noexcept;
 
 }  // namespace mproc::os

@@ -13,6 +13,7 @@
 
 #include "os/child_process.hpp"
 #include "os/syscall.hpp"
+#include "os/unique_fd.hpp"
 
 namespace mproc::os {
 namespace {
@@ -149,8 +150,9 @@ private:
 
     // Keep the socket and stderr only: the program's pipes, sockets and files must not stay open
     // in here (a reader waiting for their end would wait for the whole program).
-    const int channel = ::fcntl(socket, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-    if (channel < 0) ::_exit(1);
+    auto kept = duplicate_fd_cloexec(socket, STDERR_FILENO + 1);
+    if (!kept) ::_exit(1);
+    const int channel = kept.value().release();
     const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     for (int standard : {STDIN_FILENO, STDOUT_FILENO}) {
         if (null >= 0) ::dup2(null, standard);
@@ -199,7 +201,7 @@ int start_resource_tracker(UniqueFd& channel) noexcept {
     int error = intermediate < 0 ? errno : 0;
     if (intermediate > 0) {
         int status = 0;
-        const auto waited = sys_call([&] { return ::waitpid(intermediate, &status, 0); });
+        const auto waited = sys_call("waitpid", [&] { return ::waitpid(intermediate, &status, 0); });
         // ECHILD: reaped by someone else (SIGCHLD ignored); it exited all the same.
         if (waited && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) error = EAGAIN;
     }
@@ -214,7 +216,8 @@ int send_to_resource_tracker(int channel, TrackerRecord record, std::string_view
     char message[1 + tracked_name_max];
     message[0] = static_cast<char>(record);
     std::memcpy(message + 1, name.data(), name.size());
-    return sys_call([&] { return ::send(channel, message, 1 + name.size(), MSG_NOSIGNAL); }).error;
+    const auto sent = sys_call("send", [&] { return ::send(channel, message, 1 + name.size(), MSG_NOSIGNAL); });
+    return sent ? 0 : sent.error().code;
 }
 
 }  // namespace mproc::os

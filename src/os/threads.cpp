@@ -6,7 +6,6 @@
 #include <system_error>
 
 #include "os/child_process.hpp"
-#include "os/syscall.hpp"
 
 namespace mproc::os {
 namespace {
@@ -21,11 +20,11 @@ const bool reset_in_children = [] {
 
 }  // namespace
 
-std::thread start_thread(const std::string& purpose, std::function<void()> body) {
+Result<std::thread> start_thread(std::function<void()> body) {
     try {
         return std::thread(std::move(body));
     } catch (const std::system_error& error) {
-        throw_os_error("cannot start a thread (" + purpose + ")", error.code().value());
+        return SysError{"pthread_create", error.code().value()};
     }
 }
 

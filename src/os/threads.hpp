@@ -4,16 +4,16 @@
 #pragma once
 
 #include <functional>
-#include <string>
 #include <thread>
+
+#include "os/result.hpp"
 
 namespace mproc::os {
 
-// Starts a thread running `body`, as std::thread does; but a thread that cannot be created
-// (EAGAIN: a thread or process limit such as RLIMIT_NPROC, or no memory for its stack) is an
-// OSError naming `purpose`, not the std::system_error std::thread throws: every mproc error is an
-// mproc::Error.
-std::thread start_thread(const std::string& purpose, std::function<void()> body);
+// Starts a thread running `body`, as std::thread does; a thread that cannot be created (EAGAIN:
+// a thread or process limit such as RLIMIT_NPROC, or no memory for its stack) is an error
+// ("pthread_create"), not the std::system_error std::thread throws.
+Result<std::thread> start_thread(std::function<void()> body);
 
 // Threads of this process, from /proc/self/status; 0 if unknown.
 int thread_count() noexcept;

@@ -3,6 +3,8 @@
 
 #include <utility>
 
+#include "os/result.hpp"
+
 namespace mproc::os {
 
 class UniqueFd {
@@ -26,5 +28,10 @@ public:
 private:
     int fd_ = -1;
 };
+
+// A close-on-exec copy of fd, numbered `lowest` or above.
+[[nodiscard]] Result<UniqueFd> duplicate_fd_cloexec(int fd, int lowest = 0) noexcept;
+// Makes descriptor number `onto` a close-on-exec copy of `from` (dup3), closing what it was.
+[[nodiscard]] SysResult replace_fd_cloexec(int from, int onto) noexcept;
 
 }  // namespace mproc::os

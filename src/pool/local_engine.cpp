@@ -10,7 +10,8 @@
 // result (help_until), which receives replies itself for a few dozen microseconds while the pool
 // thread sleeps on. A round trip then wakes nobody in the parent. Jobs whose delivery runs user
 // callbacks are left to the pool thread.
-#include <poll.h>
+#include <mproc/detail/pool_core.hpp>
+
 #include <signal.h>
 
 #include <algorithm>
@@ -28,12 +29,13 @@
 #include "os/child_process.hpp"
 #include "os/cpu.hpp"
 #include "os/event_fd.hpp"
-#include "os/fd_passing.hpp"
-#include "os/growing_mapping.hpp"
-#include "os/robust_mutex.hpp"
-#include "os/shared_region.hpp"
+#include "message_fds.hpp"
+#include "os/memfd.hpp"
+#include "os/poll.hpp"
+#include "os/process_ids.hpp"
 #include "os/spin.hpp"
 #include "os/threads.hpp"
+#include "os_error.hpp"
 #include "pool/channel.hpp"
 #include "pool/scheduler.hpp"
 #include "pool/worker.hpp"
@@ -62,7 +64,7 @@ struct InFlight {
 };
 
 struct Worker {
-    os::SharedRegion region;
+    os::MappedMemfd region;
     os::UniqueFd task_spill, reply_spill;  // the rings' spill files
     std::unique_ptr<Channel> channel;
     os::UniqueFd fd_socket;  // ours; the worker has the other end
@@ -79,10 +81,11 @@ class LocalEngine final : public pool::Scheduler {
 public:
     explicit LocalEngine(const PoolConfig& config)
         : config_(config),
-          signals_region_(os::SharedRegion::create_writable_here_only("mproc-pool", sizeof(pool::PoolSignals))),
+          signals_region_(or_throw(os::MappedMemfd::create_writable_here_only("mproc-pool", sizeof(pool::PoolSignals)))),
           signals_(new (signals_region_.data()) pool::PoolSignals),
-          reply_count_region_(os::SharedRegion::create("mproc-pool-replies", sizeof(pool::ReplyCount))),
-          reply_count_(new (reply_count_region_.data()) pool::ReplyCount) {
+          reply_count_region_(or_throw(os::MappedMemfd::create("mproc-pool-replies", sizeof(pool::ReplyCount)))),
+          reply_count_(new (reply_count_region_.data()) pool::ReplyCount),
+          wake_(or_throw(os::EventFd::create())) {
         // Not when workers outnumber CPUs: spinning ones would take the CPUs of busy ones.
         signals_->workers_spin.store(config.processes <= os::usable_cpu_count() ? 1 : 0);
     }
@@ -215,20 +218,20 @@ private:
     launch::StartingChild spawn_worker(Confirm confirm = Confirm::now) {
         auto worker = std::make_unique<Worker>();
         worker->name = next_pool_worker_name(config_.start_method);
-        worker->region = os::SharedRegion::create("mproc-worker", Channel::region_size());
-        worker->task_spill = os::create_growing_file("mproc-worker-tasks");
-        worker->reply_spill = os::create_growing_file("mproc-worker-replies");
+        worker->region = or_throw(os::MappedMemfd::create("mproc-worker", Channel::region_size()));
+        worker->task_spill = or_throw(os::create_growing_file("mproc-worker-tasks"));
+        worker->reply_spill = or_throw(os::create_growing_file("mproc-worker-replies"));
         worker->channel = std::make_unique<Channel>(worker->region.data(), worker->task_spill.get(),
                                                     worker->reply_spill.get(), config_.max_message_size);
         Channel* channel = worker->channel.get();
-        auto [ours, theirs] = os::socket_pair();
+        auto [ours, theirs] = socket_pair();
         const int worker_socket = theirs.get();
         auto child = launch::begin_child(
             config_.start_method,
             [this, channel, worker_socket, name = worker->name] {
                 set_log_process_name(name);
                 // What the parent sleeps by is no task's to scribble over (see pool/channel.hpp).
-                signals_region_.make_read_only_here();
+                or_throw(signals_region_.make_read_only_here());
                 std::span<const int> initializer_fds;
                 if (config_.initializer_fds) initializer_fds = *config_.initializer_fds;
                 return pool::run_worker(*channel, *signals_, *reply_count_, wake_, worker_socket, config_.initializer,
@@ -307,7 +310,7 @@ private:
             Writer& out = tasks.begin(job->timeout ? pool::timed_task_message : pool::task_message, tag);
             try {
                 job->encode(out);
-                if (!out.fds().empty()) os::send_fds(chosen->fd_socket.get(), out.fds());
+                if (!out.fds().empty()) send_fds(chosen->fd_socket.get(), out.fds());
             } catch (...) {
                 tasks.abandon();
                 fail_later(std::move(job), std::current_exception());
@@ -425,7 +428,7 @@ private:
             lock.unlock();
             try {
                 std::vector<os::UniqueFd> received;
-                if (record->fd_count) received = os::receive_fds(worker.fd_socket.get(), record->fd_count);
+                if (record->fd_count) received = receive_fds(worker.fd_socket.get(), record->fd_count);
                 std::vector<int> fds;
                 for (const auto& fd : received) fds.push_back(fd.get());
                 Reader in(record->payload, fds);
@@ -455,7 +458,7 @@ private:
 
     void handle_exit(std::size_t index, std::unique_lock<std::mutex>& lock) {
         Worker& worker = *workers_[index];
-        const int exitcode = worker.process.wait().value_or(-SIGKILL);
+        const int exitcode = or_throw(worker.process.wait()).value_or(-SIGKILL);
         log_worker_exit(worker.name, worker.process.pid(), exitcode,
                         worker.retiring || worker.timed_out_tag || state() == State::terminated);
         drain(worker, lock, Receiver::pool_thread);  // replies published before it died still count
@@ -584,8 +587,8 @@ private:
     }
 
     void sleep(std::unique_lock<std::mutex>& lock, std::optional<std::chrono::steady_clock::time_point> deadline) {
-        std::vector<pollfd> fds{{wake_.fd(), POLLIN, 0}};
-        for (const auto& worker : workers_) fds.push_back({worker->process.pidfd(), POLLIN, 0});
+        std::vector<int> fds{wake_.fd()};
+        for (const auto& worker : workers_) fds.push_back(worker->process.pidfd());
         // Odd: asleep. Bumped again when awake, so that each worker wakes us at most once a sleep.
         auto& generation = signals_->sleep_generation;
         generation.store(generation.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -597,22 +600,17 @@ private:
         // Workers do not wake us while a stream's lease runs (receive_stream).
         const Clock::time_point lease_end{std::chrono::nanoseconds(signals_->stream_lease_ns.load(std::memory_order_relaxed))};
         if (lease_end > Clock::now() && (!deadline || lease_end < *deadline)) deadline = lease_end;
-        timespec limit{};
-        if (deadline) {
-            const auto left = std::max(std::chrono::nanoseconds(0), *deadline - std::chrono::steady_clock::now());
-            limit = {static_cast<time_t>(left.count() / 1'000'000'000), static_cast<long>(left.count() % 1'000'000'000)};
-        }
         lock.unlock();
-        ::ppoll(fds.data(), fds.size(), deadline ? &limit : nullptr, nullptr);
+        (void)os::wait_until_readable(fds, deadline);
         lock.lock();
         generation.store(generation.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         wake_.drain();
     }
 
     const PoolConfig config_;
-    os::SharedRegion signals_region_;
+    os::MappedMemfd signals_region_;
     pool::PoolSignals* signals_;
-    os::SharedRegion reply_count_region_;
+    os::MappedMemfd reply_count_region_;
     pool::ReplyCount* reply_count_;
     os::EventFd wake_;
 

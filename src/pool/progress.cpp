@@ -1,12 +1,13 @@
 #include <mproc/detail/progress.hpp>
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <algorithm>
 #include <cstdio>
 #include <string>
 #include <mutex>
+#include <span>
+
+#include "os/io.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -95,12 +96,8 @@ struct Progress::State {
             std::fflush(file);
             return;
         }
-        for (std::size_t written = 0; written < text.size();) {
-            const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return;  // a bar that cannot be drawn is not worth failing the map for
-            written += static_cast<std::size_t>(n);
-        }
+        // A bar that cannot be drawn is not worth failing the map for.
+        (void)os::write_all(fd, std::as_bytes(std::span(text)));
     }
 
     void draw(bool final) {
@@ -128,7 +125,7 @@ Progress::Progress(std::optional<std::size_t> total, ProgressOutput output) : st
         state.file = stderr;
     }
     const int fd = state.file ? ::fileno(state.file) : state.fd;
-    state.bar.terminal = output.terminal.value_or(fd >= 0 && ::isatty(fd) == 1);
+    state.bar.terminal = output.terminal.value_or(os::is_terminal(fd));
     std::lock_guard lock(state.mutex);
     state.draw(false);  // 0% at once, as tqdm
 }

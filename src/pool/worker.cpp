@@ -1,14 +1,15 @@
 #include "pool/worker.hpp"
 
-#include <sched.h>
+#include <thread>
 
 #include <mproc/detail/item_marker.hpp>
 #include <mproc/detail/task.hpp>
 #include <mproc/log.hpp>
 
 #include "launch.hpp"
-#include "os/fd_passing.hpp"
-#include "os/shared_region.hpp"
+#include "message_fds.hpp"
+#include "os/memfd.hpp"
+#include "os_error.hpp"
 #include "os/spin.hpp"
 
 namespace mproc {
@@ -34,7 +35,7 @@ struct ParentLink {
 void publish(Channel& channel, const ParentLink& parent, int fd_socket, Writer& reply) {
     if (!reply.fds().empty()) {
         try {
-            os::send_fds(fd_socket, reply.fds());
+            detail::send_fds(fd_socket, reply.fds());
         } catch (...) {
             reply.truncate(0);
             reply.clear_fds();
@@ -84,7 +85,7 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
     for (long done = 0; max_tasks <= 0 || done < max_tasks; ++done) {
         int looks = 0;
         const bool caught = spin && signals.helpers.load(std::memory_order_relaxed) > 0 && os::spin_until(budget, [&] {
-            if (++looks % 8 == 0) sched_yield();
+            if (++looks % 8 == 0) std::this_thread::yield();
             return !channel.tasks.empty();
         });
         const auto record = channel.tasks.wait();
@@ -106,7 +107,7 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
         std::vector<os::UniqueFd> received;
         std::vector<int> fds;
         try {
-            if (record->fd_count) received = os::receive_fds(fd_socket, record->fd_count);
+            if (record->fd_count) received = detail::receive_fds(fd_socket, record->fd_count);
             for (const auto& fd : received) fds.push_back(fd.get());
             Reader in(record->payload, fds);
             in.on_release(&release_task, &release);
@@ -138,12 +139,12 @@ int run_spawned_worker(Reader& payload, std::vector<os::UniqueFd>& fds) {
     detail::adopt_worker_log_settings(decode<std::string>(payload));
     constexpr std::size_t own_fds = 7;
     if (fds.size() < own_fds) payload.fail("pool worker bootstrap without its descriptors");
-    auto region = os::SharedRegion::attach(std::move(fds[0]), pool::Channel::region_size());
+    auto region = detail::or_throw(os::MappedMemfd::attach(std::move(fds[0]), pool::Channel::region_size()));
     const os::UniqueFd task_spill = std::move(fds[1]);
     const os::UniqueFd reply_spill = std::move(fds[2]);
-    const auto signals = os::SharedRegion::attach(std::move(fds[3]), sizeof(pool::PoolSignals),
-                                                  os::SharedRegion::Access::read_only);
-    auto reply_count = os::SharedRegion::attach(std::move(fds[4]), sizeof(pool::ReplyCount));
+    const auto signals = detail::or_throw(
+        os::MappedMemfd::attach(std::move(fds[3]), sizeof(pool::PoolSignals), os::Mapping::Access::read_only));
+    auto reply_count = detail::or_throw(os::MappedMemfd::attach(std::move(fds[4]), sizeof(pool::ReplyCount)));
     const os::EventFd parent_wake(std::move(fds[5]));
     const os::UniqueFd fd_socket = std::move(fds[6]);
     std::vector<int> initializer_fds;

@@ -2,15 +2,13 @@
 // a socketpair whose only use is to tell one end that every copy of the other is closed.
 #include <mproc/detail/message_queue.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
-
 #include <mproc/errors.hpp>
 #include <mproc/serialize.hpp>
 
-#include "os/syscall.hpp"
+#include "message_fds.hpp"
+#include "os/poll.hpp"
 #include "os/unique_fd.hpp"
+#include "os_error.hpp"
 
 namespace mproc::detail {
 
@@ -19,19 +17,15 @@ struct PeerLink::Fd {
 };
 
 std::pair<PeerLink, PeerLink> PeerLink::create() {
-    int fds[2];
-    os::sys_call([&] { return ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }).or_throw("socketpair");
+    auto [first, second] = socket_pair();
     PeerLink a, b;
-    a.fd_ = std::make_shared<Fd>(Fd{os::UniqueFd(fds[0])});
-    b.fd_ = std::make_shared<Fd>(Fd{os::UniqueFd(fds[1])});
+    a.fd_ = std::make_shared<Fd>(Fd{std::move(first)});
+    b.fd_ = std::make_shared<Fd>(Fd{std::move(second)});
     return {std::move(a), std::move(b)};
 }
 
 bool PeerLink::peer_open() const noexcept {
-    if (!fd_) return false;
-    pollfd entry{fd_->fd.get(), POLLRDHUP, 0};
-    const int ready = ::poll(&entry, 1, 0);
-    return !(ready > 0 && (entry.revents & (POLLHUP | POLLRDHUP | POLLERR)));
+    return fd_ && !os::peer_hung_up(fd_->fd.get());
 }
 
 void PeerLink::close() noexcept { fd_.reset(); }
@@ -44,9 +38,8 @@ void PeerLink::encode(Writer& out) const {
 PeerLink PeerLink::decode(Reader& in) {
     const int borrowed = in.fd(in.read_value<std::uint32_t>());
     PeerLink link;
-    link.fd_ = std::make_shared<Fd>(Fd{os::UniqueFd(os::sys_call([&] {
-        return ::fcntl(borrowed, F_DUPFD_CLOEXEC, 0);
-    }).or_throw("fcntl(F_DUPFD_CLOEXEC) of a received Connection"))});
+    link.fd_ = std::make_shared<Fd>(
+        Fd{or_throw(os::duplicate_fd_cloexec(borrowed), "fcntl(F_DUPFD_CLOEXEC) of a received Connection")});
     return link;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "os/futex.hpp"
+#include "os_error.hpp"
 #include "transport/futex_wait.hpp"
 
 namespace mproc::transport {
@@ -108,7 +109,7 @@ Writer::Storage Ring::grow(void* context, std::size_t used, std::size_t needed) 
     constexpr std::size_t min_spill = std::size_t{1} << 20;
     const std::size_t size =
         std::min(ring.spill_limit_, round_up(std::max({needed, 2 * ring.spill_reserved_, min_spill}), page));
-    std::byte* spill = ring.spill_.at_least(size, os::GrowingMapping::Mode::grow_file);
+    std::byte* spill = detail::or_throw(ring.spill_.at_least(size, os::GrowingMapping::Mode::grow_file));
     ring.spill_reserved_ = size;
     if (!ring.spilling_) {
         const std::size_t offset = ring.header_position_ % ring.capacity_;
@@ -172,7 +173,7 @@ std::optional<Record> Ring::peek() const {
         const std::byte* payload = data_ + offset + header_size;
         if (record.spilled) {
             if (header.length > spill_limit_) throw corrupt();
-            payload = spill_.at_least(std::max<std::size_t>(header.length, 1), os::GrowingMapping::Mode::existing);
+            payload = detail::or_throw(spill_.at_least(std::max<std::size_t>(header.length, 1), os::GrowingMapping::Mode::existing));
             if (!payload) throw corrupt();  // the producer never grew the spill file that far
         } else if (header.length > room) {
             throw corrupt();

@@ -19,7 +19,7 @@
 namespace mproc::detail {
 
 // A close-on-exec duplicate of fd (SerializationError if it is not open), and its release.
-// Defined in src/os/fd_passing.cpp.
+// Defined in src/message_fds.cpp.
 int duplicate_fd(int fd);
 void close_fd(int fd) noexcept;
 // Duplicates of the descriptors, closed when the last owner lets go.

@@ -25,7 +25,7 @@
 #include <mproc/detail/codec_fwd.hpp>
 
 namespace mproc::os {
-class BlockMapping;
+struct MappedMemfd;
 }
 
 namespace mproc::detail {
@@ -89,7 +89,7 @@ public:
     bool same_mapping(const SharedBlock& other) const noexcept { return data_ == other.data_; }
 
 private:
-    std::shared_ptr<os::BlockMapping> region_;
+    std::shared_ptr<os::MappedMemfd> region_;
     std::byte* data_ = nullptr;
     std::size_t mapped_size_ = 0;
 };

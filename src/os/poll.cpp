@@ -1,0 +1,46 @@
+#include "os/poll.hpp"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <vector>
+
+namespace mproc::os {
+
+Result<bool> wait_until_readable(std::span<const int> fds,
+                                 std::optional<std::chrono::steady_clock::time_point> deadline) noexcept {
+    pollfd one{};
+    std::vector<pollfd> many;
+    pollfd* entries = &one;
+    if (fds.size() == 1) {
+        one = {fds[0], POLLIN, 0};
+    } else {
+        try {
+            for (const int fd : fds) many.push_back({fd, POLLIN, 0});
+        } catch (...) {
+            return SysError{"ppoll", ENOMEM};
+        }
+        entries = many.data();
+    }
+    for (;;) {
+        // ppoll takes a timespec: no rounding of sub-millisecond timeouts to zero.
+        timespec limit{};
+        if (deadline) {
+            const auto left = std::max(std::chrono::nanoseconds(0), *deadline - std::chrono::steady_clock::now());
+            limit = {static_cast<time_t>(left.count() / 1'000'000'000), static_cast<long>(left.count() % 1'000'000'000)};
+        }
+        const int ready = ::ppoll(entries, fds.size(), deadline ? &limit : nullptr, nullptr);
+        if (ready >= 0) return ready > 0;
+        if (errno != EINTR) return SysError{"ppoll", errno};
+    }
+}
+
+bool peer_hung_up(int socket) noexcept {
+    pollfd entry{socket, POLLRDHUP, 0};
+    const int ready = ::poll(&entry, 1, 0);
+    return ready > 0 && (entry.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+}  // namespace mproc::os

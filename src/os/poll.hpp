@@ -1,0 +1,25 @@
+// Waiting for descriptors to become readable.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <span>
+
+#include "os/result.hpp"
+
+namespace mproc::os {
+
+// Waits until one of `fds` is readable, or hung up (its other end closed, a pidfd's process
+// exited), or the deadline passes (none: forever). A signal handled meanwhile does not end the
+// wait. Returns whether one is ready; false once the deadline has passed.
+[[nodiscard]] Result<bool> wait_until_readable(std::span<const int> fds,
+                                               std::optional<std::chrono::steady_clock::time_point> deadline) noexcept;
+[[nodiscard]] inline Result<bool> wait_until_readable(int fd,
+                                                      std::optional<std::chrono::steady_clock::time_point> deadline) noexcept {
+    return wait_until_readable(std::span<const int>(&fd, 1), deadline);
+}
+
+// Whether the other end of a connected socket has closed (or the socket is in error). Never blocks.
+bool peer_hung_up(int socket) noexcept;
+
+}  // namespace mproc::os
