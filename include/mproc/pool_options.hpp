@@ -56,7 +56,7 @@ private:
 /// Throws mproc::SerializationError if an argument cannot be encoded. Cost: encodes the
 /// arguments once, in the calling thread.
 template <class F, class... Args>
-[[nodiscard]] Call call(F f, Args&&... args) {
+Call call(F f, Args&&... args) {
     const detail::shipped_arguments_t<F, Args...> shipped(std::forward<Args>(args)...);
     Call packed;
     Writer out(packed.packed_);
