@@ -565,7 +565,7 @@ TEST(StartMethodSettings, BootstrapsRunRegisteredEntriesAndNameNoOther) {
             work.fds.assign(std::begin(fds), std::end(fds));
             return work;
         });
-        EXPECT_EQ(child.wait(), 42);
+        EXPECT_EQ(child.wait().value(), 42);
         // An entry that no one registered is not run: the child refuses it before confirming its
         // start, and the start fails.
         EXPECT_THROW(mproc::launch::start_child(method, never_forked,

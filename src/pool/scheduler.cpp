@@ -2,7 +2,7 @@
 
 #include <mproc/errors.hpp>
 
-#include "os/threads.hpp"
+#include "os_error.hpp"
 
 namespace mproc::pool {
 
@@ -97,7 +97,7 @@ bool Scheduler::is_terminated() const {
 }
 
 void Scheduler::start_engine_thread(const std::string& purpose, std::function<void()> body) {
-    engine_thread_ = os::start_thread(purpose, std::move(body));
+    engine_thread_ = detail::start_thread(purpose, std::move(body));
     engine_thread_id_ = engine_thread_.get_id();
 }
 
