@@ -121,7 +121,10 @@ void log_to_file(const std::string& path) {
     auto fd = os::open_for_append(path.c_str());
     if (!fd) throw OSError("mproc::log_to_file: cannot open " + path, fd.error().code);
     std::FILE* file = ::fdopen(fd.value().get(), "a");
-    if (!file) throw OSError("mproc::log_to_file: cannot open " + path, errno);
+    if (!file) {
+        const int error = errno;  // before the message's allocation can change it
+        throw OSError("mproc::log_to_file: cannot open " + path, error);
+    }
     fd.value().release();  // closed with the stream
     auto& s = sink();
     std::lock_guard lock(s.mutex);

@@ -205,7 +205,8 @@ Process::~Process() {
     if (!impl_ || impl_->state != Impl::State::started) return;
     std::lock_guard lock(registry->mutex);
     registry->running.erase(impl_.get());
-    if (!detail::or_throw(impl_->child.poll())) {
+    // A poll that fails leaves the child to the orphans, reaped later: a destructor must not throw.
+    if (const auto exited = impl_->child.poll(); !exited || !exited.value()) {
         ProcessInfo info{impl_->child.pid(), impl_->name, impl_->daemon};
         registry->orphans.push_back({std::move(impl_->child), std::move(info)});
     }

@@ -55,8 +55,7 @@ namespace mproc {
 /// iteration (as a RemoteError when its type cannot be recreated); mproc::WorkerCrashed,
 /// mproc::TimeoutError and mproc::PoolTerminated fail a task for the reasons their names say;
 /// a submission throws mproc::PoolClosed after close(), mproc::PoolTerminated after terminate();
-/// mproc::StateError is thrown by
-/// any method of a moved-from Pool; mproc::SerializationError when a task, an argument or a
+/// mproc::StateError is thrown by any method of a moved-from Pool; mproc::SerializationError when a task, an argument or a
 /// result cannot be encoded or is larger than PoolOptions::max_message_size.
 ///
 /// Thread safety: every method may be called from any number of threads at once on one Pool

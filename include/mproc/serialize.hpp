@@ -58,8 +58,8 @@ namespace mproc {
 /// message (attach_fd: shared objects are backed by memfds) are collected beside the bytes and
 /// sent out of band; that side of it is detail::OutputBuffer (detail/byte_buffer.hpp).
 ///
-/// Errors: mproc::SerializationError when the storage cannot grow; attach_fd throws
-/// mproc::OSError if the descriptor cannot be duplicated. Thread safety: not thread-safe; one
+/// Errors: mproc::SerializationError when the storage cannot grow, and from attach_fd when the
+/// descriptor cannot be duplicated. Thread safety: not thread-safe; one
 /// Writer per message, used by one thread. Cost: a write is a memcpy into the buffer.
 class Writer : public detail::OutputBuffer {
 public:

@@ -25,7 +25,6 @@
 #include <mproc/process.hpp>
 
 #include "pool/scheduler.hpp"
-#include "os_error.hpp"
 #include "runtime.hpp"
 
 namespace mproc::mpi {

@@ -11,19 +11,21 @@ namespace mproc::os {
 
 Result<bool> wait_until_readable(std::span<const int> fds,
                                  std::optional<std::chrono::steady_clock::time_point> deadline) noexcept {
-    pollfd one{};
-    std::vector<pollfd> many;
-    pollfd* entries = &one;
-    if (fds.size() == 1) {
-        one = {fds[0], POLLIN, 0};
-    } else {
+    // Most waits watch a few descriptors (a pool thread: its eventfd and one pidfd per worker):
+    // those need no allocation on the way to sleep.
+    constexpr std::size_t on_stack = 64;
+    pollfd small[on_stack];
+    std::vector<pollfd> large;
+    pollfd* entries = small;
+    if (fds.size() > on_stack) {
         try {
-            for (const int fd : fds) many.push_back({fd, POLLIN, 0});
+            large.resize(fds.size());
         } catch (...) {
             return SysError{"ppoll", ENOMEM};
         }
-        entries = many.data();
+        entries = large.data();
     }
+    for (std::size_t i = 0; i < fds.size(); ++i) entries[i] = {fds[i], POLLIN, 0};
     for (;;) {
         // ppoll takes a timespec: no rounding of sub-millisecond timeouts to zero.
         timespec limit{};

@@ -1,11 +1,10 @@
 #include <mproc/detail/progress.hpp>
 
-#include <cerrno>
 #include <algorithm>
 #include <cstdio>
-#include <string>
 #include <mutex>
 #include <span>
+#include <string>
 
 #include "os/io.hpp"
 

@@ -35,7 +35,7 @@ using detail::Job;
 // How many jobs a worker is given ahead. Long jobs: two (one running, one waiting, so that it
 // never idles for a round trip), keeping the rest queued for whichever worker frees up first.
 // Short jobs: enough to cover `refill_time`, what its engine takes to notice that the worker runs
-// low and send it more. `average_job` is zero (or less) before the first job finishes.
+// low and send it more. `average_job` is what the engine assumes until its first job finishes.
 inline constexpr std::size_t min_jobs_ahead = 2;
 inline constexpr std::size_t max_jobs_ahead = 64;
 inline std::size_t jobs_ahead(std::chrono::duration<double, std::nano> average_job,

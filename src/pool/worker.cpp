@@ -131,7 +131,7 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
 namespace {
 
 // A worker started by spawn or forkserver: it maps what its parent set up, then lives as a forked
-// worker does. The order of the payload and the descriptors is PoolEngine::worker_bootstrap's.
+// worker does. The order of the payload and the descriptors is LocalEngine::worker_bootstrap's.
 int run_spawned_worker(Reader& payload, std::vector<os::UniqueFd>& fds) {
     const auto max_message_size = static_cast<std::size_t>(payload.read_value<std::uint64_t>());
     const auto max_tasks = payload.read_value<std::int64_t>();

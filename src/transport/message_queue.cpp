@@ -7,18 +7,12 @@
 #include <string>
 
 #include <mproc/errors.hpp>
-#include <mproc/serialize.hpp>
 
 #include "os/futex.hpp"
-#include "os/robust_mutex.hpp"
+#include "os/process_ids.hpp"
 #include "os/spin.hpp"
 #include "transport/futex_wait.hpp"
 #include "transport/message_queue_hooks.hpp"
-#include "message_fds.hpp"
-#include "os/poll.hpp"
-#include "os/process_ids.hpp"
-#include "os/unique_fd.hpp"
-#include "os_error.hpp"
 
 namespace mproc::detail {
 

@@ -305,8 +305,6 @@ std::tuple<int, std::string, int> read_initialized(int) {
 
 TEST(PoolInitializer, RunsInEveryWorkerBeforeItsFirstTask) {
     LeakCheck leaks;
-    // `&remember`: mproc::call(remember, ...) with a plain function name (as pool.hpp documents,
-    // `mproc::call(setup, 42)`) does not compile; see the report of issue 3's tests.
     mproc::Pool pool(
         {.processes = 2, .initializer = mproc::call(&remember, 42, std::string("ready")), .maxtasksperchild = 2});
     std::vector<std::tuple<int, std::string, int>> seen;

@@ -52,8 +52,8 @@ public:
     // Registers a descriptor to send with the message; returns its index in the message. The
     // buffer keeps its own duplicate of the descriptor until it is destroyed, so that the message
     // stays valid even if the object that owned the descriptor is gone by the time the message is
-    // sent (a result object is destroyed as soon as it is encoded). Throws mproc::OSError if the
-    // descriptor cannot be duplicated.
+    // sent (a result object is destroyed as soon as it is encoded). Throws mproc::SerializationError
+    // if the descriptor cannot be duplicated.
     std::uint32_t attach_fd(int fd) {
         fds_.push_back(duplicate_fd(fd));
         return static_cast<std::uint32_t>(fds_.size() - 1);
