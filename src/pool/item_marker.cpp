@@ -1,6 +1,6 @@
 #include <mproc/detail/item_marker.hpp>
 
-#include <chrono>
+#include "pool/channel.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -18,8 +18,7 @@ void ItemMarker::set_current(std::atomic<std::uint64_t>* item, std::atomic<std::
 }
 
 void ItemMarker::started_timed(std::uint64_t index) const noexcept {
-    const auto now = std::chrono::steady_clock::now().time_since_epoch();
-    item_started_ns_->store(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count(), std::memory_order_relaxed);
+    item_started_ns_->store(pool::steady_now_ns(), std::memory_order_relaxed);
     item_->store(index, std::memory_order_release);
 }
 
