@@ -79,6 +79,7 @@ enum class ExceptionKind : std::uint8_t {
     empty,
     eof_error,
     broken_barrier_error,
+    cancelled_error,
 };
 
 struct KnownType {
@@ -104,6 +105,7 @@ const KnownType known_types[] = {
     {typeid(TimeoutError), ExceptionKind::timeout_error},
     {typeid(PoolClosed), ExceptionKind::pool_closed},
     {typeid(PoolTerminated), ExceptionKind::pool_terminated},
+    {typeid(CancelledError), ExceptionKind::cancelled_error},
     {typeid(OwnerDied), ExceptionKind::owner_died},
     {typeid(WorkerCrashed), ExceptionKind::worker_crashed},
     {typeid(OSError), ExceptionKind::os_error},
@@ -209,6 +211,7 @@ void rethrow_exception_reply(Reader& reply) {
         case ExceptionKind::timeout_error: throw TimeoutError(e.what);
         case ExceptionKind::pool_closed: throw PoolClosed(e.what);
         case ExceptionKind::pool_terminated: throw PoolTerminated(e.what);
+        case ExceptionKind::cancelled_error: throw CancelledError(e.what);
         case ExceptionKind::owner_died: throw OwnerDied(e.what);
         case ExceptionKind::worker_crashed: {
             const auto pid = reply.read_value<std::int32_t>();

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <cstddef>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -21,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <type_traits>
+#include <vector>
 
 #include <mproc/detail/handle.hpp>
 #include <mproc/errors.hpp>
@@ -29,45 +32,59 @@ namespace mproc {
 
 namespace detail {
 
-// An engine that lets a thread waiting for one of its results receive results itself for a short
-// while, instead of sleeping until the engine's own thread wakes it: a round trip then costs
-// no wake-up at the parent's end when the worker answers within microseconds.
-class WaitHelper {
+// What cancel() and terminate() of one call (an apply, or a map_async's chunks) reach: shared by
+// the call's result and its jobs. Set by the engine, under its lock.
+struct TaskControl {
+    explicit TaskControl(std::size_t job_count = 1) : jobs(job_count) {}
+    const std::size_t jobs;                // how many jobs the call was cut into
+    std::atomic<bool> dispatched{false};   // a job of it was handed to a worker
+    std::atomic<bool> cancelled{false};    // it ends with CancelledError, whatever its jobs deliver
+};
+
+// The engine as a result sees it (PoolCore implements it).
+class ResultSource {
 public:
-    // Returns true once `ready()` is true, or false after a bounded spin: the caller then sleeps,
-    // and calls sleep_ended() when woken. `ready` is called often: it must be cheap.
+    // Lets a thread waiting for one of its results receive results itself for a short while,
+    // instead of sleeping until the engine's own thread wakes it: a round trip then costs no
+    // wake-up at the parent's end when the worker answers within microseconds. Returns true
+    // once `ready()` is true, or false after a bounded spin: the caller then sleeps, and calls
+    // sleep_ended() when woken. `ready` is called often: it must be cheap.
     virtual bool help_until(const std::function<bool()>& ready) = 0;
     virtual void sleep_ended() = 0;
     // For a thread taking a stream of results (imap): receives the results waiting now, and the
     // next ones for a little while, as they are taken.
     virtual void receive_stream() = 0;
+    // Cancels the call: at once if no job of it was handed to a worker yet; with `running`, also a
+    // call whose single job runs now (its worker is stopped). Returns whether the call will end
+    // with CancelledError.
+    virtual bool cancel(TaskControl& control, bool running) = 0;
 
 protected:
-    ~WaitHelper() = default;
+    ~ResultSource() = default;
 };
 
 class ResultStateBase {
 public:
     void wait() const {
         if (ready()) return;
-        const auto helper = helper_.lock();
-        if (helper && helper->help_until([this] { return ready(); })) return;
+        const auto source = source_.lock();
+        if (source && source->help_until([this] { return ready(); })) return;
         {
             std::unique_lock lock(mutex_);
             ready_.wait(lock, [&] { return ready(); });
         }
-        if (helper) helper->sleep_ended();
+        if (source) source->sleep_ended();
     }
     bool wait(std::chrono::duration<double> timeout) const {
         if (ready()) return true;
-        const auto helper = timeout.count() > 0 ? helper_.lock() : nullptr;
-        if (helper && helper->help_until([this] { return ready(); })) return true;
+        const auto source = timeout.count() > 0 ? source_.lock() : nullptr;
+        if (source && source->help_until([this] { return ready(); })) return true;
         bool done;
         {
             std::unique_lock lock(mutex_);
             done = ready_.wait_for(lock, timeout, [&] { return ready(); });
         }
-        if (helper) helper->sleep_ended();
+        if (source) source->sleep_ended();
         return done;
     }
     bool ready() const noexcept { return done_.load(std::memory_order_acquire); }
@@ -75,6 +92,41 @@ public:
         std::lock_guard lock(mutex_);
         if (!ready()) throw StateError("mproc::AsyncResult::successful: the result is not ready");
         return !error_;
+    }
+    // The failure, once ready (null for a result).
+    std::exception_ptr error() const {
+        std::lock_guard lock(mutex_);
+        return error_;
+    }
+
+    bool cancel(bool running) {
+        if (!control_) return false;
+        if (ready()) return cancelled();
+        const auto source = source_.lock();
+        return source && source->cancel(*control_, running);
+    }
+    bool cancelled() const noexcept { return ready() && control_ && control_->cancelled.load(); }
+    bool running() const noexcept {
+        return !ready() && control_ && control_->dispatched.load() && !control_->cancelled.load();
+    }
+
+    // Calls `observer` once the result is ready: at once, on this thread, if it is; otherwise on
+    // the thread that completes it. Returns a key for remove_observer (0: it ran already).
+    std::uint64_t add_observer(std::function<void()> observer) {
+        {
+            std::lock_guard lock(mutex_);
+            if (!ready()) {
+                observers_.push_back({++last_observer_, std::move(observer)});
+                return last_observer_;
+            }
+        }
+        run_callback(observer);
+        return 0;
+    }
+    // Drops an observer that has not run yet.
+    void remove_observer(std::uint64_t key) {
+        std::lock_guard lock(mutex_);
+        std::erase_if(observers_, [&](const Observer& o) { return o.key == key; });
     }
 
     void set_error(std::exception_ptr error) {
@@ -92,22 +144,27 @@ public:
     void set_error_callback(std::function<void(const std::exception&)> callback) {
         error_callback_ = std::move(callback);
     }
-    void set_helper(std::weak_ptr<WaitHelper> helper) { helper_ = std::move(helper); }
+    void set_source(std::weak_ptr<ResultSource> source) { source_ = std::move(source); }
+    std::shared_ptr<ResultSource> source() const { return source_.lock(); }
+    void set_control(std::shared_ptr<TaskControl> control) { control_ = std::move(control); }
 
 protected:
     template <class Store>
     void finish(Store store) {
+        std::vector<Observer> observers;
         {
             std::lock_guard lock(mutex_);
             store();
             done_.store(true, std::memory_order_release);
+            observers.swap(observers_);
         }
         ready_.notify_all();
+        for (auto& observer : observers) run_callback(observer.call);
     }
 
     // A throwing callback must not take the pool's thread down with it.
     template <class Call>
-    static void run_callback(Call call) noexcept {
+    static void run_callback(Call&& call) noexcept {
         try {
             call();
         } catch (const std::exception& e) {
@@ -121,17 +178,26 @@ protected:
         if (error_) std::rethrow_exception(error_);
     }
 
+    struct Observer {
+        std::uint64_t key;
+        std::function<void()> call;
+    };
+
     mutable std::mutex mutex_;
     mutable std::condition_variable ready_;
     std::atomic<bool> done_{false};  // written under mutex_, read anywhere
     std::exception_ptr error_;
     std::function<void(const std::exception&)> error_callback_;
-    std::weak_ptr<WaitHelper> helper_;
+    std::weak_ptr<ResultSource> source_;
+    std::shared_ptr<TaskControl> control_;
+    std::vector<Observer> observers_;
+    std::uint64_t last_observer_ = 0;
 };
 
 template <class T>
 class ResultState : public ResultStateBase {
 public:
+    using value_type = T;
     void set_value(T value) {
         if (callback_) run_callback([&] { callback_(value); });
         finish([&] { value_.emplace(std::move(value)); });
@@ -163,6 +229,7 @@ private:
 template <>
 class ResultState<void> : public ResultStateBase {
 public:
+    using value_type = void;
     void set_value() {
         if (callback_) run_callback([&] { callback_(); });
         finish([] {});
@@ -180,6 +247,14 @@ public:
 
 private:
     std::function<void()> callback_;
+};
+
+// How futures.hpp's free functions reach the state under a Future or an AsyncResult.
+struct ResultAccess {
+    template <class Handle>
+    static const auto& state(const Handle& handle) {
+        return handle.state_ptr();
+    }
 };
 
 }  // namespace detail
@@ -217,9 +292,22 @@ public:
     /// Whether the task completed without an exception. StateError if it is not ready yet (Python
     /// raises ValueError). Python: AsyncResult.successful().
     [[nodiscard]] bool successful() const { return state().successful(); }
+    /// Cancels the task if no worker has taken it yet: it then fails with mproc::CancelledError
+    /// (error_callback included), and cancel() returns true, as it does for a task cancelled
+    /// before. Returns false once a worker has the task or it is done; a map_async is cancelled
+    /// whole or not at all. Python's AsyncResult cannot be cancelled (concurrent.futures'
+    /// Future.cancel can; see futures.hpp).
+    bool cancel() const { return state().cancel(false); }
+    /// Whether the task was cancelled (and is done).
+    [[nodiscard]] bool cancelled() const { return state().cancelled(); }
 
 private:
+    friend struct detail::ResultAccess;
     detail::ResultState<T>& state() const { return detail::live(state_, "mproc::AsyncResult"); }
+    const std::shared_ptr<detail::ResultState<T>>& state_ptr() const {
+        state();
+        return state_;
+    }
     std::shared_ptr<detail::ResultState<T>> state_;
 };
 

@@ -6,8 +6,8 @@
 // An exception that escapes a task, an initializer or a Process target in another process comes
 // back to the caller as follows:
 //   - every class defined here (Error, StateError, OSError, SerializationError, RemoteError,
-//     WorkerCrashed, StartError, TimeoutError, PoolClosed, PoolTerminated, OwnerDied, Full, Empty,
-//     EOFError, BrokenBarrierError) and the standard std::runtime_error, std::logic_error,
+//     WorkerCrashed, StartError, TimeoutError, PoolClosed, PoolTerminated, CancelledError, OwnerDied,
+//     Full, Empty, EOFError, BrokenBarrierError) and the standard std::runtime_error, std::logic_error,
 //     std::invalid_argument, std::out_of_range, std::domain_error, std::length_error,
 //     std::range_error, std::overflow_error, std::underflow_error and std::bad_alloc are rethrown
 //     with their exact type, their what() and their fields (OSError::code(), WorkerCrashed's pid,
@@ -133,6 +133,14 @@ public:
 /// A task of a Pool that was terminated before the task finished, or submitted after
 /// terminate(). Python: the task is lost and get() waits forever.
 class PoolTerminated : public Error {
+public:
+    using Error::Error;
+};
+
+/// The task was cancelled (Future::cancel, Future::terminate, AsyncResult::cancel, an executor's
+/// shutdown with cancel_futures) before it produced a result. Python:
+/// concurrent.futures.CancelledError.
+class CancelledError : public Error {
 public:
     using Error::Error;
 };

@@ -6,6 +6,7 @@
 //   while (auto y = results.next(2s)) { ... }                            // TimeoutError after 2 s
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <iterator>
@@ -40,6 +41,12 @@ public:
     /// Made by Pool::imap and Pool::imap_unordered, which start sending the first items.
     ImapResults(std::shared_ptr<detail::PoolCore> core, F f, View input, const MapOptions& options)
         : stream_(std::move(core), std::move(f), std::move(input), options) {}
+    /// Made by an executor's map (futures.hpp), which sends every item at once; no result is
+    /// waited for past `deadline` (TimeoutError).
+    ImapResults(std::shared_ptr<detail::PoolCore> core, F f, View input, const MapOptions& options,
+                std::chrono::steady_clock::time_point deadline)
+        : stream_(std::move(core), std::move(f), std::move(input), options, detail::Reading::at_once),
+          deadline_(deadline) {}
     /// Moves the iteration; the moved-from object may only be destroyed or assigned to.
     ImapResults(ImapResults&&) noexcept = default;
     /// Moves the iteration; the moved-from object may only be destroyed or assigned to.
@@ -47,13 +54,14 @@ public:
     /// Before the end: reads no more input; the items in flight still run, their results dropped.
     ~ImapResults() = default;
 
-    /// The next result; nothing once all are taken. Rethrows the item's exception.
-    std::optional<V> next() { return stream_.next_before(std::chrono::steady_clock::time_point::max(), name); }
+    /// The next result; nothing once all are taken. Rethrows the item's exception; an
+    /// executor's map throws mproc::TimeoutError past its timeout.
+    std::optional<V> next() { return stream_.next_before(deadline_, name); }
     /// As next(), but throws mproc::TimeoutError if no result is ready within `timeout`.
     std::optional<V> next(std::chrono::duration<double> timeout) {
-        return stream_.next_before(
-            std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout),
-            name);
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
+        return stream_.next_before(std::min(deadline, deadline_), name);
     }
 
     /// An input iterator over the results: each result is taken once, by next().
@@ -106,6 +114,7 @@ public:
 private:
     static constexpr const char* name = "mproc::ImapResults";
     Stream stream_;
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
 };
 
 }  // namespace mproc

@@ -49,6 +49,11 @@
 
 namespace mproc {
 
+namespace detail {
+// Checks a Pool's options and fills in the defaults (cpu_count(), get_start_method()).
+PoolConfig pool_config(const PoolOptions& options);
+}  // namespace detail
+
 /// A pool of worker processes. Python: multiprocessing.pool.Pool. See the top of this file.
 ///
 /// Errors: a task's own exception is rethrown by get(), map, starmap, apply and the imap

@@ -73,7 +73,8 @@ struct Worker {
     long dispatched = 0;
     bool ready = false;
     bool retiring = false;  // will exit after its last task (maxtasksperchild), or was told to
-    std::optional<std::uint64_t> timed_out_tag;
+    std::optional<std::uint64_t> killed_for_tag;  // killed by the pool for this task: its timeout, or cancelled
+    std::vector<std::uint64_t> cancelled_tags;   // in flight here, cancelled: the worker stops once one runs
     std::string name;  // as Python names it, "ForkPoolWorker-3": for the log
 };
 
@@ -460,7 +461,7 @@ private:
         Worker& worker = *workers_[index];
         const int exitcode = or_throw(worker.process.wait()).value_or(-SIGKILL);
         log_worker_exit(worker.name, worker.process.pid(), exitcode,
-                        worker.retiring || worker.timed_out_tag || state() == State::terminated);
+                        worker.retiring || worker.killed_for_tag || state() == State::terminated);
         drain(worker, lock, Receiver::pool_thread);  // replies published before it died still count
         if (!worker.ready && state() != State::terminated && !killed_from_outside(exitcode)) {
             // A worker that exits or faults during start-up, before the pool is up or time and
@@ -478,7 +479,7 @@ private:
             worker.in_flight.pop_front();
             if (state() == State::terminated) {
                 fail_later(std::move(entry.job), terminated_error());
-            } else if (entry.tag == running && !(worker.timed_out_tag && *worker.timed_out_tag != entry.tag)) {
+            } else if (entry.tag == running && !(worker.killed_for_tag && *worker.killed_for_tag != entry.tag)) {
                 auto error = crash_error(worker, entry, exitcode);
                 fail_later(std::move(entry.job), std::move(error));
             } else {
@@ -524,7 +525,7 @@ private:
         const auto item = static_cast<long>(worker.channel->status->current_item.load(std::memory_order_relaxed));
         const std::optional<long> index =
             entry.job->first_index >= 0 ? std::optional<long>(entry.job->first_index + item) : std::nullopt;
-        if (worker.timed_out_tag == entry.tag) {
+        if (worker.killed_for_tag == entry.tag) {
             std::string what = "mproc: task";
             if (index) what += ' ' + std::to_string(*index);
             what += " exceeded its timeout; its worker (pid " + std::to_string(worker.process.pid()) + ") was killed";
@@ -533,23 +534,49 @@ private:
         return std::make_exception_ptr(WorkerCrashed(worker.process.pid(), exitcode, index));
     }
 
-    // Kills workers whose current item has run past its timeout. Returns when the pool thread
-    // must look again.
+    bool terminate_running(TaskControl& control) override {
+        for (auto& worker : workers_)
+            for (const auto& entry : worker->in_flight)
+                if (entry.job->control.get() == &control) {
+                    worker->cancelled_tags.push_back(entry.tag);
+                    return true;
+                }
+        return false;
+    }
+
+    // Kills workers whose current item has run past its timeout, or whose current task was
+    // cancelled. Returns when the pool thread must look again.
     std::optional<Clock::time_point> enforce_timeouts() {
         std::optional<Clock::time_point> next;
         const auto now = Clock::now();
         for (auto& worker : workers_) {
-            if (worker->in_flight.empty() || worker->timed_out_tag) continue;
+            if (worker->in_flight.empty() || worker->killed_for_tag) continue;
             const auto& front = worker->in_flight.front();
-            if (!front.job->timeout) continue;
             const auto& status = *worker->channel->status;
+            const bool front_started = status.current_task.load(std::memory_order_acquire) == front.tag;
+            if (!worker->cancelled_tags.empty()) {
+                std::erase_if(worker->cancelled_tags, [&](std::uint64_t tag) { return tag < front.tag; });  // replied
+                if (front_started && std::find(worker->cancelled_tags.begin(), worker->cancelled_tags.end(), front.tag) !=
+                                         worker->cancelled_tags.end()) {
+                    worker->killed_for_tag = front.tag;
+                    log_parts(LogLevel::info, "task cancelled while running; stopping worker ", worker->name, " (pid ",
+                              worker->process.pid(), ")");
+                    worker->process.signal(SIGKILL);
+                    continue;
+                }
+                if (!worker->cancelled_tags.empty()) {
+                    const auto look_again = now + std::chrono::milliseconds(5);  // once it starts
+                    if (!next || look_again < *next) next = look_again;
+                }
+            }
+            if (!front.job->timeout) continue;
             std::chrono::steady_clock::time_point deadline;
-            if (status.current_task.load(std::memory_order_acquire) == front.tag) {
+            if (front_started) {
                 const auto started = std::chrono::steady_clock::time_point(
                     std::chrono::nanoseconds(status.item_started_ns.load(std::memory_order_acquire)));
                 deadline = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*front.job->timeout);
                 if (deadline <= now) {
-                    worker->timed_out_tag = front.tag;
+                    worker->killed_for_tag = front.tag;
                     log_parts(LogLevel::warning, "task timed out; killing worker ", worker->name, " (pid ",
                               worker->process.pid(), ")");
                     worker->process.signal(SIGKILL);  // the whole process group

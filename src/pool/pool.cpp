@@ -2,19 +2,25 @@
 
 namespace mproc {
 
-Pool::Pool(const PoolOptions& options) {
+namespace detail {
+
+PoolConfig pool_config(const PoolOptions& options) {
     if (options.processes < 0) throw std::invalid_argument("mproc::Pool: processes must be at least 1");
     if (options.maxtasksperchild && *options.maxtasksperchild < 1)
         throw std::invalid_argument("mproc::Pool: maxtasksperchild must be at least 1");
-    detail::PoolConfig config;
+    PoolConfig config;
     config.processes = options.processes == 0 ? cpu_count() : options.processes;
     config.maxtasksperchild = options.maxtasksperchild;
     config.max_message_size = options.max_message_size;
     config.start_method = options.start_method.value_or(get_start_method());
     config.initializer = options.initializer.packed();
     config.initializer_fds = options.initializer.fds();
-    core_ = detail::PoolCore::start(config);
+    return config;
 }
+
+}  // namespace detail
+
+Pool::Pool(const PoolOptions& options) : core_(detail::PoolCore::start(detail::pool_config(options))) {}
 
 Pool::~Pool() {
     if (!core_) return;

@@ -78,6 +78,58 @@ void Scheduler::terminate() {
     wake();
 }
 
+std::size_t Scheduler::cancel_queued() {
+    std::unique_lock lock(mutex_);
+    std::vector<std::unique_ptr<Job>> cancelled;
+    std::erase_if(queued_, [&](std::unique_ptr<Job>& job) {
+        if (!job->control || job->control->jobs != 1) return false;
+        job->control->cancelled.store(true);
+        cancelled.push_back(std::move(job));
+        return true;
+    });
+    const std::size_t count = cancelled.size();
+    fail_cancelled(std::move(cancelled), lock);
+    return count;
+}
+
+bool Scheduler::cancel(detail::TaskControl& control, bool running) {
+    std::unique_lock lock(mutex_);
+    if (control.cancelled.load()) return true;
+    // All of the call's jobs are still queued, or none may be cancelled.
+    std::size_t queued = 0;
+    for (const auto& job : queued_) queued += job->control.get() == &control;
+    if (queued == control.jobs) {
+        std::vector<std::unique_ptr<Job>> cancelled;
+        std::erase_if(queued_, [&](std::unique_ptr<Job>& job) {
+            if (job->control.get() != &control) return false;
+            cancelled.push_back(std::move(job));
+            return true;
+        });
+        control.cancelled.store(true);
+        fail_cancelled(std::move(cancelled), lock);
+        return true;
+    }
+    if (!running || queued != 0 || control.jobs != 1 || !terminate_running(control)) return false;
+    control.cancelled.store(true);
+    lock.unlock();
+    wake();
+    return true;
+}
+
+void Scheduler::fail_cancelled(std::vector<std::unique_ptr<Job>> jobs, std::unique_lock<std::mutex>& lock) {
+    if (jobs.empty()) return;
+    // Callbacks of a pool run on its own thread only.
+    const bool any_callbacks = std::any_of(jobs.begin(), jobs.end(), [](const auto& job) { return job->runs_callbacks; });
+    if (any_callbacks && !on_engine_thread()) {
+        for (auto& job : jobs) failed_.push_back({std::move(job), detail::cancelled_error()});
+        lock.unlock();
+        wake();
+        return;
+    }
+    lock.unlock();
+    for (auto& job : jobs) job->fail(detail::cancelled_error());
+}
+
 void Scheduler::join() {
     {
         std::lock_guard lock(mutex_);

@@ -54,6 +54,8 @@ public:
     void post(std::function<void()> work) final;
     void close() final;
     void terminate() final;
+    std::size_t cancel_queued() final;
+    bool cancel(detail::TaskControl& control, bool running) final;
     void join() final;
     bool is_terminated() const final;
 
@@ -84,6 +86,11 @@ protected:
     // Once the pool is closed or terminated and every outcome reported: whether the engine's
     // workers are done with it, so that the engine thread may end. Under the mutex.
     [[nodiscard]] virtual bool workers_done() const = 0;
+    // cancel(running = true) of a call whose single job a worker has taken: if its reply has not
+    // been taken yet, stops the worker running it (or arranges to, once it starts) and returns
+    // true; the job then fails with CancelledError whatever it delivers. Under the mutex. By
+    // default the engine cannot.
+    virtual bool terminate_running(detail::TaskControl&) { return false; }
     // join() has joined the engine thread (once per pool).
     virtual void engine_thread_joined() {}
 
@@ -103,6 +110,7 @@ protected:
     [[nodiscard]] std::unique_ptr<Job> next_queued_job() {
         auto job = std::move(queued_.front());
         queued_.pop_front();
+        if (job->control) job->control->dispatched.store(true, std::memory_order_relaxed);
         return job;
     }
     // Puts jobs back at the front of the queue, in their order: they go out next.
@@ -128,6 +136,8 @@ private:
     };
 
     [[nodiscard]] bool done() const;
+    // Fails cancelled jobs: here, or on the engine thread for jobs that run callbacks.
+    void fail_cancelled(std::vector<std::unique_ptr<Job>> jobs, std::unique_lock<std::mutex>& lock);
 
     State state_ = State::running;
     std::deque<std::unique_ptr<Job>> queued_;

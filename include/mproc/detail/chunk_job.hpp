@@ -30,8 +30,12 @@ public:
         : f_(f), owner_(std::move(owner)), items_(items), count_(count), sink_(std::move(sink)) {}
 
     void encode(Writer& out) override { pack_chunk<F, Item, Spread>(out, f_, std::span<const Item>(items_, count_)); }
-    void deliver(Reader& reply) override { decode_chunk_reply<R>(reply, first_index, count_, *sink_); }
+    void deliver(Reader& reply) override {
+        if (cancelled()) return fail(nullptr);
+        decode_chunk_reply<R>(reply, first_index, count_, *sink_);
+    }
     void fail(std::exception_ptr error) override {
+        if (cancelled()) error = cancelled_error();
         for (std::size_t i = 0; i < count_; ++i) sink_->deliver_error(first_index + static_cast<long>(i), error);
     }
 

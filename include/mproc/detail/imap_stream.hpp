@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <ranges>
@@ -26,19 +27,26 @@
 
 namespace mproc::detail {
 
+// How a stream reads its input: lazily (Pool::imap), or all of it at once (an executor's map,
+// which Python also reads whole before it returns).
+enum class Reading { lazily, at_once };
+
 template <class F, class View, bool Spread, bool Ordered>
 class ImapStream {
 public:
     using Item = range_item_t<View>;
     using V = value_t<item_result_t<F, Item, Spread>>;
 
-    // Starts sending the first items.
-    ImapStream(std::shared_ptr<PoolCore> core, F f, View input, const MapOptions& options)
+    // Starts sending the first items (all of them, read at_once).
+    ImapStream(std::shared_ptr<PoolCore> core, F f, View input, const MapOptions& options,
+               Reading reading = Reading::lazily)
         : input_(std::make_unique<Input>(std::move(core), std::move(input))),
           f_(std::move(f)),
           chunksize_(options.chunksize == 0 ? 1 : options.chunksize),
           // Enough items in flight to keep every worker busy, and no more.
-          window_(static_cast<std::size_t>(input_->core->processes()) * std::max<std::size_t>(4 * chunksize_, 256)),
+          window_(reading == Reading::at_once
+                      ? std::numeric_limits<std::size_t>::max()
+                      : static_cast<std::size_t>(input_->core->processes()) * std::max<std::size_t>(4 * chunksize_, 256)),
           timeout_(to_timeout(options.timeout)),
           sink_(std::make_shared<Sink>(Ordered, options.progress ? std::make_unique<Progress>(known_size(input_->view), progress_output(options))
                                                                  : nullptr)) {
@@ -99,7 +107,10 @@ private:
         // One vector holds the batch's items; its jobs point into it.
         const std::size_t room = window_ - sink_->in_flight();
         auto batch = std::make_shared<std::vector<Item>>();
-        batch->reserve(room);
+        if constexpr (std::ranges::sized_range<View>)
+            batch->reserve(std::min(room, static_cast<std::size_t>(std::ranges::size(in.view))));
+        else
+            batch->reserve(std::min<std::size_t>(room, 4096));
         try {
             for (; batch->size() < room && in.position != std::ranges::end(in.view); ++in.position)
                 batch->push_back(*in.position);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <mproc/async_result.hpp>
+#include <mproc/errors.hpp>
 #include <mproc/detail/progress.hpp>
 #include <mproc/serialize.hpp>
 #include <mproc/start_method.hpp>
@@ -35,7 +36,17 @@ public:
     long first_index = -1;
     // Whether deliver() or fail() may run user callbacks, which run on the pool's thread only.
     bool runs_callbacks = false;
+    // Shared with the call's result, for its cancel(); null for an imap's jobs.
+    std::shared_ptr<TaskControl> control;
+
+protected:
+    // Whether the call was cancelled: the job then fails with CancelledError, whatever it delivers.
+    bool cancelled() const noexcept { return control && control->cancelled.load(); }
 };
+
+inline std::exception_ptr cancelled_error() {
+    return std::make_exception_ptr(CancelledError("mproc: the task was cancelled"));
+}
 
 struct PoolConfig {
     int processes = 1;
@@ -48,7 +59,7 @@ struct PoolConfig {
     std::shared_ptr<const std::vector<int>> initializer_fds;
 };
 
-class PoolCore : public WaitHelper {
+class PoolCore : public ResultSource {
 public:
     // Starts the workers and waits until each has run the initializer. If an initializer throws,
     // the workers are stopped and its exception is rethrown here.
@@ -77,6 +88,9 @@ public:
     virtual void post(std::function<void()> work) = 0;
     virtual void close() = 0;
     virtual void terminate() = 0;
+    // Cancels every queued call of one job that no worker has taken yet (an executor's
+    // shutdown(cancel_futures)). Returns how many.
+    virtual std::size_t cancel_queued() = 0;
     // Waits until every submitted job has finished and the workers have exited. Requires close()
     // or terminate() first (StateError otherwise).
     virtual void join() = 0;

@@ -84,7 +84,7 @@ auto submit_map(const std::shared_ptr<PoolCore>& core, F f, Range&& range, const
     }
     auto result = std::make_shared<ResultState<std::vector<V>>>();
     attach_callbacks(*result, handlers);
-    result->set_helper(core);
+    result->set_source(core);
     auto progress = options.progress ? std::make_unique<Progress>(items.size(), progress_output(options)) : nullptr;
     auto sink = std::make_shared<Sink>(items.size(), result, std::move(progress));
     // Nothing to run: the (empty) result is still delivered by the pool's thread, callbacks too.
@@ -94,6 +94,11 @@ auto submit_map(const std::shared_ptr<PoolCore>& core, F f, Range&& range, const
                                        .first_index = 0,
                                        .timeout = to_timeout(options.timeout),
                                        .runs_callbacks = has_callbacks(handlers)});
+    if (!jobs.empty()) {
+        auto control = std::make_shared<TaskControl>(jobs.size());
+        for (auto& job : jobs) job->control = control;
+        result->set_control(std::move(control));
+    }
     // All at once: if the pool refuses them (closed meanwhile), none was queued, and none reads a
     // borrowed input after this call throws.
     if (!jobs.empty()) core->submit(jobs);
@@ -110,13 +115,15 @@ auto submit_apply(const std::shared_ptr<PoolCore>& core, const TaskOptions& opti
     using Sink = ApplySink<R>;
     auto result = std::make_shared<ResultState<R>>();
     attach_callbacks(*result, handlers);
-    result->set_helper(core);
+    result->set_source(core);
     auto items = std::make_shared<std::vector<Item>>();
     items->emplace_back(std::forward<Args>(args)...);
     const Item* data = items->data();
     auto job = std::make_unique<ChunkJob<F, Item, true, Sink>>(f, std::move(items), data, 1, std::make_shared<Sink>(result));
     job->timeout = to_timeout(options.timeout);
     job->runs_callbacks = has_callbacks(handlers);
+    job->control = std::make_shared<TaskControl>();
+    result->set_control(job->control);
     core->submit(std::move(job));
     return result;
 }
