@@ -106,8 +106,13 @@ public:
         state().add_observer([self = *this, fn = std::move(fn)]() mutable { fn(self); });
     }
 
+    /// Whether both handles are copies of one future: futures can be keys of a map, as Python's
+    /// future_to_url dicts do (std::hash<Future<R>> is defined too).
+    friend bool operator==(const Future& a, const Future& b) noexcept { return a.state_ == b.state_; }
+
 private:
     friend struct detail::ResultAccess;
+    friend struct std::hash<Future>;
     std::exception_ptr exception_of_done() const {
         if (state().cancelled()) throw CancelledError("mproc::futures::Future: the call was cancelled");
         return state().error();
@@ -515,3 +520,11 @@ public:
 };
 
 }  // namespace mproc::futures
+
+/// Futures as keys of unordered containers.
+template <class R>
+struct std::hash<mproc::futures::Future<R>> {
+    std::size_t operator()(const mproc::futures::Future<R>& future) const noexcept {
+        return std::hash<const void*>()(future.state_.get());
+    }
+};

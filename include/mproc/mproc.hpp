@@ -4,6 +4,7 @@
 #include <mproc/async_result.hpp>
 #include <mproc/context.hpp>
 #include <mproc/errors.hpp>
+#include <mproc/futures.hpp>
 #include <mproc/init.hpp>
 #include <mproc/log.hpp>
 #include <mproc/partial.hpp>
