@@ -2,6 +2,8 @@
 // printing a comparison table.
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -87,7 +89,9 @@ inline std::map<std::string, double> run_python_peer(const Options& options, con
     if (!options.with_python) return {};
     std::printf("running %s (%s) ...\n", options.script.c_str(), what.c_str());
     std::fflush(stdout);
-    return run_python("python3 " + options.script + " --processes " + std::to_string(options.processes) +
+    // Debian's python3, for which its python3-* packages (mpi4py, joblib, pebble) are installed.
+    const std::string python = ::access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3 " : "python3 ";
+    return run_python(python + options.script + " --processes " + std::to_string(options.processes) +
                       (options.quick ? " --quick" : ""));
 }
 

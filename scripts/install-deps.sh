@@ -24,6 +24,7 @@ all=(
   clang libclang-rt-14-dev                       # libFuzzer and clang's sanitizer runtimes
   python3 gnuplot-nox                            # peer scripts and plots of the benchmarks
   libopenmpi-dev openmpi-bin python3-mpi4py      # the MPI backend and its Python peer
+  python3-joblib python3-pebble                  # loky and pebble: peers of the futures benchmark
   iproute2                                       # the MPI test across two network namespaces
 )
 

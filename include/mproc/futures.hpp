@@ -30,6 +30,7 @@
 #include <ranges>
 #include <tuple>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -162,13 +163,11 @@ public:
     // Distinct futures only (Python takes a set), in input order.
     template <std::ranges::input_range Range>
     explicit Completions(Range&& handles) {
-        for (auto&& handle : handles) {
-            const ResultStateBase* state = &state_of(handle);
-            bool seen = false;
-            for (const auto& entry : entries_) seen |= &state_of(entry.handle) == state;
-            if (!seen) entries_.push_back({handle, 0});
-        }
+        std::unordered_set<const ResultStateBase*> seen;
+        for (auto&& handle : handles)
+            if (seen.insert(&state_of(handle)).second) entries_.push_back({handle, 0});
         shared_ = std::make_shared<Shared>();
+        if (!entries_.empty()) source_ = state_of(entries_.front().handle).source();
         for (std::size_t i = 0; i < entries_.size(); ++i) {
             entries_[i].key = mutable_state_of(entries_[i].handle).add_observer([shared = shared_, i] {
                 {
@@ -195,11 +194,9 @@ public:
     // by `deadline`.
     std::optional<std::size_t> next(std::chrono::steady_clock::time_point deadline) {
         if (auto index = take()) return index;
-        // Help whichever engine a pending future comes from receive its replies, as a waiter for
-        // one result does (ResultStateBase::wait).
-        std::shared_ptr<ResultSource> source;
-        for (const auto& entry : entries_)
-            if (!state_of(entry.handle).ready() && (source = state_of(entry.handle).source())) break;
+        // Help the engine of the futures receive its replies, as a waiter for one result does
+        // (ResultStateBase::wait). Futures from several engines: the first future's engine.
+        const std::shared_ptr<ResultSource> source = source_.lock();
         bool helped = false;
         if (source && deadline > std::chrono::steady_clock::now()) {
             source->receive_stream();
@@ -242,6 +239,7 @@ private:
     };
     std::vector<Entry> entries_;
     std::shared_ptr<Shared> shared_;
+    std::weak_ptr<ResultSource> source_;
     std::size_t taken_ = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <exception>
 #include <limits>
 #include <memory>
@@ -63,30 +64,34 @@ public:
     // taken. Rethrows the item's exception. `type` names the handle for a moved-from stream.
     std::optional<V> next_before(std::chrono::steady_clock::time_point deadline, const char* type) {
         live(input_, type);
-        refill();
-        if (sink_->in_flight() == 0) {
-            // The input failed after the items before it: its exception comes after their
-            // results, once, and ends the iteration (Python's imap does the same).
-            if (input_->error) std::rethrow_exception(std::exchange(input_->error, nullptr));
-            return std::nullopt;
+        if (taken_.empty()) {
+            refill();
+            if (sink_->in_flight() == 0) {
+                // The input failed after the items before it: its exception comes after their
+                // results, once, and ends the iteration (Python's imap does the same).
+                if (input_->error) std::rethrow_exception(std::exchange(input_->error, nullptr));
+                return std::nullopt;
+            }
+            input_->core->receive_stream();
+            if (!sink_->take_due(taken_)) {
+                std::size_t seen = sink_->arrivals();
+                const bool helped = input_->core->help_until([&] {
+                    const std::size_t arrivals = sink_->arrivals();
+                    if (arrivals == seen) return false;
+                    seen = arrivals;
+                    return sink_->due();
+                });
+                auto outcome = sink_->take(deadline);
+                if (!helped) input_->core->sleep_ended();
+                if (!outcome) throw TimeoutError("mproc: imap: no result within the timeout");
+                taken_.push_back(std::move(*outcome));
+            }
+            refill();
         }
-        input_->core->receive_stream();
-        auto outcome = sink_->take_due();
-        if (!outcome) {
-            std::size_t seen = sink_->arrivals();
-            const bool helped = input_->core->help_until([&] {
-                const std::size_t arrivals = sink_->arrivals();
-                if (arrivals == seen) return false;
-                seen = arrivals;
-                return sink_->due();
-            });
-            outcome = sink_->take(deadline);
-            if (!helped) input_->core->sleep_ended();
-            if (!outcome) throw TimeoutError("mproc: imap: no result within the timeout");
-        }
-        refill();
-        if (outcome->index() == 1) std::rethrow_exception(std::get<1>(*outcome));
-        return std::move(std::get<0>(*outcome));
+        auto outcome = std::move(taken_.front());
+        taken_.pop_front();
+        if (outcome.index() == 1) std::rethrow_exception(std::get<1>(outcome));
+        return std::move(std::get<0>(outcome));
     }
 
 private:
@@ -169,6 +174,8 @@ private:
     std::size_t window_;
     std::optional<std::chrono::nanoseconds> timeout_;
     std::shared_ptr<Sink> sink_;
+    // Outcomes taken from the sink in one go, handed out one by one without its lock.
+    std::deque<typename Sink::Outcome> taken_;
     long next_index_ = 0;
 };
 

@@ -117,9 +117,24 @@ public:
     explicit ImapSink(bool ordered, std::unique_ptr<Progress> progress)
         : ordered_(ordered), progress_(std::move(progress)) {}
 
-    void deliver(long index, V value) { store(index, Outcome(std::in_place_index<0>, std::move(value))); }
-    void deliver_block(long first, Reader& in, std::size_t count) { deliver_each<V>(*this, first, in, count); }
-    void deliver_error(long index, std::exception_ptr error) { store(index, Outcome(std::in_place_index<1>, error)); }
+    void deliver(long index, V value) {
+        store(index, 1, [&](std::size_t) { return Outcome(std::in_place_index<0>, std::move(value)); });
+    }
+    // A chunk's results, decoded first and then stored under one lock.
+    void deliver_block(long first, Reader& in, std::size_t count) {
+        std::vector<V> values;
+        if constexpr (std::is_default_constructible_v<V> && !std::is_same_v<V, bool>) {
+            values.resize(count);
+            decode_block<V>(in, count, values.data());
+        } else {
+            values = decode<std::vector<V>>(in);
+            if (values.size() != count) in.fail("chunk reply holds the wrong number of results");
+        }
+        store(first, count, [&](std::size_t i) { return Outcome(std::in_place_index<0>, std::move(values[i])); });
+    }
+    void deliver_error(long index, std::exception_ptr error) {
+        store(index, 1, [&](std::size_t) { return Outcome(std::in_place_index<1>, error); });
+    }
 
     // Whether the next outcome is there to take.
     bool due() const {
@@ -143,11 +158,14 @@ public:
         }
         return pop_locked();
     }
-    // The next outcome if it is due now.
-    std::optional<Outcome> take_due() {
+    // Moves every outcome due now, in order, to the end of `out`; returns whether there was any.
+    bool take_due(std::deque<Outcome>& out) {
         std::lock_guard lock(mutex_);
-        if (!due_locked()) return std::nullopt;
-        return pop_locked();
+        if (!due_locked()) return false;
+        do {
+            out.push_back(pop_locked());
+        } while (due_locked());
+        return true;
     }
     void finish() {
         if (progress_) progress_->finish();
@@ -163,23 +181,30 @@ private:
         return outcome;
     }
 
-    void store(long index, Outcome outcome) {
+    // Stores the outcomes of items first .. first + count - 1, made by outcome(i).
+    template <class MakeOutcome>
+    void store(long first, std::size_t count, MakeOutcome outcome) {
         bool notify;
         {
             std::lock_guard lock(mutex_);
-            if (ordered_) {
-                // Items in flight are a bounded window from next_ on. Each has one outcome; a
-                // second (only if failing a job that had delivered threw) is dropped.
-                if (index < next_) return;
-                const auto slot = static_cast<std::size_t>(index - next_);
-                if (slot >= ready_.size()) ready_.resize(slot + 1);
-                if (ready_[slot]) return;
-                ready_[slot].emplace(std::move(outcome));
-            } else {
-                ready_.emplace_back(std::move(outcome));
+            std::size_t stored = 0;
+            for (std::size_t i = 0; i < count; ++i) {
+                const long index = first + static_cast<long>(i);
+                if (ordered_) {
+                    // Items in flight are a bounded window from next_ on. Each has one outcome; a
+                    // second (only if failing a job that had delivered threw) is dropped.
+                    if (index < next_) continue;
+                    const auto slot = static_cast<std::size_t>(index - next_);
+                    if (slot >= ready_.size()) ready_.resize(slot + 1);
+                    if (ready_[slot]) continue;
+                    ready_[slot].emplace(outcome(i));
+                } else {
+                    ready_.emplace_back(outcome(i));
+                }
+                ++stored;
             }
-            arrivals_.fetch_add(1, std::memory_order_release);
-            if (progress_) progress_->advance(1);
+            arrivals_.fetch_add(stored, std::memory_order_release);
+            if (progress_) progress_->advance(stored);
             notify = takers_waiting_ > 0;
         }
         if (notify) arrived_.notify_all();
