@@ -64,6 +64,8 @@ void add_under_lock(mproc::Lock lock, mproc::Value<long> total, int x) {
 }
 void put_square(mproc::Queue<int> queue, int x) { queue.put(x * x); }
 int value_plus(mproc::Value<int> value, int x) { return value.value() + x; }
+mproc::Value<int> new_value(int x) { return mproc::Value<int>(x); }
+std::string text_of_size(std::size_t size) { return std::string(size, 'x'); }
 
 // Code written against Pool, run unchanged on a ThreadPool.
 long sum_through_every_call(mproc::Pool& pool, int n) {
@@ -314,6 +316,61 @@ TEST(ThreadPool, ThousandsOfTasksLeaveNoDescriptorBehind) {
     EXPECT_EQ(mproc::test::open_fds().size(), before);
 }
 
+TEST(ThreadPool, SharedObjectsReturnedByTasksArriveWithTheirOwnDescriptors) {
+    LeakCheck leaks;
+    mproc::ThreadPool pool(2);
+    (void)pool.apply(new_value, 0);  // what is opened once, on first use, is not counted
+    const auto before = mproc::test::open_fds().size();
+    {
+        auto values = pool.map(new_value, std::views::iota(0, 20));
+        ASSERT_EQ(values.size(), 20u);
+        for (int i = 0; i < 20; ++i) EXPECT_EQ(values[static_cast<std::size_t>(i)].value(), i);
+        values[3].value() = 42;
+        EXPECT_EQ(pool.apply(value_plus, values[3], 0), 42) << "the same object, sent back to a task";
+    }
+    EXPECT_EQ(mproc::test::open_fds().size(), before);
+}
+
+TEST(ThreadPool, GetWithATimeoutThrowsTimeoutErrorWhileTheTaskRuns) {
+    LeakCheck leaks;
+    mproc::Event go;
+    mproc::ThreadPool pool(1);
+    auto result = pool.apply_async(blocked_until_set, go, 5);
+    EXPECT_THROW(result.get(50ms), mproc::TimeoutError);
+    EXPECT_FALSE(result.ready());
+    go.set();
+    EXPECT_EQ(result.get(60s), 5);
+}
+
+TEST(ThreadPool, MessagesLargerThanTheLimitFailWithSerializationError) {
+    LeakCheck leaks;
+    mproc::ThreadPool pool({.processes = 1, .max_message_size = 4096});
+    EXPECT_THROW(pool.apply(text_of_size, 100000), mproc::SerializationError) << "a result too large";
+    EXPECT_THROW(pool.apply([](const std::string& s) { return s.size(); }, std::string(100000, 'y')),
+                 mproc::SerializationError)
+        << "a task too large";
+    EXPECT_EQ(pool.apply(text_of_size, 10), "xxxxxxxxxx");
+}
+
+TEST(ThreadPool, ATimedOutTaskWithCallbacksReportsItOnThePoolsThread) {
+    LeakCheck leaks;
+    mproc::Event go;
+    std::atomic<int> timeouts{0};
+    std::atomic<int> reported_on{0};
+    {
+        mproc::ThreadPool pool(1);
+        auto result = pool.apply_async(mproc::error_callback([&](const std::exception& e) {
+                                           if (dynamic_cast<const mproc::TimeoutError*>(&e)) ++timeouts;
+                                           reported_on = thread_id();
+                                       }),
+                                       mproc::TaskOptions{.timeout = 100ms}, blocked_until_set, go, 1);
+        EXPECT_THROW(result.get(60s), mproc::TimeoutError);
+        go.set();
+    }
+    EXPECT_EQ(timeouts.load(), 1);
+    EXPECT_NE(reported_on.load(), thread_id());
+}
+
 // --- ThreadPoolExecutor ------------------------------------------------------------------------
 
 // Occupies the executor's only thread until `go` is set: later calls queue up behind it.
@@ -390,7 +447,30 @@ TEST(ThreadPoolExecutor, TerminateEndsARunningCallCancelledWhileItsThreadFinishe
     EXPECT_EQ(next.result(60s), 25);
     executor.shutdown();
     EXPECT_EQ(finished.value(), 1);
-    EXPECT_FALSE(running.terminate() && !running.cancelled());
+    EXPECT_TRUE(running.terminate()) << "a cancelled future says so again";
+    EXPECT_FALSE(next.terminate()) << "a finished call cannot be";
+}
+
+TEST(ThreadPoolExecutor, TerminateRacingCompletionEndsEachFutureEitherCancelledOrWithItsResult) {
+    LeakCheck leaks;
+    futures::ThreadPoolExecutor executor(3);
+    for (int round = 0; round < 5; ++round) {
+        std::vector<futures::Future<int>> fs;
+        for (int i = 0; i < 300; ++i) fs.push_back(executor.submit(square_of, i));
+        std::vector<bool> said(fs.size());
+        for (std::size_t i = fs.size(); i-- > 0;) said[i] = i % 2 == 0 ? fs[i].terminate() : fs[i].cancel();
+        for (std::size_t i = 0; i < fs.size(); ++i) {
+            const int x = static_cast<int>(i);
+            if (said[i]) {
+                // A running call's cancellation is reported by the pool's thread: wait for it.
+                EXPECT_THROW(fs[i].result(60s), mproc::CancelledError);
+                EXPECT_TRUE(fs[i].cancelled()) << "item " << i;
+            } else {
+                EXPECT_EQ(fs[i].result(60s), x * x) << "item " << i;
+                EXPECT_FALSE(fs[i].cancelled());
+            }
+        }
+    }
 }
 
 TEST(ThreadPoolExecutor, DoneCallbacksRunOnceAndShutdownWaits) {
