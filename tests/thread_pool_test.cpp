@@ -198,6 +198,11 @@ TEST(ThreadPool, AThrowingInitializerMakesTheConstructorThrowItOnce) {
                  std::out_of_range);
 }
 
+TEST(ThreadPool, ANegativeNumberOfThreadsIsRefused) {
+    EXPECT_THROW(mproc::ThreadPool(-1), std::invalid_argument);
+    EXPECT_THROW(futures::ThreadPoolExecutor(-1), std::invalid_argument);
+}
+
 TEST(ThreadPool, CloseRunsWhatWasSubmittedAndRefusesMore) {
     LeakCheck leaks;
     mproc::ThreadPool pool(2);

@@ -40,7 +40,10 @@ namespace mproc {
 /// mproc::OSError if a thread cannot be started.
 ///
 /// Thread safety: as Pool: every method may be called from any number of threads at once;
-/// callbacks run on the pool's own thread (never a worker thread, never the submitting one).
+/// callbacks run on the pool's own thread (never a worker thread, never the submitting one). A
+/// result without callbacks is handed over by the worker thread that computed it (a Future's
+/// done callbacks run there, as in Python's ThreadPoolExecutor). A task must not join or destroy
+/// the pool it runs on: it would wait for itself.
 ///
 /// Cost: a task is encoded and decoded as for a worker process, without the copy through shared
 /// memory or the wake-up of another process; each worker thread is a thread of this process.
