@@ -16,6 +16,12 @@ using namespace pool_test;
 namespace futures = mproc::futures;
 
 int thread_id() { return static_cast<int>(::syscall(SYS_gettid)); }
+std::string thread_name(int) {
+    std::ifstream comm("/proc/self/task/" + std::to_string(thread_id()) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    return name;
+}
 int square_of(int x) { return x * x; }
 int add(int a, int b) { return a + b; }
 int fail_with(int x) { throw std::invalid_argument("bad " + std::to_string(x)); }
@@ -116,6 +122,13 @@ TEST(ThreadPool, TasksRunOnSeveralThreadsAtOnceNoneOfThemTheCallers) {
     EXPECT_EQ(distinct.size(), static_cast<std::size_t>(parties));
     EXPECT_FALSE(distinct.contains(thread_id()));
     EXPECT_FALSE(barrier.broken());
+}
+
+TEST(ThreadPool, WorkerThreadsAreNamedForDebuggers) {
+    LeakCheck leaks;
+    mproc::ThreadPool pool(2);
+    const auto names = pool.map(thread_name, std::views::iota(0, 20), {.chunksize = 1});
+    for (const auto& name : names) EXPECT_TRUE(name == "PoolThread-1" || name == "PoolThread-2") << name;
 }
 
 TEST(ThreadPool, ExceptionsKeepTheirTypeAsUnderPool) {

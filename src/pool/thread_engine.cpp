@@ -18,9 +18,14 @@
 #include <mproc/detail/pool_core.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include <mproc/detail/item_marker.hpp>
 #include <mproc/detail/task.hpp>
@@ -100,7 +105,11 @@ public:
                 workers_.push_back(std::move(worker));
                 ++live_workers_;
                 try {
-                    self->thread = start_thread("a thread pool worker", [this, self] { serve_jobs(*self); });
+                    self->thread = start_thread("a thread pool worker", [this, self, number = i + 1] {
+                        // As Python names a pool's worker processes: "ForkPoolWorker-3".
+                        os::name_this_thread("PoolThread-" + std::to_string(number));
+                        serve_jobs(*self);
+                    });
                 } catch (...) {
                     --live_workers_;
                     throw;
