@@ -523,7 +523,8 @@ public:
 /// (thread_pool.hpp says what else differs from processes). Throws what the initializer threw.
 class ThreadPoolExecutor : public Executor {
 public:
-    /// Python: ThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs).
+    /// Python: ThreadPoolExecutor(max_workers, initializer, initargs); the threads are named
+    /// PoolThread-1, PoolThread-2, ... (Python's thread_name_prefix is not offered).
     explicit ThreadPoolExecutor(const ExecutorOptions& options = {})
         : Executor(mproc::detail::PoolCore::start_threads(mproc::detail::pool_config(thread_pool_options(options)))) {}
     /// `max_workers` threads (0: min(32, cpu_count() + 4)).
