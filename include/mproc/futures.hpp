@@ -17,6 +17,7 @@
 // too; a call whose function, arguments or result cannot cross a process boundary does not compile.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -347,7 +348,8 @@ DoneAndNotDone<detail::handle_t<Range>> wait(Range&& futures,
 
 /// Options of ProcessPoolExecutor and ThreadPoolExecutor. Python: their constructors' arguments.
 struct ExecutorOptions {
-    /// Number of workers; 0 means cpu_count(). Python: max_workers.
+    /// Number of workers; 0 means cpu_count() processes, or min(32, cpu_count() + 4) threads
+    /// (Python's defaults). Python: max_workers.
     int max_workers = 0;
     /// How worker processes start (see start_method.hpp); unset: get_start_method(). Python:
     /// mp_context. Ignored by ThreadPoolExecutor.
@@ -356,7 +358,7 @@ struct ExecutorOptions {
     /// throws, the executor's constructor throws it. Python: initializer and initargs.
     Call initializer;
     /// A worker exits after this many calls and a fresh one replaces it. Python:
-    /// max_tasks_per_child (3.11).
+    /// max_tasks_per_child (3.11). Ignored by ThreadPoolExecutor.
     std::optional<long> max_tasks_per_child;
     /// Largest message (call or result) a worker takes or gives; larger ones fail with
     /// SerializationError.
@@ -515,6 +517,28 @@ public:
         : Executor(mproc::detail::PoolCore::start(mproc::detail::pool_config(pool_options(options)))) {}
     /// `max_workers` processes (0: cpu_count()).
     explicit ProcessPoolExecutor(int max_workers) : ProcessPoolExecutor(ExecutorOptions{.max_workers = max_workers}) {}
+};
+
+/// An executor whose workers are threads of this process (mproc::ThreadPool's engine). Python:
+/// concurrent.futures.ThreadPoolExecutor. max_workers 0 means Python's default for threads,
+/// min(32, cpu_count() + 4); start_method and max_tasks_per_child are ignored. A crashing call
+/// takes the program down; a terminated running call's thread finishes it, its result dropped
+/// (thread_pool.hpp says what else differs from processes). Throws what the initializer threw.
+class ThreadPoolExecutor : public Executor {
+public:
+    /// Python: ThreadPoolExecutor(max_workers, initializer, initargs); the threads are named
+    /// PoolThread-1, PoolThread-2, ... (Python's thread_name_prefix is not offered).
+    explicit ThreadPoolExecutor(const ExecutorOptions& options = {})
+        : Executor(mproc::detail::PoolCore::start_threads(mproc::detail::pool_config(thread_pool_options(options)))) {}
+    /// `max_workers` threads (0: min(32, cpu_count() + 4)).
+    explicit ThreadPoolExecutor(int max_workers) : ThreadPoolExecutor(ExecutorOptions{.max_workers = max_workers}) {}
+
+private:
+    static PoolOptions thread_pool_options(const ExecutorOptions& options) {
+        PoolOptions pool = pool_options(options);
+        if (pool.processes == 0) pool.processes = std::min(32, cpu_count() + 4);
+        return pool;
+    }
 };
 
 }  // namespace mproc::futures

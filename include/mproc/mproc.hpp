@@ -17,6 +17,7 @@
 #include <mproc/shared_memory.hpp>
 #include <mproc/start_method.hpp>
 #include <mproc/sync.hpp>
+#include <mproc/thread_pool.hpp>
 
 /// @namespace mproc
 /// @brief Python's multiprocessing for C++: Pool, Process, shared values and arrays, locks and

@@ -1,5 +1,8 @@
 #include "os/threads.hpp"
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +29,12 @@ Result<std::thread> start_thread(std::function<void()> body) {
     } catch (const std::system_error& error) {
         return SysError{"pthread_create", error.code().value()};
     }
+}
+
+void name_this_thread(std::string_view name) noexcept {
+    char cut[16] = {};
+    std::memcpy(cut, name.data(), std::min(name.size(), sizeof cut - 1));
+    (void)::pthread_setname_np(::pthread_self(), cut);
 }
 
 int thread_count() noexcept {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <string_view>
 #include <thread>
 
 #include "os/result.hpp"
@@ -14,6 +15,10 @@ namespace mproc::os {
 // a thread or process limit such as RLIMIT_NPROC, or no memory for its stack) is an error
 // ("pthread_create"), not the std::system_error std::thread throws.
 Result<std::thread> start_thread(std::function<void()> body);
+
+// Names the calling thread as debuggers (gdb's `info threads`), ps and top show it: at most 15
+// characters, a longer name is cut.
+void name_this_thread(std::string_view name) noexcept;
 
 // Threads of this process, from /proc/self/status; 0 if unknown.
 int thread_count() noexcept;

@@ -5,8 +5,9 @@
 namespace mproc::detail {
 namespace {
 
-// The running task's marker: set by the pool worker loop, read by the chunk it runs.
-ItemMarker running_task;
+// The running task's marker: set by the pool worker loop, read by the chunk it runs. One per
+// thread: a ThreadPool runs tasks on several threads of one process.
+thread_local ItemMarker running_task;
 
 }  // namespace
 

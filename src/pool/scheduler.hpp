@@ -1,6 +1,7 @@
-// pool::Scheduler: what the two engines under a pool share. The local engine (local_engine.cpp)
-// runs jobs on worker processes of this machine, the MPI engine (mpi/engine.cpp) on worker ranks;
-// both are a Scheduler plus a transport.
+// pool::Scheduler: what the engines under a pool share. The local engine (local_engine.cpp)
+// runs jobs on worker processes of this machine, the thread engine (thread_engine.cpp) on threads
+// of this process, the MPI engine (mpi/engine.cpp) on worker ranks; each is a Scheduler plus a
+// way to reach its workers.
 //
 // The scheduler holds the pool's state (running, closed, terminated), the queue of jobs no worker
 // has yet, the imap iterations that may still submit more, and the outcomes waiting to be reported;

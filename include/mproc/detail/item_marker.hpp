@@ -12,9 +12,9 @@ namespace mproc::detail {
 // item itself. Outside pool workers the marker does nothing.
 class ItemMarker {
 public:
-    // The marker of the task this process is running. Defined in src/pool/item_marker.cpp.
+    // The marker of the task this thread is running. Defined in src/pool/item_marker.cpp.
     static ItemMarker current() noexcept;
-    // Set by a pool worker before each task: where the running item's index goes, and, when the
+    // Set by a pool worker (a process, or a ThreadPool's thread) before each task: where the running item's index goes, and, when the
     // task has a per-item timeout, where the item's start time goes (steady clock, in ns; null:
     // no timeout, and no clock read per item).
     static void set_current(std::atomic<std::uint64_t>* item, std::atomic<std::int64_t>* item_started_ns) noexcept;

@@ -1,6 +1,7 @@
 // mproc/detail/pool_core.hpp: the type-erased engine under mproc::Pool. The public templates turn
 // calls into Jobs; an engine runs them on workers: src/pool/local_engine.cpp on processes of this
-// machine, src/mpi/engine.cpp on MPI ranks, both built on src/pool/scheduler.hpp.
+// machine, src/pool/thread_engine.cpp on threads of this process (mproc::ThreadPool),
+// src/mpi/engine.cpp on MPI ranks, all built on src/pool/scheduler.hpp.
 #pragma once
 
 #include <chrono>
@@ -64,6 +65,9 @@ public:
     // Starts the workers and waits until each has run the initializer. If an initializer throws,
     // the workers are stopped and its exception is rethrown here.
     static std::shared_ptr<PoolCore> start(const PoolConfig& config);
+    // The same with worker threads of this process (mproc::ThreadPool): config.start_method and
+    // config.maxtasksperchild do not apply to threads and are ignored.
+    static std::shared_ptr<PoolCore> start_threads(const PoolConfig& config);
     virtual ~PoolCore() = default;
 
     // New work, or more jobs of an imap that was started before close(), which still runs.
