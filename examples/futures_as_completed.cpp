@@ -55,8 +55,8 @@ std::string load_file(const std::string& path, int max_bytes) {
 
 int main(int argc, char** argv) {
     mproc::init(argc, argv);
-    // The executor's destructor waits for its workers, as Python's with statement does
-    mproc::futures::ProcessPoolExecutor executor(5);
+    // The executor's destructor waits for its threads, as Python's with statement does
+    mproc::futures::ThreadPoolExecutor executor(5);
     // Start the load operations and mark each future with its path
     std::unordered_map<mproc::futures::Future<std::string>, std::string> future_to_path;
     for (const auto& path : PATHS) future_to_path.emplace(executor.submit(load_file, path, 1 << 20), path);

@@ -137,7 +137,9 @@ inline constexpr ReturnWhen ALL_COMPLETED = ReturnWhen::all_completed;
 /// Python: the named tuple DoneAndNotDoneFutures(done, not_done), of sets.
 template <class Handle>
 struct DoneAndNotDone {
+    /// The futures that are done (finished, failed or cancelled).
     std::vector<Handle> done;
+    /// The others.
     std::vector<Handle> not_done;
 };
 
@@ -267,20 +269,26 @@ public:
     /// An input iterator over the futures, in completion order.
     class iterator {
     public:
+        /// A Future or an AsyncResult.
         using value_type = Handle;
+        /// Required of an iterator; never used.
         using difference_type = std::ptrdiff_t;
+        /// A singular iterator.
         iterator() = default;
+        /// An iterator over `owner`'s futures.
         explicit iterator(AsCompleted* owner) : owner_(owner) {}
         /// The current future; waits for it (TimeoutError when the time runs out).
         const Handle& operator*() const {
             fetch();
             return owner_->completions_.handle(*current_);
         }
+        /// Moves past the current future (waiting for it first if it was not yet looked at).
         iterator& operator++() {
             fetch();
             fetched_ = false;
             return *this;
         }
+        /// Moves past the current future.
         void operator++(int) { ++*this; }
         friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
 
@@ -390,7 +398,9 @@ struct ShutdownOptions {
 /// is one round trip to a worker; a worker holds a few calls ahead so it never idles.
 class Executor {
 public:
+    /// Moves the executor; the moved-from one throws StateError from every method but destruction.
     Executor(Executor&&) noexcept = default;
+    /// Moves the executor; the moved-from one throws StateError from every method but destruction.
     Executor& operator=(Executor&&) noexcept = default;
     /// shutdown(wait = true): every call submitted runs to completion. Python: the end of a
     /// `with` block.
@@ -454,7 +464,9 @@ public:
     std::vector<int> worker_pids() const { return core()->worker_pids(); }
 
 protected:
+    /// For the executors: the engine that runs the calls.
     explicit Executor(std::shared_ptr<mproc::detail::PoolCore> core) : core_(std::move(core)) {}
+    /// The Pool options that `options` stand for.
     static PoolOptions pool_options(const ExecutorOptions& options) {
         return {.processes = options.max_workers,
                 .initializer = options.initializer,
@@ -543,10 +555,12 @@ private:
 
 }  // namespace mproc::futures
 
-/// Futures as keys of unordered containers.
+// Futures as keys of unordered containers: the identity of the future (copies hash alike).
+/// @cond
 template <class R>
 struct std::hash<mproc::futures::Future<R>> {
     std::size_t operator()(const mproc::futures::Future<R>& future) const noexcept {
         return std::hash<const void*>()(future.state_.get());
     }
 };
+/// @endcond
