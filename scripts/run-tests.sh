@@ -156,7 +156,7 @@ run_asan() {
 
 run_tsan() {
   local dir=build/tsan started
-  local targets=(pool_test thread_pool_test ring_test pool_shared_objects_test pool_descriptor_test task_test)
+  local targets=(pool_test thread_pool_test futures_test ring_test pool_shared_objects_test pool_descriptor_test task_test)
   started=$(now)
   banner "tsan: thread sanitizer in $dir (${targets[*]})"
   if ! configure "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" \
@@ -168,7 +168,7 @@ run_tsan() {
   if ! (export "${tsan_env[@]}"; build "$dir" --target "${targets[@]}"); then
     record tsan FAILED "$started" "build failed"; return
   fi
-  local filter='^(Pool|ThreadPool|Crashes/PoolCrash|Ring|TaskShipping)'
+  local filter='^(Pool|ThreadPool|Futures|Crashes/PoolCrash|Ring|TaskShipping)'
   rm -f "$dir/failed-rerun.log"
   echo "+ ctest --test-dir $dir -R '$filter' --output-on-failure -j$jobs --timeout $test_timeout ${ctest_args[*]}"
   if ! (export "${tsan_env[@]}"; ctest --test-dir "$dir" -R "$filter" --output-on-failure -j"$jobs" \

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <exception>
 #include <limits>
 #include <memory>
@@ -64,7 +63,7 @@ public:
     // taken. Rethrows the item's exception. `type` names the handle for a moved-from stream.
     std::optional<V> next_before(std::chrono::steady_clock::time_point deadline, const char* type) {
         live(input_, type);
-        if (taken_.empty()) {
+        if (taken_position_ == taken_.size()) {
             refill();
             if (sink_->in_flight() == 0) {
                 // The input failed after the items before it: its exception comes after their
@@ -81,15 +80,14 @@ public:
                     seen = arrivals;
                     return sink_->due();
                 });
-                auto outcome = sink_->take(deadline);
+                const bool taken = sink_->take(deadline, taken_);
                 if (!helped) input_->core->sleep_ended();
-                if (!outcome) throw TimeoutError("mproc: imap: no result within the timeout");
-                taken_.push_back(std::move(*outcome));
+                if (!taken) throw TimeoutError("mproc: imap: no result within the timeout");
             }
+            taken_position_ = 0;
             refill();
         }
-        auto outcome = std::move(taken_.front());
-        taken_.pop_front();
+        auto& outcome = taken_[taken_position_++];
         if (outcome.index() == 1) std::rethrow_exception(std::get<1>(outcome));
         return std::move(std::get<0>(outcome));
     }
@@ -174,8 +172,9 @@ private:
     std::size_t window_;
     std::optional<std::chrono::nanoseconds> timeout_;
     std::shared_ptr<Sink> sink_;
-    // Outcomes taken from the sink in one go, handed out one by one without its lock.
-    std::deque<typename Sink::Outcome> taken_;
+    // The run taken from the sink last, handed out one by one without its lock.
+    typename Sink::Run taken_;
+    std::size_t taken_position_ = 0;
     long next_index_ = 0;
 };
 

@@ -10,7 +10,10 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <cstring>
 #include <exception>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -108,32 +111,46 @@ private:
     std::shared_ptr<ResultState<R>> result_;
 };
 
-// Results of an imap, waiting to be taken by the consuming thread.
+// Results of an imap, waiting to be taken by the consuming thread. They are kept as runs: the
+// outcomes of consecutive items that arrived together (a chunk's), handed to the consumer whole,
+// so that neither side pays a lock or a queue operation per item.
 template <class V>
 class ImapSink {
 public:
     using Outcome = std::variant<V, std::exception_ptr>;
+    using Run = std::vector<Outcome>;
 
     explicit ImapSink(bool ordered, std::unique_ptr<Progress> progress)
         : ordered_(ordered), progress_(std::move(progress)) {}
 
     void deliver(long index, V value) {
-        store(index, 1, [&](std::size_t) { return Outcome(std::in_place_index<0>, std::move(value)); });
+        Run run;
+        run.emplace_back(std::in_place_index<0>, std::move(value));
+        store(index, std::move(run));
     }
     // A chunk's results, decoded first and then stored under one lock.
     void deliver_block(long first, Reader& in, std::size_t count) {
-        std::vector<V> values;
-        if constexpr (std::is_default_constructible_v<V> && !std::is_same_v<V, bool>) {
-            values.resize(count);
-            decode_block<V>(in, count, values.data());
+        Run run;
+        run.reserve(count);
+        if constexpr (trivially_transferable<V> && !std::is_same_v<V, bool>) {
+            if (in.read_length(sizeof(V)) != count) in.fail("chunk reply holds the wrong number of results");
+            const std::byte* bytes = in.take(count * sizeof(V)).data();
+            for (std::size_t i = 0; i < count; ++i) {
+                V value;
+                std::memcpy(&value, bytes + i * sizeof(V), sizeof(V));
+                run.emplace_back(std::in_place_index<0>, value);
+            }
         } else {
-            values = decode<std::vector<V>>(in);
+            auto values = decode<std::vector<V>>(in);
             if (values.size() != count) in.fail("chunk reply holds the wrong number of results");
+            for (auto& value : values) run.emplace_back(std::in_place_index<0>, std::move(value));
         }
-        store(first, count, [&](std::size_t i) { return Outcome(std::in_place_index<0>, std::move(values[i])); });
+        store(first, std::move(run));
     }
     void deliver_error(long index, std::exception_ptr error) {
-        store(index, 1, [&](std::size_t) { return Outcome(std::in_place_index<1>, error); });
+        Run run;
+        run.emplace_back(std::in_place_index<1>, std::move(error));
+        store(index, std::move(run));
     }
 
     // Whether the next outcome is there to take.
@@ -147,24 +164,24 @@ public:
     // The consuming thread's own count, untouched by deliveries: no lock.
     void submitted(std::size_t items) { in_flight_ += items; }
     std::size_t in_flight() const { return in_flight_; }
-    // The next outcome, waiting at most until deadline; nothing if none is due by then.
-    std::optional<Outcome> take(std::chrono::steady_clock::time_point deadline) {
+    // Replaces `out` with the next run, waiting at most until deadline; false if none is due by
+    // then.
+    bool take(std::chrono::steady_clock::time_point deadline, Run& out) {
         std::unique_lock lock(mutex_);
         if (!due_locked()) {
             ++takers_waiting_;
             const bool arrived = arrived_.wait_until(lock, deadline, [&] { return due_locked(); });
             --takers_waiting_;
-            if (!arrived) return std::nullopt;
+            if (!arrived) return false;
         }
-        return pop_locked();
+        pop_locked(out);
+        return true;
     }
-    // Moves every outcome due now, in order, to the end of `out`; returns whether there was any.
-    bool take_due(std::deque<Outcome>& out) {
+    // Replaces `out` with the next run if one is due now.
+    bool take_due(Run& out) {
         std::lock_guard lock(mutex_);
         if (!due_locked()) return false;
-        do {
-            out.push_back(pop_locked());
-        } while (due_locked());
+        pop_locked(out);
         return true;
     }
     void finish() {
@@ -172,39 +189,43 @@ public:
     }
 
 private:
-    bool due_locked() const { return !ready_.empty() && ready_.front().has_value(); }
-    Outcome pop_locked() {
-        Outcome outcome = std::move(*ready_.front());
-        ready_.pop_front();
-        ++next_;
-        --in_flight_;
-        return outcome;
+    bool due_locked() const {
+        if (!ordered_) return !unordered_.empty();
+        return !ordered_runs_.empty() && ordered_runs_.begin()->first == next_;
+    }
+    void pop_locked(Run& out) {
+        if (ordered_) {
+            auto node = ordered_runs_.extract(ordered_runs_.begin());
+            out = std::move(node.mapped());
+        } else {
+            out = std::move(unordered_.front());
+            unordered_.pop_front();
+        }
+        next_ += static_cast<long>(out.size());
+        in_flight_ -= out.size();
     }
 
-    // Stores the outcomes of items first .. first + count - 1, made by outcome(i).
-    template <class MakeOutcome>
-    void store(long first, std::size_t count, MakeOutcome outcome) {
+    void store(long first, Run run) {
+        const std::size_t count = run.size();
         bool notify;
         {
             std::lock_guard lock(mutex_);
-            std::size_t stored = 0;
-            for (std::size_t i = 0; i < count; ++i) {
-                const long index = first + static_cast<long>(i);
-                if (ordered_) {
-                    // Items in flight are a bounded window from next_ on. Each has one outcome; a
-                    // second (only if failing a job that had delivered threw) is dropped.
-                    if (index < next_) continue;
-                    const auto slot = static_cast<std::size_t>(index - next_);
-                    if (slot >= ready_.size()) ready_.resize(slot + 1);
-                    if (ready_[slot]) continue;
-                    ready_[slot].emplace(outcome(i));
-                } else {
-                    ready_.emplace_back(outcome(i));
+            if (ordered_) {
+                // Each item has one outcome; a second (only if failing a job that had delivered
+                // threw) is dropped. Runs never straddle: a job's items arrive as one run or one
+                // by one.
+                if (first < next_) return;
+                auto after = ordered_runs_.upper_bound(first);
+                if (after != ordered_runs_.begin()) {
+                    const auto before = std::prev(after);
+                    if (first < before->first + static_cast<long>(before->second.size())) return;
                 }
-                ++stored;
+                ordered_runs_.emplace_hint(after, first, std::move(run));
+            } else {
+                unordered_.push_back(std::move(run));
             }
-            arrivals_.fetch_add(stored, std::memory_order_release);
-            if (progress_) progress_->advance(stored);
+            arrivals_.fetch_add(count, std::memory_order_release);
+            if (progress_) progress_->advance(count);
             notify = takers_waiting_ > 0;
         }
         if (notify) arrived_.notify_all();
@@ -213,12 +234,11 @@ private:
     const bool ordered_;
     mutable std::mutex mutex_;
     std::condition_variable arrived_;
-    // Ordered: the outcomes of items next_, next_ + 1, ... (empty where not arrived yet).
-    // Unordered: outcomes in order of arrival.
-    std::deque<std::optional<Outcome>> ready_;
+    std::map<long, Run> ordered_runs_;  // ordered: runs by their first item's index, from next_ on
+    std::deque<Run> unordered_;         // unordered: runs in order of arrival
     std::atomic<std::size_t> arrivals_{0};
-    long next_ = 0;
-    std::size_t in_flight_ = 0;  // submitted and not yet taken; the consuming thread's
+    long next_ = 0;                     // ordered: the item whose outcome is taken next
+    std::size_t in_flight_ = 0;         // submitted and not yet taken; the consuming thread's
     int takers_waiting_ = 0;
     std::unique_ptr<Progress> progress_;
 };
