@@ -35,8 +35,7 @@ namespace detail {
 // What cancel() and terminate() of one call (an apply, or a map_async's chunks) reach: shared by
 // the call's result and its jobs. Set by the engine, under its lock.
 struct TaskControl {
-    explicit TaskControl(std::size_t job_count = 1) : jobs(job_count) {}
-    const std::size_t jobs;                // how many jobs the call was cut into
+    std::size_t jobs = 0;                  // how many jobs the call was cut into; 0: not cancellable
     std::atomic<bool> dispatched{false};   // a job of it was handed to a worker
     std::atomic<bool> cancelled{false};    // it ends with CancelledError, whatever its jobs deliver
 };
@@ -100,14 +99,14 @@ public:
     }
 
     bool cancel(bool running) {
-        if (!control_) return false;
+        if (control_.jobs == 0) return false;
         if (ready()) return cancelled();
         const auto source = source_.lock();
-        return source && source->cancel(*control_, running);
+        return source && source->cancel(control_, running);
     }
-    bool cancelled() const noexcept { return ready() && control_ && control_->cancelled.load(); }
+    bool cancelled() const noexcept { return ready() && control_.cancelled.load(); }
     bool running() const noexcept {
-        return !ready() && control_ && control_->dispatched.load() && !control_->cancelled.load();
+        return !ready() && control_.dispatched.load() && !control_.cancelled.load();
     }
 
     // Calls `observer` once the result is ready: at once, on this thread, if it is; otherwise on
@@ -146,7 +145,12 @@ public:
     }
     void set_source(std::weak_ptr<ResultSource> source) { source_ = std::move(source); }
     std::shared_ptr<ResultSource> source() const { return source_.lock(); }
-    void set_control(std::shared_ptr<TaskControl> control) { control_ = std::move(control); }
+    // Makes the call cancellable: its `jobs` jobs share the returned control, which lives as
+    // long as this state (jobs hold it through an aliasing shared_ptr to the state).
+    TaskControl& enable_cancel(std::size_t jobs) {
+        control_.jobs = jobs;
+        return control_;
+    }
 
 protected:
     template <class Store>
@@ -189,7 +193,7 @@ protected:
     std::exception_ptr error_;
     std::function<void(const std::exception&)> error_callback_;
     std::weak_ptr<ResultSource> source_;
-    std::shared_ptr<TaskControl> control_;
+    TaskControl control_;
     std::vector<Observer> observers_;
     std::uint64_t last_observer_ = 0;
 };

@@ -10,10 +10,13 @@ void Scheduler::submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind)
     bool wake_engine = false;
     {
         std::lock_guard lock(mutex_);
-        if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
-        if (state_ == State::closed && kind == Submission::new_work) throw PoolClosed("mproc::Pool: the pool is closed");
-        if (streams_abandoned_)
-            throw PoolClosed("mproc::Pool: the pool was destroyed while an imap over it was still reading its input");
+        if (kind == Submission::new_work) {
+            refuse_new_work();
+        } else {
+            if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
+            if (streams_abandoned_)
+                throw PoolClosed("mproc::Pool: the pool was destroyed while an imap over it was still reading its input");
+        }
         bool timed = false;
         for (auto& job : jobs) {
             timed |= job->timeout.has_value();
@@ -23,6 +26,25 @@ void Scheduler::submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind)
         wake_engine = jobs_queued(timed);
     }
     if (wake_engine) wake();
+}
+
+void Scheduler::submit(std::unique_ptr<Job> job) {
+    bool wake_engine = false;
+    {
+        std::lock_guard lock(mutex_);
+        refuse_new_work();
+        const bool timed = job->timeout.has_value();
+        queued_.push_back(std::move(job));
+        wake_engine = jobs_queued(timed);
+    }
+    if (wake_engine) wake();
+}
+
+void Scheduler::refuse_new_work() const {
+    if (state_ == State::terminated) throw PoolTerminated("mproc::Pool: the pool was terminated");
+    if (state_ == State::closed) throw PoolClosed("mproc::Pool: the pool is closed");
+    if (streams_abandoned_)
+        throw PoolClosed("mproc::Pool: the pool was destroyed while an imap over it was still reading its input");
 }
 
 void Scheduler::open_stream() {

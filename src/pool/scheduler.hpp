@@ -49,6 +49,7 @@ inline std::size_t jobs_ahead(std::chrono::duration<double, std::nano> average_j
 class Scheduler : public detail::PoolCore {
 public:
     void submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind) final;
+    void submit(std::unique_ptr<Job> job) final;
     void open_stream() final;
     void close_stream() final;
     void abandon_streams() final;
@@ -137,6 +138,8 @@ private:
     };
 
     [[nodiscard]] bool done() const;
+    // Throws PoolTerminated or PoolClosed unless the pool takes new work. Under the mutex.
+    void refuse_new_work() const;
     // Fails cancelled jobs: here, or on the engine thread for jobs that run callbacks.
     void fail_cancelled(std::vector<std::unique_ptr<Job>> jobs, std::unique_lock<std::mutex>& lock);
 

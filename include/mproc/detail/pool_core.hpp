@@ -75,11 +75,8 @@ public:
     // Takes the jobs and queues them, in order. Throws PoolTerminated after terminate() and, for
     // new work, PoolClosed after close(); it then leaves the jobs in `jobs`.
     virtual void submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind = Submission::new_work) = 0;
-    void submit(std::unique_ptr<Job> job) {
-        std::vector<std::unique_ptr<Job>> jobs;
-        jobs.push_back(std::move(job));
-        submit(jobs);
-    }
+    // One job; for an apply.
+    virtual void submit(std::unique_ptr<Job> job) = 0;
     // An imap iteration that may submit more jobs: while one is open, a closed pool keeps its
     // workers (join() waits for it to be exhausted or destroyed).
     virtual void open_stream() = 0;

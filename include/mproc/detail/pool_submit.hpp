@@ -95,9 +95,8 @@ auto submit_map(const std::shared_ptr<PoolCore>& core, F f, Range&& range, const
                                        .timeout = to_timeout(options.timeout),
                                        .runs_callbacks = has_callbacks(handlers)});
     if (!jobs.empty()) {
-        auto control = std::make_shared<TaskControl>(jobs.size());
+        const std::shared_ptr<TaskControl> control(result, &result->enable_cancel(jobs.size()));
         for (auto& job : jobs) job->control = control;
-        result->set_control(std::move(control));
     }
     // All at once: if the pool refuses them (closed meanwhile), none was queued, and none reads a
     // borrowed input after this call throws.
@@ -116,14 +115,12 @@ auto submit_apply(const std::shared_ptr<PoolCore>& core, const TaskOptions& opti
     auto result = std::make_shared<ResultState<R>>();
     attach_callbacks(*result, handlers);
     result->set_source(core);
-    auto items = std::make_shared<std::vector<Item>>();
-    items->emplace_back(std::forward<Args>(args)...);
-    const Item* data = items->data();
-    auto job = std::make_unique<ChunkJob<F, Item, true, Sink>>(f, std::move(items), data, 1, std::make_shared<Sink>(result));
+    auto item = std::make_shared<Item>(std::forward<Args>(args)...);
+    const Item* data = item.get();
+    auto job = std::make_unique<ChunkJob<F, Item, true, Sink>>(f, std::move(item), data, 1, std::make_shared<Sink>(result));
     job->timeout = to_timeout(options.timeout);
     job->runs_callbacks = has_callbacks(handlers);
-    job->control = std::make_shared<TaskControl>();
-    result->set_control(job->control);
+    job->control = std::shared_ptr<TaskControl>(result, &result->enable_cancel(1));
     core->submit(std::move(job));
     return result;
 }

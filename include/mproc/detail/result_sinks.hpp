@@ -143,7 +143,8 @@ public:
         } else {
             auto values = decode<std::vector<V>>(in);
             if (values.size() != count) in.fail("chunk reply holds the wrong number of results");
-            for (auto& value : values) run.emplace_back(std::in_place_index<0>, std::move(value));
+            // By index: a vector<bool>'s elements are proxies.
+            for (std::size_t i = 0; i < count; ++i) run.emplace_back(std::in_place_index<0>, V(std::move(values[i])));
         }
         store(first, std::move(run));
     }
