@@ -150,9 +150,9 @@ struct ConnectionAccess;  // how the library makes Connections
 /// made. Python: multiprocessing.connection.Connection.
 ///
 /// A Connection is a handle: copies share the same socket, and close() closes it for all of them
-/// (in this process). It can be sent through another Connection (over a Unix socket), a Pipe or a
-/// Queue, or passed to a Process or a Pool task: the receiver gets its own descriptor of the same
-/// socket, as Python's reduction does.
+/// (in this process). It can be sent through another Connection over a Unix socket, or passed to
+/// a Process or a Pool task: the receiver gets its own descriptor of the same socket, as Python's
+/// reduction does. (mproc's typed Pipe and Queue refuse items that hold descriptors, this one too.)
 ///
 /// Errors: OSError for a failed system call, a closed connection (EBADF, as Python's "handle is
 /// closed"), a direction this end cannot use (EBADF), a message longer than a maxlength
