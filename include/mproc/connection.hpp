@@ -239,6 +239,8 @@ private:
     explicit Connection(std::shared_ptr<detail::ConnectionState> state) : state_(std::move(state)) {}
     void send_encoded(std::span<const std::byte> bytes, std::span<const int> fds);
     detail::ReceivedFrame receive_encoded();
+    // The state of an open end that can receive; OSError (EBADF) otherwise.
+    detail::ConnectionState& readable_state() const;
 
     std::shared_ptr<detail::ConnectionState> state_;
 

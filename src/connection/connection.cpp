@@ -125,10 +125,14 @@ void Connection::send_encoded(std::span<const std::byte> bytes, std::span<const 
     }
 }
 
-detail::ReceivedFrame Connection::receive_encoded() {
+detail::ConnectionState& Connection::readable_state() const {
     if (closed()) throw_closed();
-    auto& state = *state_;
-    if (!state.readable) throw OSError("mproc::connection::Connection: connection is write-only", EBADF);
+    if (!state_->readable) throw OSError("mproc::connection::Connection: connection is write-only", EBADF);
+    return *state_;
+}
+
+detail::ReceivedFrame Connection::receive_encoded() {
+    auto& state = readable_state();
     detail::ReceivedFrame frame;
     {
         std::lock_guard lock(state.receiving);
@@ -142,9 +146,7 @@ detail::ReceivedFrame Connection::receive_encoded() {
 }
 
 std::vector<std::byte> Connection::recv_bytes(std::optional<std::size_t> maxlength) {
-    if (closed()) throw_closed();
-    auto& state = *state_;
-    if (!state.readable) throw OSError("mproc::connection::Connection: connection is write-only", EBADF);
+    auto& state = readable_state();
     // Descriptors a peer sent beside bytes are not ours to keep: the frame closes them.
     detail::ReceivedFrame discarded;
     std::unique_lock lock(state.receiving);
@@ -163,9 +165,7 @@ std::vector<std::byte> Connection::recv_bytes(std::optional<std::size_t> maxleng
 
 std::size_t Connection::recv_bytes_into(std::span<std::byte> buffer, std::size_t offset) {
     if (offset > buffer.size()) throw StateError("mproc::connection::Connection::recv_bytes_into: offset too large");
-    if (closed()) throw_closed();
-    auto& state = *state_;
-    if (!state.readable) throw OSError("mproc::connection::Connection: connection is write-only", EBADF);
+    auto& state = readable_state();
     detail::ReceivedFrame discarded;  // closes descriptors sent beside the bytes
     std::lock_guard lock(state.receiving);
     SocketSource source{state.socket.get(), discarded.fds};
@@ -183,18 +183,15 @@ std::size_t Connection::recv_bytes_into(std::span<std::byte> buffer, std::size_t
 }
 
 bool Connection::poll(std::chrono::duration<double> timeout) {
-    if (closed()) throw_closed();
-    if (!state_->readable) throw OSError("mproc::connection::Connection: connection is write-only", EBADF);
+    const int socket = readable_state().socket.get();
     const auto left = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::max(timeout, std::chrono::duration<double>::zero()));
-    return mproc::detail::or_throw(os::wait_until_readable(state_->socket.get(), std::chrono::steady_clock::now() + left),
+    return mproc::detail::or_throw(os::wait_until_readable(socket, std::chrono::steady_clock::now() + left),
                                    "mproc::connection::Connection::poll");
 }
 
 bool Connection::poll_forever() {
-    if (closed()) throw_closed();
-    if (!state_->readable) throw OSError("mproc::connection::Connection: connection is write-only", EBADF);
-    return mproc::detail::or_throw(os::wait_until_readable(state_->socket.get(), std::nullopt),
+    return mproc::detail::or_throw(os::wait_until_readable(readable_state().socket.get(), std::nullopt),
                                    "mproc::connection::Connection::poll");
 }
 

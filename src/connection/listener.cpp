@@ -30,6 +30,24 @@ private:
     Connection& connection_;
 };
 
+enum class Role { server, client };
+
+// Runs the handshake when there is a key: the server (Listener) challenges first, then answers
+// the client's challenge; the client does the opposite. A connection that fails it is closed.
+Connection authenticated(Connection connection, const Authkey& authkey, Role role) {
+    if (!authkey.has_key()) return connection;
+    ConnectionChannel channel(connection);
+    try {
+        if (role == Role::server) handshake::deliver_challenge(channel, authkey.bytes());
+        handshake::answer_challenge(channel, authkey.bytes());
+        if (role == Role::client) handshake::deliver_challenge(channel, authkey.bytes());
+    } catch (...) {
+        connection.close();
+        throw;
+    }
+    return connection;
+}
+
 Family family_of(const Address& address, std::optional<Family> family, const char* who) {
     if (family && *family != address.family())
         throw StateError(std::string("mproc::connection::") + who + ": the family does not match the address " +
@@ -123,18 +141,7 @@ Connection Listener::accept() {
         std::lock_guard lock(state.mutex);
         state.last_accepted = address_of(peer);
     }
-    Connection connection = ConnectionAccess::adopt(std::move(socket), true, true);
-    if (state.authkey.has_key()) {
-        ConnectionChannel channel(connection);
-        try {
-            handshake::deliver_challenge(channel, state.authkey.bytes());
-            handshake::answer_challenge(channel, state.authkey.bytes());
-        } catch (...) {
-            connection.close();
-            throw;
-        }
-    }
-    return connection;
+    return authenticated(ConnectionAccess::adopt(std::move(socket), true, true), state.authkey, Role::server);
 }
 
 void Listener::close() noexcept {
@@ -162,18 +169,7 @@ Connection Client(const Address& address, ClientOptions options) {
                                                 "mproc::connection::Client to " + address.to_string())
                       : mproc::detail::or_throw(os::connect_tcp(address.host(), address.port()),
                                                 "mproc::connection::Client to " + address.to_string());
-    Connection connection = ConnectionAccess::adopt(std::move(socket), true, true);
-    if (options.authkey.has_key()) {
-        ConnectionChannel channel(connection);
-        try {
-            handshake::answer_challenge(channel, options.authkey.bytes());
-            handshake::deliver_challenge(channel, options.authkey.bytes());
-        } catch (...) {
-            connection.close();
-            throw;
-        }
-    }
-    return connection;
+    return authenticated(ConnectionAccess::adopt(std::move(socket), true, true), options.authkey, Role::client);
 }
 
 }  // namespace mproc::connection

@@ -83,7 +83,8 @@ Result<UniqueFd> listen_unix(std::string_view path, int backlog) noexcept {
     if (!address) return address.error();
     auto fd = new_socket(AF_UNIX);
     if (!fd) return fd;
-    const auto& [un, length] = address.value();
+    const sockaddr_un& un = address.value().first;
+    const socklen_t length = address.value().second;
     if (auto bound = sys_check("bind(AF_UNIX)", [&] { return ::bind(fd.value().get(), reinterpret_cast<const sockaddr*>(&un), length); }); !bound)
         return bound.error();
     if (auto listening = sys_check("listen", [&] { return ::listen(fd.value().get(), backlog); }); !listening)
@@ -130,7 +131,8 @@ Result<UniqueFd> connect_unix(std::string_view path) noexcept {
     if (!address) return SysError{"connect(AF_UNIX)", address.error().code};
     auto fd = new_socket(AF_UNIX);
     if (!fd) return fd;
-    const auto& [un, length] = address.value();
+    const sockaddr_un& un = address.value().first;
+    const socklen_t length = address.value().second;
     if (auto connected = connect_socket(fd.value().get(), reinterpret_cast<const sockaddr*>(&un), length, "connect(AF_UNIX)");
         !connected)
         return connected.error();

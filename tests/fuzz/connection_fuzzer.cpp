@@ -123,7 +123,6 @@ void server_role(std::span<const std::byte> input) {
 
 using Decoder = void (*)(std::span<const std::byte>);
 constexpr Decoder decoders[] = {decode_frames, client_role, server_role};
-constexpr std::size_t decoder_count = sizeof(decoders) / sizeof(decoders[0]);
 
 std::vector<std::byte> frame(std::span<const std::byte> payload) {
     const auto header = wire::encode_header(payload.size());
@@ -140,11 +139,7 @@ std::vector<std::byte> joined(std::initializer_list<std::span<const std::byte>> 
 
 std::vector<std::vector<std::byte>> seed_inputs() {
     std::vector<std::vector<std::byte>> seeds;
-    auto add = [&](std::uint8_t selector, std::span<const std::byte> bytes) {
-        std::vector<std::byte> input{std::byte{selector}};
-        input.insert(input.end(), bytes.begin(), bytes.end());
-        seeds.push_back(std::move(input));
-    };
+    auto add = [&](std::uint8_t selector, std::span<const std::byte> bytes) { mproc::fuzz::add_seed(seeds, selector, bytes); };
     // Frames: empty, short, and the long form.
     const std::vector<std::byte> long_form{std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff},
                                            std::byte{0},    std::byte{0},    std::byte{0},    std::byte{0},
@@ -185,8 +180,6 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size == 0) return 0;
-    const std::span<const std::byte> input(reinterpret_cast<const std::byte*>(data), size);
-    decoders[static_cast<std::size_t>(input[0]) % decoder_count](input.subspan(1));
+    mproc::fuzz::feed(decoders, data, size);
     return 0;
 }

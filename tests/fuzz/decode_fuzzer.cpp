@@ -352,8 +352,6 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size == 0) return 0;
-    const std::span<const std::byte> input(reinterpret_cast<const std::byte*>(data), size);
-    decoders[static_cast<std::size_t>(input[0]) % decoder_count](input.subspan(1));
+    mproc::fuzz::feed(decoders, data, size);
     return 0;
 }
