@@ -48,7 +48,7 @@ struct MemorySource {
     std::size_t position = 0;
     std::size_t read_some(std::span<std::byte> out) {
         const std::size_t n = std::min({out.size(), input.size() - position, std::size_t{7}});
-        std::memcpy(out.data(), input.data() + position, n);
+        if (n != 0) std::memcpy(out.data(), input.data() + position, n);
         position += n;
         return n;
     }
@@ -92,7 +92,7 @@ void decode_frames(std::span<const std::byte> input) {
         }
         const std::size_t header = source.position - start - payload.size();
         if (header != 4 && header != 12) fail("a header of an impossible size");
-        if (std::memcmp(payload.data(), input.data() + start + header, payload.size()) != 0)
+        if (!payload.empty() && std::memcmp(payload.data(), input.data() + start + header, payload.size()) != 0)
             fail("a frame's payload is not the bytes after its header");
     }
 }

@@ -326,6 +326,8 @@ std::vector<std::vector<std::byte>> seed_inputs() {
         std::make_exception_ptr(mproc::RemoteError("Type", "message", 34)),
         std::make_exception_ptr(mproc::Full("full")),
         std::make_exception_ptr(mproc::BrokenBarrierError("broken")),
+        std::make_exception_ptr(mproc::BufferTooShort("short", {std::byte{7}, std::byte{8}})),
+        std::make_exception_ptr(mproc::AuthenticationError("wrong key")),
         std::make_exception_ptr(42),
     };
     for (const auto& error : errors) {
