@@ -176,6 +176,61 @@ TEST(Connection, PollTellsWhetherAMessageIsWaiting) {
     EXPECT_THROW((void)b.recv_bytes(), mproc::EOFError);
 }
 
+TEST(Connection, AnEmptyMessageIsReadyAndStaysReadyUntilReceived) {
+    auto [a, b] = conn::Pipe();
+    EXPECT_FALSE(a.poll());
+    b.send_bytes("");
+    EXPECT_TRUE(a.poll());
+    EXPECT_TRUE(a.poll());  // polling does not consume it
+    EXPECT_TRUE(a.recv_bytes().empty());
+    EXPECT_FALSE(a.poll());
+}
+
+TEST(Connection, MessagesFromAChildArriveOneByOneNeverMerged) {
+    // Python's _TestPoll.test_strings and test_dont_merge.
+    mproc::test::LeakCheck leaks;
+    {
+        const std::vector<std::string> strings{"hello", "", "a", "b", "", "bye", "", "lop", "cd"};
+        auto [a, b] = conn::Pipe();
+        mproc::Process child([](conn::Connection c, std::vector<std::string> all) {
+            for (const auto& s : all) c.send_bytes(s);
+        }, b, strings);
+        child.start();
+        b.close();
+        for (const auto& s : strings) {
+            EXPECT_TRUE(a.poll(60s));
+            EXPECT_EQ(text_of(a.recv_bytes()), s);
+        }
+        child.join();
+        EXPECT_EQ(child.exitcode(), 0);
+        EXPECT_TRUE(a.poll());  // the end
+        EXPECT_THROW((void)a.recv_bytes(), mproc::EOFError);
+    }
+}
+
+TEST(Connection, PollInAnotherProcessDoesNotTakeAPartOfAMessage) {
+    // Python's _TestPoll.test_boundaries: a poll elsewhere leaves whole messages for the reader.
+    mproc::test::LeakCheck leaks;
+    {
+        auto [r, w] = conn::Pipe(false);
+        auto [done_parent, done_child] = conn::Pipe();
+        mproc::Process child([](conn::Connection reader, conn::Connection done) {
+            require(reader.poll(60s), "a message arrives");
+            done.send_bytes("polled");
+        }, r, done_child);
+        child.start();
+        done_child.close();
+        w.send_bytes("first");
+        w.send_bytes("second");
+        w.close();
+        EXPECT_EQ(text_of(done_parent.recv_bytes()), "polled");
+        child.join();
+        EXPECT_EQ(child.exitcode(), 0);
+        EXPECT_EQ(text_of(r.recv_bytes()), "first");
+        EXPECT_EQ(text_of(r.recv_bytes()), "second");
+    }
+}
+
 TEST(Connection, EndOfFileInsideAMessageIsOSError) {
     auto [a, b] = conn::Pipe();
     auto header = conn::wire::encode_header(100);
@@ -268,6 +323,9 @@ TEST(Connection, FromFdTakesASocketAndRefusesAnythingElse) {
     EXPECT_EQ(os_error_code([&] { (void)conn::Connection::from_fd(pipe_fds[0]); }), ENOTSOCK);
     ::close(pipe_fds[0]);  // refused: still ours
     ::close(pipe_fds[1]);
+    // Python's test_invalid_handles: a number that is no descriptor.
+    EXPECT_EQ(os_error_code([&] { (void)conn::Connection::from_fd(pipe_fds[0]); }), EBADF);
+    EXPECT_EQ(os_error_code([] { (void)conn::Connection::from_fd(-1); }), EBADF);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,6 +503,20 @@ TEST(Listener, UnixPathAcceptsClientsAndRemovesItsFileOnClose) {
         // Connections made before stay usable.
         client.send_bytes("still there");
         EXPECT_EQ(text_of(server.recv_bytes()), "still there");
+    }
+}
+
+TEST(Listener, EveryFamilyWithAnAddressOfItsOwnConnectsAndPolls) {
+    // Python's _TestListenerClient.test_issue16955.
+    for (const auto family : {conn::Family::unix_socket, conn::Family::tcp}) {
+        conn::Listener listener({.family = family, .authkey = "k"});
+        EXPECT_EQ(listener.address().family(), family);
+        auto accepted = std::async(std::launch::async, [&] { return listener.accept(); });
+        auto c = conn::Client(listener.address(), {.authkey = "k"});
+        auto a = accepted.get();
+        a.send_bytes("hello");
+        EXPECT_TRUE(c.poll(60s));
+        EXPECT_EQ(text_of(c.recv_bytes()), "hello");
     }
 }
 
