@@ -107,10 +107,15 @@ inline constexpr NoAuthkey no_authkey{};
 /// Client would not). Thread safety: a value. Cost: a string.
 class Authkey {
 public:
+    /// Not given: see above.
     Authkey() = default;
+    /// Explicitly none: no handshake, also over TCP.
     Authkey(NoAuthkey) : state_(State::none) {}
+    /// A key: its bytes. StateError if empty.
     Authkey(std::string key);
+    /// As Authkey(std::string).
     Authkey(const char* key) : Authkey(std::string(key)) {}
+    /// As Authkey(std::string), from raw bytes.
     Authkey(std::span<const std::byte> key) : Authkey(std::string(reinterpret_cast<const char*>(key.data()), key.size())) {}
 
     /// Whether a key was given (the handshake runs).
@@ -273,7 +278,9 @@ public:
     /// temporary directory; an abstract name leaves nothing behind), or 127.0.0.1 on a free port
     /// for Family::tcp. Python: Listener().
     explicit Listener(ListenerOptions options = {});
+    /// Moves the socket; the moved-from Listener may only be destroyed or assigned to.
     Listener(Listener&&) noexcept;
+    /// Closes this Listener's socket, then takes the other's.
     Listener& operator=(Listener&&) noexcept;
     /// Closes the socket, as close().
     ~Listener();
