@@ -194,7 +194,7 @@ run_fuzz() {
   fi
   # The decoder of values and task replies, then what mproc::connection reads from a peer.
   run_fuzz_target "$dir" mproc_fuzz_decode fuzz decode "tests/fuzz/corpus/decode tests/fuzz/corpus_decode tests/fuzz/corpus"
-  run_fuzz_target "$dir" mproc_fuzz_connection fuzz-conn connection "tests/fuzz/connection_corpus"
+  run_fuzz_target "$dir" mproc_fuzz_connection fuzzconn connection "tests/fuzz/connection_corpus"
 }
 
 # run_fuzz_target DIR TARGET SUMMARY_NAME CORPUS_NAME "SEED_DIRS": fuzzes TARGET for fuzz_seconds
