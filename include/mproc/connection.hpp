@@ -256,11 +256,11 @@ private:
 struct ListenerOptions {
     /// Checked against the address; for Listener(options) without one, the kind of address to
     /// make up (default Unix).
-    std::optional<Family> family;
+    std::optional<Family> family = std::nullopt;
     /// Connections the kernel queues before accept() (Python's default is 1).
     int backlog = 1;
     /// See Authkey.
-    Authkey authkey;
+    Authkey authkey = {};
 };
 
 /// A socket listening for Clients. Python: multiprocessing.connection.Listener.
@@ -308,9 +308,9 @@ private:
 /// Options of Client(). Python: Client(address, family, authkey).
 struct ClientOptions {
     /// Checked against the address.
-    std::optional<Family> family;
+    std::optional<Family> family = std::nullopt;
     /// See Authkey.
-    Authkey authkey;
+    Authkey authkey = {};
 };
 
 /// Connects to the Listener at `address`; with a key, answers its challenge, then challenges it.
