@@ -22,7 +22,7 @@ set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "${PROJECT_DESCRIPTION}
  mproc::mpi::Pool where it was built), CMake package files (find_package(mproc)) and pkg-config
  files (mproc, mproc-mpi).")
 # cereal's headers are included by mproc's; MPI is needed only by mproc::mpi.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcereal-dev")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcereal-dev, libssl-dev")
 if(TARGET mproc_mpi)
   set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libopenmpi-dev")
 endif()

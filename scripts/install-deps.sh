@@ -13,6 +13,7 @@ set -euo pipefail
 library=(
   build-essential cmake ninja-build pkg-config   # toolchain (pkg-config: mproc.pc's users)
   libcereal-dev                                  # serialization (mproc's public headers use it)
+  libssl-dev                                     # HMAC of mproc::connection's authkey handshake
 )
 demo=(libcli11-dev)                              # the matrix demo's command line
 all=(

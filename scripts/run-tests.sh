@@ -11,13 +11,14 @@
 #   asan     build/asan            -DMPROC_SANITIZE=address,undefined at -O1 (install tests skipped)
 #   tsan     build/tsan            -DMPROC_SANITIZE=thread at -O1: the multi-threaded parts (pool
 #                                  engines, ThreadPool, rings, shared objects in tasks)
-#   fuzz     build/fuzz            clang + libFuzzer: mproc_fuzz_decode for MPROC_FUZZ_SECONDS;
-#                                  skipped with a message if the project defines no such target
+#   fuzz     build/fuzz            clang + libFuzzer: mproc_fuzz_decode, then mproc_fuzz_connection,
+#                                  each for MPROC_FUZZ_SECONDS; skipped with a message if the
+#                                  project defines no such target
 #
 # Other knobs:
 #   MPROC_JOBS=2            build and ctest parallelism
 #   MPROC_TEST_TIMEOUT=300  ctest timeout for tests that do not set their own
-#   MPROC_FUZZ_SECONDS=30   how long the fuzzer runs
+#   MPROC_FUZZ_SECONDS=30   how long each fuzzer runs
 #   MPROC_FRESH=1           configure from scratch (cmake --fresh)
 #   MPROC_SKIP_DEPS=1       do not check for Debian packages
 set -uo pipefail
@@ -180,9 +181,9 @@ run_tsan() {
 }
 
 run_fuzz() {
-  local dir=build/fuzz target=mproc_fuzz_decode started
+  local dir=build/fuzz started
   started=$(now)
-  banner "fuzz: $target for ${fuzz_seconds}s (clang, libFuzzer) in $dir"
+  banner "fuzz: mproc_fuzz_decode and mproc_fuzz_connection for ${fuzz_seconds}s each (clang, libFuzzer) in $dir"
   if ! command -v clang++ >/dev/null; then
     echo "fuzz: clang++ not found"; record fuzz FAILED "$started" "clang++ not found"; return
   fi
@@ -191,33 +192,43 @@ run_fuzz() {
        -DMPROC_BUILD_TESTS=ON -DMPROC_BUILD_EXAMPLES=OFF -DMPROC_BUILD_BENCHMARKS=OFF; then
     record fuzz FAILED "$started" "configure failed"; return
   fi
+  # The decoder of values and task replies, then what mproc::connection reads from a peer.
+  run_fuzz_target "$dir" mproc_fuzz_decode fuzz decode "tests/fuzz/corpus/decode tests/fuzz/corpus_decode tests/fuzz/corpus"
+  run_fuzz_target "$dir" mproc_fuzz_connection fuzzconn connection "tests/fuzz/connection_corpus"
+}
+
+# run_fuzz_target DIR TARGET SUMMARY_NAME CORPUS_NAME "SEED_DIRS": fuzzes TARGET for fuzz_seconds
+# from the first of SEED_DIRS that exists.
+run_fuzz_target() {
+  local dir=$1 target=$2 name=$3 corpus_name=$4 seed_dirs=$5 started
+  started=$(now)
   if ! ninja -C "$dir" -t query "$target" >/dev/null 2>&1; then
     echo "fuzz: the project defines no target '$target' (with -DMPROC_BUILD_FUZZERS=ON): skipped"
-    record fuzz skipped "$started" "no $target target"; return
+    record "$name" skipped "$started" "no $target target"; return
   fi
   if ! with_sanitizer_env build "$dir" --target "$target"; then
-    record fuzz FAILED "$started" "build failed"; return
+    record "$name" FAILED "$started" "build failed"; return
   fi
   local binary
   binary=$(find "$dir" -name "$target" -type f -perm -u+x -print -quit)
-  if [[ -z $binary ]]; then record fuzz FAILED "$started" "built, but no $target program found"; return; fi
+  if [[ -z $binary ]]; then record "$name" FAILED "$started" "built, but no $target program found"; return; fi
 
   # The corpus grows across runs in the build directory; checked-in seeds are only read.
-  local corpus=$dir/corpus-decode artifacts=$dir/fuzz-artifacts log=$dir/fuzz.log seeds=()
+  local corpus=$dir/corpus-$corpus_name artifacts=$dir/fuzz-artifacts-$corpus_name log=$dir/fuzz-$corpus_name.log seeds=()
   rm -rf "$artifacts"
   mkdir -p "$corpus" "$artifacts"
-  for seed in tests/fuzz/corpus/decode tests/fuzz/corpus_decode tests/fuzz/corpus; do
+  for seed in $seed_dirs; do
     if [[ -d $seed ]]; then seeds+=("$seed"); break; fi
   done
   echo "+ $binary -max_total_time=$fuzz_seconds -timeout=10 -rss_limit_mb=2048 $corpus ${seeds[*]}"
   if with_fuzz_sanitizer_env "$binary" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
        -print_final_stats=1 -artifact_prefix="$repo/$artifacts/" "$corpus" "${seeds[@]}" >"$log" 2>&1; then
     grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' "$log" || tail -n 3 "$log"
-    record fuzz passed "$started" "$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1) runs"
+    record "$name" passed "$started" "$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1) runs"
   else
     tail -n 60 "$log"
     echo "fuzz: full log in $log; crashing inputs in $artifacts/"
-    record fuzz FAILED "$started" "fuzzer found a crash (see $artifacts/)"
+    record "$name" FAILED "$started" "$target found a crash (see $artifacts/)"
   fi
 }
 

@@ -257,6 +257,11 @@ std::optional<int> Process::pid() const {
     return impl_->child.pid();
 }
 
+int Process::sentinel() const {
+    impl_->require_started("sentinel");
+    return impl_->child.pidfd();
+}
+
 const std::string& Process::name() const { return impl_->name; }
 void Process::set_name(std::string name) { impl_->name = std::move(name); }
 bool Process::daemon() const { return impl_->daemon; }

@@ -80,6 +80,8 @@ enum class ExceptionKind : std::uint8_t {
     eof_error,
     broken_barrier_error,
     cancelled_error,
+    buffer_too_short,
+    authentication_error,
 };
 
 struct KnownType {
@@ -114,6 +116,8 @@ const KnownType known_types[] = {
     {typeid(Empty), ExceptionKind::empty},
     {typeid(EOFError), ExceptionKind::eof_error},
     {typeid(BrokenBarrierError), ExceptionKind::broken_barrier_error},
+    {typeid(BufferTooShort), ExceptionKind::buffer_too_short},
+    {typeid(AuthenticationError), ExceptionKind::authentication_error},
 };
 
 std::string demangle(const char* mangled) {
@@ -125,7 +129,7 @@ std::string demangle(const char* mangled) {
 
 // Reply: ReplyStatus::exception, kind, type name, what() (RemoteError: the original message),
 // pid of the thrower, then the fields of the kind: WorkerCrashed's pid, exit code and task index,
-// OSError's code.
+// OSError's code, BufferTooShort's message.
 struct PackedException {
     ExceptionKind kind = ExceptionKind::remote;
     std::string type_name;
@@ -137,6 +141,8 @@ struct PackedException {
     std::optional<std::int64_t> crashed_task;
     // OSError only.
     std::int32_t os_code = 0;
+    // BufferTooShort only.
+    std::vector<std::byte> short_buffer_message;
 };
 
 void encode_packed(Writer& out, const PackedException& e) {
@@ -151,6 +157,8 @@ void encode_packed(Writer& out, const PackedException& e) {
         encode(out, e.crashed_task);
     } else if (e.kind == ExceptionKind::os_error) {
         out.write_value(e.os_code);
+    } else if (e.kind == ExceptionKind::buffer_too_short) {
+        encode(out, e.short_buffer_message);
     }
 }
 
@@ -179,6 +187,8 @@ void encode_current_exception(Writer& reply) {
             if (crash.task_index()) packed.crashed_task = *crash.task_index();
         } else if (packed.kind == ExceptionKind::os_error) {
             packed.os_code = static_cast<const OSError&>(e).code();
+        } else if (packed.kind == ExceptionKind::buffer_too_short) {
+            packed.short_buffer_message = static_cast<const BufferTooShort&>(e).message();
         }
     } catch (...) {
         const std::type_info* type = abi::__cxa_current_exception_type();
@@ -225,6 +235,11 @@ void rethrow_exception_reply(Reader& reply) {
         case ExceptionKind::empty: throw Empty(e.what);
         case ExceptionKind::eof_error: throw EOFError(e.what);
         case ExceptionKind::broken_barrier_error: throw BrokenBarrierError(e.what);
+        case ExceptionKind::buffer_too_short: {
+            auto message = decode<std::vector<std::byte>>(reply);
+            throw BufferTooShort(e.what, std::move(message));
+        }
+        case ExceptionKind::authentication_error: throw AuthenticationError(e.what);
     }
     reply.fail("unknown exception kind");
 }

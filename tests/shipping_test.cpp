@@ -224,10 +224,12 @@ std::exception_ptr make_error(int which) {
         case 13: return std::make_exception_ptr(mproc::Empty("empty"));
         case 14: return std::make_exception_ptr(mproc::EOFError("eof"));
         case 15: return std::make_exception_ptr(mproc::BrokenBarrierError("broken"));
+        case 16: return std::make_exception_ptr(mproc::BufferTooShort("too short", {std::byte{1}, std::byte{0}}));
+        case 17: return std::make_exception_ptr(mproc::AuthenticationError("wrong key"));
         default: return nullptr;
     }
 }
-constexpr int error_count = 16;
+constexpr int error_count = 18;
 
 int throw_error(int which) { std::rethrow_exception(make_error(which)); }
 
@@ -237,6 +239,9 @@ std::string describe(const std::exception& e) {
     if (const auto* os = dynamic_cast<const mproc::OSError*>(&e)) text += " | code " + std::to_string(os->code());
     if (const auto* remote = dynamic_cast<const mproc::RemoteError*>(&e))
         text += " | " + remote->type_name() + " | " + remote->message() + " | " + std::to_string(remote->pid());
+    if (const auto* short_buffer = dynamic_cast<const mproc::BufferTooShort*>(&e))
+        text += " | message of " + std::to_string(short_buffer->message().size()) + " bytes, first " +
+                std::to_string(static_cast<int>(short_buffer->message().at(0)));
     if (const auto* crash = dynamic_cast<const mproc::WorkerCrashed*>(&e))
         text += " | " + std::to_string(crash->pid()) + " | " + std::to_string(crash->exitcode()) + " | " +
                 (crash->task_index() ? std::to_string(*crash->task_index()) : "none");

@@ -7,7 +7,8 @@
 // back to the caller as follows:
 //   - every class defined here (Error, StateError, OSError, SerializationError, RemoteError,
 //     WorkerCrashed, StartError, TimeoutError, PoolClosed, PoolTerminated, CancelledError, OwnerDied,
-//     Full, Empty, EOFError, BrokenBarrierError) and the standard std::runtime_error, std::logic_error,
+//     Full, Empty, EOFError, BrokenBarrierError, BufferTooShort, AuthenticationError) and the
+//     standard std::runtime_error, std::logic_error,
 //     std::invalid_argument, std::out_of_range, std::domain_error, std::length_error,
 //     std::range_error, std::overflow_error, std::underflow_error and std::bad_alloc are rethrown
 //     with their exact type, their what() and their fields (OSError::code(), WorkerCrashed's pid,
@@ -19,9 +20,11 @@
 
 #include <mproc/detail/config.hpp>
 
+#include <cstddef>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace mproc {
 
@@ -175,6 +178,27 @@ public:
 /// Barrier::wait on a barrier that was aborted, reset while this process waited, timed out, or
 /// whose action failed or died. Python: threading.BrokenBarrierError.
 class BrokenBarrierError : public Error {
+public:
+    using Error::Error;
+};
+
+/// Connection::recv_bytes_into (mproc/connection.hpp) received a message that does not fit in the
+/// buffer from the given offset. The message was consumed: message() holds it whole. Python:
+/// multiprocessing.BufferTooShort, whose args[0] is the message.
+class BufferTooShort : public Error {
+public:
+    /// The error `what`, carrying the received `message`.
+    BufferTooShort(const std::string& what, std::vector<std::byte> message) : Error(what), message_(std::move(message)) {}
+    /// The message that did not fit.
+    const std::vector<std::byte>& message() const noexcept { return message_; }
+
+private:
+    std::vector<std::byte> message_;
+};
+
+/// The authkey handshake of a Listener or Client (mproc/connection.hpp) failed: the peer's key is
+/// not ours, or it did not follow the protocol. Python: multiprocessing.AuthenticationError.
+class AuthenticationError : public Error {
 public:
     using Error::Error;
 };

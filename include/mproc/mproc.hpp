@@ -2,6 +2,7 @@
 #pragma once
 
 #include <mproc/async_result.hpp>
+#include <mproc/connection.hpp>
 #include <mproc/context.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/futures.hpp>

@@ -100,6 +100,11 @@ public:
     std::optional<int> exitcode();
     /// Nothing before start(). Python: pid.
     std::optional<int> pid() const;
+    /// A descriptor that becomes readable when the child ends (a pidfd), for
+    /// mproc::connection::wait() or your own poll/epoll; it stays readable once the child has
+    /// ended. Owned by the Process: valid until close() or destruction. StateError before start()
+    /// and after close(). Python: sentinel.
+    int sentinel() const;
 
     /// The name (ProcessOptions::name, or "Process-N"). Python: name.
     const std::string& name() const;

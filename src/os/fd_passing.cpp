@@ -53,7 +53,7 @@ std::optional<std::size_t> peek_message(int socket, std::span<std::byte> buffer,
     }
 }
 
-SysResult send_message(int socket, std::span<const std::byte> data, std::span<const int> fds) noexcept {
+Result<std::size_t> send_some(int socket, std::span<const std::byte> data, std::span<const int> fds) noexcept {
     if (fds.size() > max_fds_per_message) return SysError{"sendmsg", EINVAL};
     iovec iov{const_cast<std::byte*>(data.data()), data.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_message)]{};
@@ -69,7 +69,15 @@ SysResult send_message(int socket, std::span<const std::byte> data, std::span<co
         header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
         std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
     }
-    return sys_check("sendmsg", [&] { return ::sendmsg(socket, &message, MSG_NOSIGNAL); });
+    auto sent = sys_call("sendmsg", [&] { return ::sendmsg(socket, &message, MSG_NOSIGNAL); });
+    if (!sent) return sent.error();
+    return static_cast<std::size_t>(sent.value());
+}
+
+SysResult send_message(int socket, std::span<const std::byte> data, std::span<const int> fds) noexcept {
+    const auto sent = send_some(socket, data, fds);
+    if (!sent) return sent.error();
+    return {};
 }
 
 Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer) noexcept {

@@ -37,6 +37,11 @@ inline constexpr std::size_t max_fds_per_message = 253;
 // datagram. Never raises SIGPIPE: a closed other end is EPIPE.
 [[nodiscard]] SysResult send_message(int socket, std::span<const std::byte> data, std::span<const int> fds = {}) noexcept;
 
+// On a stream socket: sends the start of `data`, with `fds` attached to its first byte (SCM_RIGHTS; Unix sockets
+// only). Returns how many bytes went; blocks until at least one can.
+[[nodiscard]] Result<std::size_t> send_some(int socket, std::span<const std::byte> data,
+                                            std::span<const int> fds = {}) noexcept;
+
 struct ReceivedMessage {
     std::size_t size = 0;  // bytes written to the buffer; 0 when the other side has closed
     std::vector<UniqueFd> fds;  // close-on-exec

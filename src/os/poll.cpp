@@ -9,8 +9,13 @@
 
 namespace mproc::os {
 
-Result<bool> wait_until_readable(std::span<const int> fds,
-                                 std::optional<std::chrono::steady_clock::time_point> deadline) noexcept {
+namespace {
+
+// ppoll for POLLIN on `fds` until one is ready or the deadline passes; then calls
+// report(index, revents) for each descriptor. Returns whether one was ready.
+template <class Report>
+Result<bool> poll_readable(std::span<const int> fds, std::optional<std::chrono::steady_clock::time_point> deadline,
+                           Report&& report) noexcept {
     // Most waits watch a few descriptors (a pool thread: its eventfd and one pidfd per worker):
     // those need no allocation on the way to sleep.
     constexpr std::size_t on_stack = 64;
@@ -34,9 +39,36 @@ Result<bool> wait_until_readable(std::span<const int> fds,
             limit = {static_cast<time_t>(left.count() / 1'000'000'000), static_cast<long>(left.count() % 1'000'000'000)};
         }
         const int ready = ::ppoll(entries, fds.size(), deadline ? &limit : nullptr, nullptr);
+        if (ready > 0)
+            for (std::size_t i = 0; i < fds.size(); ++i) report(i, entries[i].revents);
         if (ready >= 0) return ready > 0;
         if (errno != EINTR) return SysError{"ppoll", errno};
     }
+}
+
+}  // namespace
+
+Result<bool> wait_until_readable(std::span<const int> fds,
+                                 std::optional<std::chrono::steady_clock::time_point> deadline) noexcept {
+    return poll_readable(fds, deadline, [](std::size_t, short) {});
+}
+
+Result<std::vector<bool>> readable_among(std::span<const int> fds,
+                                         std::optional<std::chrono::steady_clock::time_point> deadline) noexcept {
+    std::vector<bool> ready;
+    try {
+        ready.resize(fds.size());
+    } catch (...) {
+        return SysError{"ppoll", ENOMEM};
+    }
+    bool invalid = false;
+    const auto waited = poll_readable(fds, deadline, [&](std::size_t i, short revents) {
+        if (revents & POLLNVAL) invalid = true;
+        ready[i] = revents != 0;
+    });
+    if (!waited) return waited.error();
+    if (invalid) return SysError{"ppoll", EBADF};
+    return ready;
 }
 
 bool peer_hung_up(int socket) noexcept {

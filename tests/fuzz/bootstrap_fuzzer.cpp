@@ -62,15 +62,10 @@ void decode_header(std::span<const std::byte> input) {
 
 using Decoder = void (*)(std::span<const std::byte>);
 constexpr Decoder decoders[] = {decode_address, decode_header};
-constexpr std::size_t decoder_count = sizeof(decoders) / sizeof(decoders[0]);
 
 std::vector<std::vector<std::byte>> seed_inputs() {
     std::vector<std::vector<std::byte>> seeds;
-    auto add = [&](std::uint8_t selector, std::span<const std::byte> bytes) {
-        std::vector<std::byte> input{std::byte{selector}};
-        input.insert(input.end(), bytes.begin(), bytes.end());
-        seeds.push_back(std::move(input));
-    };
+    auto add = [&](std::uint8_t selector, std::span<const std::byte> bytes) { mproc::fuzz::add_seed(seeds, selector, bytes); };
     for (const int fd : {0, 5, 1023, 2147483647}) {
         const std::string text = mproc::launch::encode_bootstrap_address({fd, expected_cookie()});
         add(0, std::as_bytes(std::span(text)));
@@ -104,8 +99,6 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size == 0) return 0;
-    const std::span<const std::byte> input(reinterpret_cast<const std::byte*>(data), size);
-    decoders[static_cast<std::size_t>(input[0]) % decoder_count](input.subspan(1));
+    mproc::fuzz::feed(decoders, data, size);
     return 0;
 }

@@ -326,6 +326,8 @@ std::vector<std::vector<std::byte>> seed_inputs() {
         std::make_exception_ptr(mproc::RemoteError("Type", "message", 34)),
         std::make_exception_ptr(mproc::Full("full")),
         std::make_exception_ptr(mproc::BrokenBarrierError("broken")),
+        std::make_exception_ptr(mproc::BufferTooShort("short", {std::byte{7}, std::byte{8}})),
+        std::make_exception_ptr(mproc::AuthenticationError("wrong key")),
         std::make_exception_ptr(42),
     };
     for (const auto& error : errors) {
@@ -352,8 +354,6 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size == 0) return 0;
-    const std::span<const std::byte> input(reinterpret_cast<const std::byte*>(data), size);
-    decoders[static_cast<std::size_t>(input[0]) % decoder_count](input.subspan(1));
+    mproc::fuzz::feed(decoders, data, size);
     return 0;
 }

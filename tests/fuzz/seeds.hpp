@@ -3,9 +3,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <span>
+#include <utility>
 #include <vector>
 
 namespace mproc::fuzz {
@@ -30,6 +33,23 @@ inline void write_seeds_if_asked(int argc, char** argv, const std::vector<std::v
         }
         std::exit(0);
     }
+}
+
+// Appends a seed: the byte that picks the decoder (see feed), then the decoder's input.
+inline void add_seed(std::vector<std::vector<std::byte>>& seeds, std::uint8_t selector,
+                     std::span<const std::byte> bytes) {
+    std::vector<std::byte> input{std::byte{selector}};
+    input.insert(input.end(), bytes.begin(), bytes.end());
+    seeds.push_back(std::move(input));
+}
+
+// The body of LLVMFuzzerTestOneInput: the first byte of the input picks one of `decoders`
+// (modulo their number), which gets the rest.
+template <class Decoder, std::size_t N>
+void feed(const Decoder (&decoders)[N], const std::uint8_t* data, std::size_t size) {
+    if (size == 0) return;
+    const std::span<const std::byte> input(reinterpret_cast<const std::byte*>(data), size);
+    decoders[static_cast<std::size_t>(input[0]) % N](input.subspan(1));
 }
 
 }  // namespace mproc::fuzz

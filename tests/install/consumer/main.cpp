@@ -6,6 +6,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <mproc/mproc.hpp>
@@ -58,6 +59,13 @@ int main() {
         if (queue.get() != "counted") return fail("a Queue carried the wrong message");
     for (auto& p : counters) p.join();
     if (counter.value() != 2000) return fail("a shared Value lost increments");
+
+    // mproc::connection's handshake links OpenSSL's libcrypto: the consumer must get it too.
+    mproc::connection::Listener listener({.authkey = "consumer"});
+    std::thread server([&listener] { listener.accept().send_bytes("authenticated"); });
+    const auto message = mproc::connection::Client(listener.address(), {.authkey = "consumer"}).recv_bytes();
+    server.join();
+    if (message.size() != 13) return fail("a Listener and Client did not exchange a message");
 
     std::puts("consumer: ok");
     return 0;
