@@ -466,6 +466,12 @@ public:
 protected:
     /// For the executors: the engine that runs the calls.
     explicit Executor(std::shared_ptr<mproc::detail::PoolCore> core) : core_(std::move(core)) {}
+    /// Options with `max_workers` workers and the defaults otherwise.
+    static ExecutorOptions workers(int max_workers) {
+        ExecutorOptions options;
+        options.max_workers = max_workers;
+        return options;
+    }
     /// The Pool options that `options` stand for.
     static PoolOptions pool_options(const ExecutorOptions& options) {
         return {.processes = options.max_workers,
@@ -528,7 +534,7 @@ public:
     explicit ProcessPoolExecutor(const ExecutorOptions& options = {})
         : Executor(mproc::detail::PoolCore::start(mproc::detail::pool_config(pool_options(options)))) {}
     /// `max_workers` processes (0: cpu_count()).
-    explicit ProcessPoolExecutor(int max_workers) : ProcessPoolExecutor(ExecutorOptions{.max_workers = max_workers}) {}
+    explicit ProcessPoolExecutor(int max_workers) : ProcessPoolExecutor(workers(max_workers)) {}
 };
 
 /// An executor whose workers are threads of this process (mproc::ThreadPool's engine). Python:
@@ -543,7 +549,7 @@ public:
     explicit ThreadPoolExecutor(const ExecutorOptions& options = {})
         : Executor(mproc::detail::PoolCore::start_threads(mproc::detail::pool_config(thread_pool_options(options)))) {}
     /// `max_workers` threads (0: min(32, cpu_count() + 4)).
-    explicit ThreadPoolExecutor(int max_workers) : ThreadPoolExecutor(ExecutorOptions{.max_workers = max_workers}) {}
+    explicit ThreadPoolExecutor(int max_workers) : ThreadPoolExecutor(workers(max_workers)) {}
 
 private:
     static PoolOptions thread_pool_options(const ExecutorOptions& options) {
