@@ -230,6 +230,26 @@ TEST(Futures, AsCompletedAndWaitTakeAsyncResultsOfAPoolToo) {
     EXPECT_TRUE(not_done.empty());
 }
 
+TEST(Futures, WaitAndAsCompletedTakeAMixOfFuturesAndAsyncResultsAsAnyFuture) {
+    LeakCheck leaks;
+    mproc::Pool pool(1);
+    futures::ProcessPoolExecutor executor(1);
+    mproc::Event go;
+    auto text = pool.apply_async([](int x) { return std::to_string(x); }, 5);
+    auto number = executor.submit(blocked_until_set, go, 7);
+    std::vector<futures::AnyFuture> mix{text, number};
+    auto first = futures::wait(mix, 60s, futures::FIRST_COMPLETED);
+    ASSERT_EQ(first.done.size(), 1u);
+    EXPECT_EQ(first.done[0].exception(), nullptr);
+    EXPECT_EQ(text.get(), "5");
+    EXPECT_FALSE(number.done());
+    go.set();
+    int done = 0;
+    for (const auto& f : futures::as_completed(mix, 60s)) done += f.done();
+    EXPECT_EQ(done, 2);
+    EXPECT_EQ(number.result(), 7);
+}
+
 TEST(Futures, WaitFirstCompletedReturnsOnceOneIsDone) {
     LeakCheck leaks;
     BlockedExecutor blocked;

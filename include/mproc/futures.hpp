@@ -256,6 +256,41 @@ using handle_t = std::remove_cvref_t<std::ranges::range_reference_t<Range>>;
 
 }  // namespace detail
 
+/// Any Future or AsyncResult, whatever its result type: a mix of them can be waited for in one
+/// call, `futures::wait(std::vector<futures::AnyFuture>{future, async_result}, 10s)`. It tells
+/// whether and how the call ended, not its value: take that from the original handle. Thread
+/// safety and cost as Future's.
+class AnyFuture {
+public:
+    /// Refers to the same call as `future`.
+    template <class R>
+    AnyFuture(const Future<R>& future) : state_(mproc::detail::ResultAccess::state(future)) {}  // NOLINT(google-explicit-constructor)
+    /// Refers to the same call as `result`.
+    template <class R>
+    AnyFuture(const AsyncResult<R>& result) : state_(mproc::detail::ResultAccess::state(result)) {}  // NOLINT(google-explicit-constructor)
+
+    /// Whether the call finished, failed or was cancelled. Python: done().
+    [[nodiscard]] bool done() const { return state_->ready(); }
+    /// Whether the call was cancelled. Python: cancelled().
+    [[nodiscard]] bool cancelled() const { return state_->cancelled(); }
+    /// Whether a worker has the call and it has not finished. Python: running().
+    [[nodiscard]] bool running() const { return state_->running(); }
+    /// As Future::cancel(). Python: cancel().
+    bool cancel() const { return state_->cancel(false); }
+    /// The call's exception once done (null if it returned); waits for it. mproc::CancelledError
+    /// if it was cancelled. Python: exception().
+    std::exception_ptr exception() const {
+        state_->wait();
+        if (state_->cancelled()) throw CancelledError("mproc::futures::AnyFuture: the call was cancelled");
+        return state_->error();
+    }
+
+private:
+    friend struct mproc::detail::ResultAccess;
+    const std::shared_ptr<mproc::detail::ResultStateBase>& state_ptr() const { return state_; }
+    std::shared_ptr<mproc::detail::ResultStateBase> state_;
+};
+
 /// The range as_completed returns: each future once, as it completes (those done already
 /// first). Iteration throws mproc::TimeoutError when the timeout runs out first. Python: the
 /// iterator of as_completed. Not thread-safe; one pass.
