@@ -282,24 +282,31 @@ void decode_block(Reader& in, std::size_t count, Slot* out) {
     }
 }
 
-// Decodes a block of values and hands them to sink.deliver one by one.
-template <class V, class Sink>
-void deliver_each(Sink& sink, long first, Reader& in, std::size_t count) {
+// Decodes a block of `count` values and calls each(i, value) for each, in order; all of it is
+// checked before the first call, so that a corrupt reply cannot give an item two outcomes.
+template <class V, class Each>
+void decode_each(Reader& in, std::size_t count, Each each) {
     if constexpr (trivially_transferable<V> && !std::is_same_v<V, bool>) {
-        // Straight out of the message, with no vector in between; all of it checked before the
-        // first delivery, so that a corrupt reply cannot give an item two outcomes.
+        // Straight out of the message, with no vector in between.
         if (in.read_length(sizeof(V)) != count) in.fail("chunk reply holds the wrong number of results");
         const std::byte* bytes = in.take(count * sizeof(V)).data();
         for (std::size_t i = 0; i < count; ++i) {
             V value;
             std::memcpy(&value, bytes + i * sizeof(V), sizeof(V));
-            sink.deliver(first + static_cast<long>(i), value);
+            each(i, std::move(value));
         }
     } else {
         auto values = decode<std::vector<V>>(in);
         if (values.size() != count) in.fail("chunk reply holds the wrong number of results");
-        for (std::size_t i = 0; i < count; ++i) sink.deliver(first + static_cast<long>(i), std::move(values[i]));
+        // By index: a vector<bool>'s elements are proxies.
+        for (std::size_t i = 0; i < count; ++i) each(i, V(std::move(values[i])));
     }
+}
+
+// Decodes a block of values and hands them to sink.deliver one by one.
+template <class V, class Sink>
+void deliver_each(Sink& sink, long first, Reader& in, std::size_t count) {
+    decode_each<V>(in, count, [&](std::size_t i, V&& value) { sink.deliver(first + static_cast<long>(i), std::move(value)); });
 }
 
 }  // namespace mproc::detail

@@ -10,7 +10,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
-#include <cstring>
 #include <exception>
 #include <iterator>
 #include <map>
@@ -132,20 +131,7 @@ public:
     void deliver_block(long first, Reader& in, std::size_t count) {
         Run run;
         run.reserve(count);
-        if constexpr (trivially_transferable<V> && !std::is_same_v<V, bool>) {
-            if (in.read_length(sizeof(V)) != count) in.fail("chunk reply holds the wrong number of results");
-            const std::byte* bytes = in.take(count * sizeof(V)).data();
-            for (std::size_t i = 0; i < count; ++i) {
-                V value;
-                std::memcpy(&value, bytes + i * sizeof(V), sizeof(V));
-                run.emplace_back(std::in_place_index<0>, value);
-            }
-        } else {
-            auto values = decode<std::vector<V>>(in);
-            if (values.size() != count) in.fail("chunk reply holds the wrong number of results");
-            // By index: a vector<bool>'s elements are proxies.
-            for (std::size_t i = 0; i < count; ++i) run.emplace_back(std::in_place_index<0>, V(std::move(values[i])));
-        }
+        decode_each<V>(in, count, [&](std::size_t, V&& value) { run.emplace_back(std::in_place_index<0>, std::move(value)); });
         store(first, std::move(run));
     }
     void deliver_error(long index, std::exception_ptr error) {
