@@ -56,12 +56,12 @@ public:
 
     /// The next result; nothing once all are taken. Rethrows the item's exception; an
     /// executor's map throws mproc::TimeoutError past its timeout.
-    std::optional<V> next() { return stream_.next_before(deadline_, name); }
+    std::optional<V> next() { return taken(stream_.next_before(deadline_, name)); }
     /// As next(), but throws mproc::TimeoutError if no result is ready within `timeout`.
     std::optional<V> next(std::chrono::duration<double> timeout) {
         const auto deadline =
             std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
-        return stream_.next_before(std::min(deadline, deadline_), name);
+        return taken(stream_.next_before(std::min(deadline, deadline_), name));
     }
 
     /// An input iterator over the results: each result is taken once, by next().
@@ -84,7 +84,6 @@ public:
         /// Moves past the current result.
         iterator& operator++() {
             fetch();
-            current_.reset();
             fetched_ = false;
             return *this;
         }
@@ -92,17 +91,19 @@ public:
         void operator++(int) { ++*this; }
         friend bool operator==(const iterator& it, std::default_sentinel_t) {
             it.fetch();
-            return !it.current_.has_value();
+            return it.current_ == nullptr;
         }
 
     private:
+        // Results are taken in place, not copied out: an optional returned per item costs more
+        // than the rest of the iteration.
         void fetch() const {
             if (fetched_) return;
             fetched_ = true;
-            current_ = owner_->next();
+            current_ = owner_->stream_.next_before(owner_->deadline_, name);
         }
         ImapResults* owner_ = nullptr;
-        mutable std::optional<V> current_;
+        mutable V* current_ = nullptr;
         mutable bool fetched_ = false;
     };
 
@@ -112,6 +113,11 @@ public:
     std::default_sentinel_t end() { return {}; }
 
 private:
+    static std::optional<V> taken(V* result) {
+        if (result == nullptr) return std::nullopt;
+        return std::move(*result);
+    }
+
     static constexpr const char* name = "mproc::ImapResults";
     Stream stream_;
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();

@@ -74,6 +74,9 @@ public:
     void write_value(const T& value) {
         append(&value, sizeof(T));
     }
+    /// Appends `size` bytes for the caller to fill: their address, valid until the next write.
+    /// Lets a block of values be written in place, with one size check for all of them.
+    std::byte* append_uninitialized(std::size_t size) { return extend(size); }
     /// Encoded size so far; with truncate(), lets a caller take back a partly written value.
     std::size_t size() const noexcept { return used(); }
     /// Takes back what was written after the first `size` bytes.

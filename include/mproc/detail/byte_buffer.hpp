@@ -68,18 +68,21 @@ public:
 
 protected:
     void append(const void* data, std::size_t size) {
-        if (size == 0) return;
+        if (size != 0) std::memcpy(extend(size), data, size);
+    }
+    // `size` more bytes, left for the caller to fill: where they start.
+    std::byte* extend(std::size_t size) {
         if (vector_) {
-            // resize + memcpy rather than insert(end, first, last): g++ 12 at -O3 warns
+            // resize rather than insert(end, first, last): g++ 12 at -O3 warns
             // (-Wstringop-overflow, a false positive) about the insert into a vector it sees empty.
             const std::size_t used = vector_->size();
             vector_->resize(used + size);
-            std::memcpy(vector_->data() + used, data, size);
-            return;
+            return vector_->data() + used;
         }
         if (size > storage_.capacity - used_) storage_ = grow_(grow_context_, used_, used_ + size);
-        std::memcpy(storage_.data + used_, data, size);
+        std::byte* place = storage_.data + used_;
         used_ += size;
+        return place;
     }
     std::size_t used() const noexcept { return vector_ ? vector_->size() : used_; }
     void take_back(std::size_t size) {

@@ -116,15 +116,20 @@ void trivial_chunk(F& f, Reader& in, Writer& out) {
     out.write_value(ChunkReply::all_values);
     if constexpr (!std::is_void_v<R>) out.write_value(static_cast<std::uint64_t>(count));
     const std::size_t values_at = out.size();
+    // The results are written in place: one size check for the block, not one per item.
+    std::byte* values_place = nullptr;
+    if constexpr (!std::is_void_v<R>) values_place = out.append_uninitialized(count * sizeof(R));
     const auto marker = ItemMarker::current();
     for (std::size_t i = 0; i < count; ++i) {
         marker.started(i);
         try {
             Item item = item_at(i);
-            if constexpr (std::is_void_v<R>)
+            if constexpr (std::is_void_v<R>) {
                 invoke_item<F, Item, Spread>(f, item);
-            else
-                out.write_value(static_cast<R>(invoke_item<F, Item, Spread>(f, item)));
+            } else {
+                const R result = invoke_item<F, Item, Spread>(f, item);
+                std::memcpy(values_place + i * sizeof(R), &result, sizeof(R));
+            }
         } catch (...) {
             // Rare: rewrite the reply item by item, keeping the results already computed.
             std::vector<V> values(i);

@@ -59,9 +59,10 @@ public:
         if (sink_) sink_->finish();
     }
 
-    // The next result, waiting until `deadline` (TimeoutError past it); nothing once all are
-    // taken. Rethrows the item's exception. `type` names the handle for a moved-from stream.
-    std::optional<V> next_before(std::chrono::steady_clock::time_point deadline, const char* type) {
+    // The next result, waiting until `deadline` (TimeoutError past it), in place: valid until
+    // the next call; nullptr once all are taken. Rethrows the item's exception. `type` names the
+    // handle for a moved-from stream.
+    V* next_before(std::chrono::steady_clock::time_point deadline, const char* type) {
         live(input_, type);
         if (taken_position_ == taken_.size()) {
             refill();
@@ -69,7 +70,7 @@ public:
                 // The input failed after the items before it: its exception comes after their
                 // results, once, and ends the iteration (Python's imap does the same).
                 if (input_->error) std::rethrow_exception(std::exchange(input_->error, nullptr));
-                return std::nullopt;
+                return nullptr;
             }
             input_->core->receive_stream();
             if (!sink_->take_due(taken_)) {
@@ -87,13 +88,16 @@ public:
             taken_position_ = 0;
             refill();
         }
-        auto& outcome = taken_[taken_position_++];
-        if (outcome.index() == 1) std::rethrow_exception(std::get<1>(outcome));
-        return std::move(std::get<0>(outcome));
+        if (taken_.error) {
+            ++taken_position_;
+            std::rethrow_exception(taken_.error);
+        }
+        return &taken_.values[taken_position_++];
     }
 
 private:
     using Sink = ImapSink<V>;
+    struct Input;
 
     static std::optional<std::size_t> known_size(View& input) {
         if constexpr (std::ranges::sized_range<View>)
@@ -102,14 +106,17 @@ private:
             return std::nullopt;
     }
 
-    // Reads input until the window is full again, once it is half empty: refilling in batches
-    // wakes each worker once per batch instead of once per item.
-    void refill(PoolCore::Submission kind = PoolCore::Submission::continuation) {
-        auto& in = *input_;
-        if (in.exhausted || sink_->in_flight() > window_ / 2) return;
-        // One vector holds the batch's items; its jobs point into it.
-        const std::size_t room = window_ - sink_->in_flight();
+    // Up to `room` items of the input, in one vector: a batch's jobs point into it.
+    static std::shared_ptr<std::vector<Item>> read(Input& in, std::size_t room) {
         auto batch = std::make_shared<std::vector<Item>>();
+        if constexpr (std::is_same_v<View, std::ranges::owning_view<std::vector<Item>>>) {
+            // An executor's map hands over a vector of its own, read whole: taken, not copied.
+            if (room >= in.view.size()) {
+                *batch = std::move(in.view.base());
+                in.exhausted = true;
+                return batch;
+            }
+        }
         if constexpr (std::ranges::sized_range<View>)
             batch->reserve(std::min(room, static_cast<std::size_t>(std::ranges::size(in.view))));
         else
@@ -123,6 +130,15 @@ private:
             in.error = std::current_exception();
             in.exhausted = true;
         }
+        return batch;
+    }
+
+    // Reads input until the window is full again, once it is half empty: refilling in batches
+    // wakes each worker once per batch instead of once per item.
+    void refill(PoolCore::Submission kind = PoolCore::Submission::continuation) {
+        auto& in = *input_;
+        if (in.exhausted || sink_->in_flight() > window_ / 2) return;
+        auto batch = read(in, window_ - sink_->in_flight());
         auto jobs = chunk_jobs<F, Spread>(f_, batch, std::span<const Item>(*batch), sink_,
                                           {.chunksize = chunksize_, .first_index = next_index_, .timeout = timeout_});
         next_index_ += static_cast<long>(batch->size());

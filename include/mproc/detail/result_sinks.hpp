@@ -111,32 +111,41 @@ private:
 };
 
 // Results of an imap, waiting to be taken by the consuming thread. They are kept as runs: the
-// outcomes of consecutive items that arrived together (a chunk's), handed to the consumer whole,
-// so that neither side pays a lock or a queue operation per item.
+// values of consecutive items that arrived together (a chunk's), handed to the consumer whole,
+// so that neither side pays a lock, a queue operation or an error check per item.
 template <class V>
 class ImapSink {
 public:
-    using Outcome = std::variant<V, std::exception_ptr>;
-    using Run = std::vector<Outcome>;
+    // The values of consecutive items, or the error of one item. The consumer takes values in
+    // place: bools are kept where a reference to each can be taken.
+    struct Run {
+        std::conditional_t<std::is_same_v<V, bool>, std::deque<bool>, std::vector<V>> values;
+        std::exception_ptr error;
+        std::size_t size() const { return error ? 1 : values.size(); }
+    };
 
     explicit ImapSink(bool ordered, std::unique_ptr<Progress> progress)
         : ordered_(ordered), progress_(std::move(progress)) {}
 
     void deliver(long index, V value) {
         Run run;
-        run.emplace_back(std::in_place_index<0>, std::move(value));
+        run.values.push_back(std::move(value));
         store(index, std::move(run));
     }
     // A chunk's results, decoded first and then stored under one lock.
     void deliver_block(long first, Reader& in, std::size_t count) {
         Run run;
-        run.reserve(count);
-        decode_each<V>(in, count, [&](std::size_t, V&& value) { run.emplace_back(std::in_place_index<0>, std::move(value)); });
+        if constexpr (std::is_same_v<V, bool> || !std::is_default_constructible_v<V>) {
+            decode_each<V>(in, count, [&](std::size_t, V&& value) { run.values.push_back(std::move(value)); });
+        } else {
+            run.values.resize(count);
+            decode_block<V>(in, count, run.values.data());
+        }
         store(first, std::move(run));
     }
     void deliver_error(long index, std::exception_ptr error) {
         Run run;
-        run.emplace_back(std::in_place_index<1>, std::move(error));
+        run.error = std::move(error);
         store(index, std::move(run));
     }
 
