@@ -72,7 +72,9 @@ int main(int argc, char** argv) {
     const long operations = options->quick ? 200'000 : 2'000'000;
 
     std::vector<mproc::bench::Row> rows;
-    for (const int processes : {1, options->processes}) {
+    std::vector<int> process_counts{1};
+    if (options->processes > 1) process_counts.push_back(options->processes);
+    for (const int processes : process_counts) {
         for (const bool setting : {true, false}) {
             std::vector<double> runs;
             for (int r = 0; r < repetitions; ++r) runs.push_back(operations_per_second(processes, setting, operations));

@@ -6,18 +6,15 @@ Prints one JSON object; shared_dict_bench runs this script and compares. Usage:
 """
 import argparse
 import json
-import multiprocessing as mp
 import statistics
-import time
 
-ctx = mp.get_context("fork")
+from shared_bench import ctx, timed_in_children  # the fork context, processes released together
+
 KEYS_PER_PROCESS = 1000
 
 
-def work(index, d, setting, operations, barrier, stamps):
+def work(index, d, setting, operations):
     base = index * KEYS_PER_PROCESS
-    barrier.wait()
-    stamps[2 * index] = time.monotonic_ns()
     if setting:
         for op in range(operations):
             d[base + op % KEYS_PER_PROCESS] = op
@@ -25,24 +22,11 @@ def work(index, d, setting, operations, barrier, stamps):
         get = d.get
         for op in range(operations):
             get(base + op % KEYS_PER_PROCESS)
-    stamps[2 * index + 1] = time.monotonic_ns()
 
 
 def operations_per_second(manager, processes, setting, operations):
     d = manager.dict({key: key for key in range(processes * KEYS_PER_PROCESS)})
-    barrier = ctx.Barrier(processes)
-    stamps = ctx.Array("q", 2 * processes, lock=False)
-    children = [ctx.Process(target=work, args=(i, d, setting, operations, barrier, stamps))
-                for i in range(processes)]
-    for c in children:
-        c.start()
-    for c in children:
-        c.join()
-    if any(c.exitcode != 0 for c in children):
-        raise RuntimeError("a benchmark process failed")
-    first = min(stamps[2 * i] for i in range(processes))
-    last = max(stamps[2 * i + 1] for i in range(processes))
-    return operations * processes / ((last - first) / 1e9)
+    return operations * processes / timed_in_children(processes, work, d, setting, operations)
 
 
 def main():
@@ -54,7 +38,7 @@ def main():
     operations = 2_000 if args.quick else 20_000
     results = {}
     with ctx.Manager() as manager:
-        for processes in (1, args.processes):
+        for processes in sorted({1, args.processes}):
             for setting in (True, False):
                 runs = [operations_per_second(manager, processes, setting, operations) for _ in range(repetitions)]
                 results[f"{'set' if setting else 'get'}_{processes}"] = statistics.median(runs)
