@@ -255,7 +255,7 @@ public:
     Entry operator[](const K& key) { return Entry(*this, key); }
 
     /// The value of `key`, or nothing. Python: d.get(key). Takes no lock.
-    std::optional<V> get(const K& key) const {
+    [[nodiscard]] std::optional<V> get(const K& key) const {
         const auto [s, home] = place(key);
         Stripe& st = stripe(s);
         for (int attempt = 0; attempt < lock_free_read_attempts; ++attempt) {
@@ -278,7 +278,7 @@ public:
     }
 
     /// The value of `key`, or `fallback`. Python: d.get(key, default).
-    V get(const K& key, const V& fallback) const { return get(key).value_or(fallback); }
+    [[nodiscard]] V get(const K& key, const V& fallback) const { return get(key).value_or(fallback); }
 
     /// The value of `key`; std::out_of_range when missing. Python: d[key] (KeyError).
     V at(const K& key) const {
@@ -287,7 +287,7 @@ public:
     }
 
     /// Whether `key` is present. Python: key in d.
-    bool contains(const K& key) const { return get(key).has_value(); }
+    [[nodiscard]] bool contains(const K& key) const { return get(key).has_value(); }
 
     /// Removes `key`; whether it was present. Python: del d[key], without the KeyError.
     bool erase(const K& key) {
@@ -367,16 +367,16 @@ public:
 
     /// The number of entries. Python: len(d). Takes no lock: under concurrent changes, a count
     /// each stripe had at some moment while it ran.
-    std::size_t size() const noexcept {
+    [[nodiscard]] std::size_t size() const noexcept {
         std::size_t total = 0;
         for (std::uint32_t s = 0; s < stripe_count_; ++s)
             total += std::atomic_ref(stripe(s).count).load(std::memory_order_relaxed);
         return total;
     }
     /// Whether size() is 0.
-    bool empty() const noexcept { return size() == 0; }
+    [[nodiscard]] bool empty() const noexcept { return size() == 0; }
     /// The capacity it was made with.
-    std::size_t capacity() const noexcept { return capacity_; }
+    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
     /// Removes every entry, stripe after stripe. Python: d.clear().
     void clear() {
@@ -387,19 +387,19 @@ public:
     }
 
     /// A copy of every (key, value) pair, stripe after stripe. Python: list(d.items()).
-    std::vector<value_type> items() const {
+    [[nodiscard]] std::vector<value_type> items() const {
         std::vector<value_type> out;
         for_each_entry([&](const Slot& slot) { out.emplace_back(slot.key, slot.value); });
         return out;
     }
     /// A copy of every key. Python: list(d.keys()).
-    std::vector<K> keys() const {
+    [[nodiscard]] std::vector<K> keys() const {
         std::vector<K> out;
         for_each_entry([&](const Slot& slot) { out.push_back(slot.key); });
         return out;
     }
     /// A copy of every value. Python: list(d.values()).
-    std::vector<V> values() const {
+    [[nodiscard]] std::vector<V> values() const {
         std::vector<V> out;
         for_each_entry([&](const Slot& slot) { out.push_back(slot.value); });
         return out;
