@@ -5,6 +5,7 @@
 #include <mproc/connection.hpp>
 #include <mproc/context.hpp>
 #include <mproc/errors.hpp>
+#include <mproc/fixed_string.hpp>
 #include <mproc/futures.hpp>
 #include <mproc/init.hpp>
 #include <mproc/log.hpp>
@@ -15,6 +16,7 @@
 #include <mproc/queue.hpp>
 #include <mproc/serialize.hpp>
 #include <mproc/shared.hpp>
+#include <mproc/shared_dict.hpp>
 #include <mproc/shared_memory.hpp>
 #include <mproc/start_method.hpp>
 #include <mproc/sync.hpp>

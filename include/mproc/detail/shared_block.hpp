@@ -106,6 +106,7 @@ enum class ObjectKind : std::uint16_t {
     array,
     queue,
     pipe,
+    dict,
 };
 
 struct ObjectHeader {
