@@ -47,7 +47,7 @@ TEST(ManagerContainers, ListBehavesAsPythonsList) {
     EXPECT_EQ(b.pop(), 99);
     EXPECT_EQ(b.pop(0), -1);
     b.erase(-2);
-    EXPECT_EQ(b.index(3), 2u);
+    EXPECT_EQ(b.index(3), 3u);
     EXPECT_EQ(b.count(10), 1u);
     b.remove(10);
     b.reverse();

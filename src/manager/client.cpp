@@ -167,7 +167,15 @@ std::shared_ptr<ProxyCore> decode_proxy(Reader& in) {
     connection::Address address = family == static_cast<std::uint8_t>(connection::Family::tcp)
                                       ? connection::Address(std::move(place), port)
                                       : connection::Address(std::move(place));
-    return std::make_shared<ProxyCore>(Client::of(address, authkey), id, std::move(type), false);
+    auto core = std::make_shared<ProxyCore>(Client::of(address, authkey), id, std::move(type), false);
+    // Take the reference now, as Python does on unpickling: the sender may drop its own soon
+    // (a proxy stored in a managed container is decoded by the server, which then holds one).
+    // If the manager cannot be reached now, the first call says so.
+    try {
+        core->ensure_reference();
+    } catch (const Error&) {
+    }
+    return core;
 }
 
 }  // namespace mproc::detail::manager

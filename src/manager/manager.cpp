@@ -60,7 +60,7 @@ Manager::Manager(ManagerOptions options) {
         server->process.join();
         throw StartError(std::string("mproc: the manager's server could not listen: ") + e.what());
     }
-    client_ = std::make_shared<detail::manager::Client>(ms::to_address(listening), std::move(authkey));
+    client_ = detail::manager::Client::of(ms::to_address(listening), authkey);
     server_ = std::move(server);
 }
 

@@ -90,12 +90,13 @@ void Objects::run(Session& session, const Request& request, Writer& reply) {
         case Op::decref: {
             // A decref for a reference this client never took (a proxy inherited through fork,
             // whose reference is its parent's) changes nothing.
+            std::vector<std::shared_ptr<Entry>> dropped;  // destroyed after the lock is released
             std::lock_guard lock(mutex_);
             auto& held = clients_[session.client].references;
             const auto found = held.find(request.id);
             if (found == held.end()) return;
             if (--found->second == 0) held.erase(found);
-            drop_references(request.id, 1);
+            drop_references(request.id, 1, dropped);
             return;
         }
         case Op::hello: break;
@@ -110,16 +111,20 @@ std::shared_ptr<Objects::Entry> Objects::find(ObjectId id) const {
     return found->second;
 }
 
-void Objects::drop_references(ObjectId id, std::uint64_t count) {
+void Objects::drop_references(ObjectId id, std::uint64_t count, std::vector<std::shared_ptr<Entry>>& dropped) {
     const auto found = entries_.find(id);
     if (found == entries_.end()) return;
     found->second->references -= count;
-    if (found->second->references == 0) entries_.erase(found);
+    if (found->second->references == 0) {
+        dropped.push_back(std::move(found->second));
+        entries_.erase(found);
+    }
 }
 
 void Objects::closed(const Session& session) {
     if (!session.greeted) return;
     std::vector<std::shared_ptr<Entry>> to_tell;
+    std::vector<std::shared_ptr<Entry>> dropped;
     {
         std::lock_guard lock(mutex_);
         auto record = clients_.find(session.client);
@@ -127,7 +132,7 @@ void Objects::closed(const Session& session) {
         // Its last connection: the client process is gone, or has dropped every proxy.
         for (const auto& [id, entry] : entries_)
             if (entry->type->client_gone) to_tell.push_back(entry);
-        for (const auto& [id, count] : record->second.references) drop_references(id, count);
+        for (const auto& [id, count] : record->second.references) drop_references(id, count, dropped);
         clients_.erase(record);
     }
     for (const auto& entry : to_tell) entry->type->client_gone(entry->object.get(), session.client);

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <span>
 #include <unordered_map>
+#include <vector>
 
 #include <mproc/detail/manager_served.hpp>
 #include <mproc/detail/manager_wire.hpp>
@@ -57,8 +58,10 @@ private:
 
     void run(Session& session, const detail::manager::Request& request, Writer& reply);
     std::shared_ptr<Entry> find(ObjectId id) const;
-    // Drops `count` references to `id`, and the object with its last. Called with mutex_ held.
-    void drop_references(ObjectId id, std::uint64_t count);
+    // Drops `count` references to `id`; with its last, moves the object to `dropped`, to be
+    // destroyed once mutex_ is released (an object holding proxies sends decrefs to this server).
+    // Called with mutex_ held.
+    void drop_references(ObjectId id, std::uint64_t count, std::vector<std::shared_ptr<Entry>>& dropped);
 
     std::function<bool(const ServedType&)> allow_;
     mutable std::mutex mutex_;

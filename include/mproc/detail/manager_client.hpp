@@ -97,9 +97,10 @@ public:
     Client& client() const noexcept { return *client_; }
     ObjectId id() const noexcept { return id_; }
     const std::string& type() const noexcept { return type_; }
+    // Takes this process's reference to the object, unless it holds one.
+    void ensure_reference();
 
 private:
-    void ensure_reference();
 
     std::shared_ptr<Client> client_;
     ObjectId id_;
