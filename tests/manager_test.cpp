@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
@@ -328,6 +329,59 @@ TEST(ManagerLife, ProxyDroppedEverywhereDestroysTheObject) {
         mproc::detail::manager::served_type_name<mproc::detail::manager::DictObject<int, int>>(), false);
     auto ghost = mproc::detail::manager::ProxyAccess::make<mproc::DictProxy<int, int>>(core);
     EXPECT_THROW(ghost.set(1, 1), std::out_of_range);
+}
+
+// The server's resident memory, in KiB, from /proc.
+long resident_kib(int pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
+
+TEST(ManagerLife, TenThousandProxiesCreatedAndDroppedLeaveNoGrowth) {
+    mproc::Manager manager;
+    const auto batch = [&] {
+        for (int i = 0; i < 10000; ++i) {
+            auto d = manager.dict<int, int>({{i, i}});
+            auto copy = d;
+            copy.set(0, i);
+        }
+    };
+    batch();  // warm up: the connections, the allocators' pools
+    const auto fds = mproc::test::open_fds();
+    const long before = resident_kib(*manager.pid());
+    batch();
+    EXPECT_EQ(mproc::test::open_fds(), fds);
+    const long after = resident_kib(*manager.pid());
+    ASSERT_GT(before, 0);
+    EXPECT_LT(after - before, 8 * 1024) << "the server grew from " << before << " KiB to " << after << " KiB";
+}
+
+void use_remote_manager(std::string host, int port, std::string key) {
+    mproc::Manager remote = mproc::Manager::connect(mproc::connection::Address(host, port), key);
+    auto d = remote.dict<std::string, int>();
+    d.set("from child", 7);
+    require(d.at("from child") == 7, "a remote dict round trip");
+}
+
+TEST(ManagerRemote, ManagerServesOverTcpWithAnAuthkey) {
+    mproc::ManagerOptions options;
+    options.address = mproc::connection::Address("127.0.0.1", 0);
+    options.authkey = "remote secret";
+    mproc::Manager manager(options);
+    ASSERT_EQ(manager.address().family(), mproc::connection::Family::tcp);
+    ASSERT_NE(manager.address().port(), 0);
+    auto d = manager.dict<std::string, int>();
+    d.set("here", 1);
+    EXPECT_EQ(mproc::test::run_child(use_remote_manager, manager.address().host(),
+                                        static_cast<int>(manager.address().port()), std::string("remote secret")),
+              0);
+    EXPECT_THROW(mproc::Manager::connect(manager.address(), "wrong"), mproc::AuthenticationError);
+    // A proxy sent over to another process goes over TCP too.
+    auto l = manager.list<int>();
+    EXPECT_EQ(l.address(), manager.address());
 }
 
 // --- Synchronization objects --------------------------------------------------------------------
