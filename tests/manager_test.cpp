@@ -460,4 +460,93 @@ TEST(ManagerSync, ConditionWaitForSeesANotifyFromAnotherProcess) {
     EXPECT_FALSE(condition.wait(10ms));
 }
 
+// --- Queues, Barrier, Array ---------------------------------------------------------------------
+
+void produce(mproc::JoinableQueueProxy<int> queue) {
+    for (int i = 0; i < 10; ++i) queue.put(i);
+}
+
+TEST(ManagerQueues, JoinableQueueCarriesItemsAcrossProcessesAndJoins) {
+    mproc::Manager manager;
+    auto queue = manager.JoinableQueue<int>();
+    mproc::Process producer(produce, queue);
+    producer.start();
+    int sum = 0;
+    for (int i = 0; i < 10; ++i) {
+        sum += queue.get(true, 60s);
+        queue.task_done();
+    }
+    producer.join();
+    queue.join();  // every item done
+    EXPECT_EQ(sum, 45);
+    EXPECT_THROW(queue.task_done(), mproc::StateError);
+    EXPECT_THROW(queue.get_nowait(), mproc::Empty);
+}
+
+TEST(ManagerQueues, BoundedQueueRefusesPutWhenFull) {
+    mproc::Manager manager;
+    auto queue = manager.Queue<std::string>(1);
+    queue.put("a");
+    EXPECT_TRUE(queue.full());
+    EXPECT_THROW(queue.put("b", true, 50ms), mproc::Full);
+    EXPECT_EQ(queue.qsize(), 1u);
+    EXPECT_EQ(queue.get(), "a");
+    EXPECT_TRUE(queue.empty());
+}
+
+void wait_at_barrier(int, mproc::BarrierProxy barrier, mproc::ListProxy<std::int64_t> indices) {
+    indices.append(barrier.wait(60s));
+}
+
+TEST(ManagerQueues, BarrierReleasesAllPartiesTogether) {
+    mproc::Manager manager;
+    auto barrier = manager.Barrier(3);
+    auto indices = manager.list<std::int64_t>();
+    auto children = mproc::test::start_children(2, wait_at_barrier, barrier, indices);
+    indices.append(barrier.wait(60s));
+    EXPECT_EQ(mproc::test::join_all(children), (std::vector<int>{0, 0}));
+    indices.sort();
+    EXPECT_EQ(indices.copy(), (std::vector<std::int64_t>{0, 1, 2}));
+    EXPECT_EQ(barrier.parties(), 3);
+    EXPECT_THROW(barrier.wait(50ms), mproc::BrokenBarrierError);  // alone: times out, breaks
+    EXPECT_TRUE(barrier.broken());
+    barrier.reset();
+    EXPECT_FALSE(barrier.broken());
+}
+
+TEST(ManagerQueues, ArrayHasAFixedSize) {
+    mproc::Manager manager;
+    auto array = manager.Array<double>({1.0, 2.0, 3.0});
+    array.set(-1, 9.5);
+    EXPECT_EQ(array.at(2), 9.5);
+    EXPECT_EQ(array.size(), 3u);
+    EXPECT_THROW(array.at(3), std::out_of_range);
+    EXPECT_EQ(array.copy(), (std::vector<double>{1.0, 2.0, 9.5}));
+}
+
+// --- Types of your own (BaseManager.register) ---------------------------------------------------
+
+struct Counter {
+    using Init = std::int64_t;
+    static constexpr bool serialized = true;
+    std::int64_t value;
+    explicit Counter(Init start) : value(start) {}
+    std::int64_t add(std::int64_t n) { return value += n; }
+    static void describe(mproc::detail::manager::MethodTable<Counter>& t) { t.add("add", &Counter::add); }
+};
+const bool counter_registered = mproc::register_managed<Counter>("Counter");
+
+void add_to_counter(mproc::ObjectProxy<Counter> counter) { (void)counter.call<std::int64_t>("add", std::int64_t{5}); }
+
+TEST(ManagerRegister, RegisteredTypeIsServedUnderItsName) {
+    ASSERT_TRUE(counter_registered);
+    mproc::Manager manager;
+    auto counter = manager.create<Counter>(10);
+    EXPECT_EQ(counter.call<std::int64_t>("add", std::int64_t{1}), 11);
+    EXPECT_EQ(mproc::test::run_child(add_to_counter, counter), 0);
+    EXPECT_EQ(counter.call<std::int64_t>("add", std::int64_t{0}), 16);
+    EXPECT_THROW((void)counter.call<std::int64_t>("subtract", std::int64_t{1}), std::invalid_argument);
+    EXPECT_THROW((void)counter.call<std::int64_t>("add", std::string("abc")), mproc::SerializationError);
+}
+
 }  // namespace

@@ -377,6 +377,125 @@ private:
     friend struct detail::manager::ProxyAccess;
 };
 
+/// A fixed-size array held by the manager. Python: ArrayProxy (manager.Array(typecode, sequence)).
+/// Indices as ListProxy's.
+template <class T>
+class ArrayProxy : public BaseProxy {
+public:
+    /// a[index].
+    T at(std::int64_t index) const { return call<T>("__getitem__", index); }
+    /// a[index] = value.
+    void set(std::int64_t index, const T& value) const { call<void>("__setitem__", index, value); }
+    /// len(a).
+    std::size_t size() const { return static_cast<std::size_t>(call<std::uint64_t>("__len__")); }
+    /// a[:]: every item, in one reply.
+    std::vector<T> copy() const { return call<std::vector<T>>("copy"); }
+
+private:
+    using BaseProxy::BaseProxy;
+    friend struct detail::manager::ProxyAccess;
+};
+
+/// A queue held by the manager (Python's queue.Queue at the server). Python: the proxy of
+/// manager.Queue(maxsize). put() on a full queue and get() on an empty one wait (up to `timeout`;
+/// not at all if !block), then throw mproc::Full and mproc::Empty.
+template <class T>
+class QueueProxy : public BaseProxy {
+public:
+    void put(const T& item, bool block = true, std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
+        call<void>("put", item, block, detail::manager::seconds(timeout));
+    }
+    void put_nowait(const T& item) const { put(item, false); }
+    T get(bool block = true, std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
+        return call<T>("get", block, detail::manager::seconds(timeout));
+    }
+    T get_nowait() const { return get(false); }
+    std::size_t qsize() const { return static_cast<std::size_t>(call<std::uint64_t>("qsize")); }
+    bool empty() const { return qsize() == 0; }
+    bool full() const { return call<bool>("full"); }
+
+protected:
+    using BaseProxy::BaseProxy;
+    friend struct detail::manager::ProxyAccess;
+};
+
+/// A queue whose consumers say when each item is done. Python: the proxy of
+/// manager.JoinableQueue(maxsize).
+template <class T>
+class JoinableQueueProxy : public QueueProxy<T> {
+public:
+    /// StateError when called more times than items were put (Python's ValueError).
+    void task_done() const { this->template call<void>("task_done"); }
+    /// Waits until every item put has been marked done.
+    void join() const { this->template call<void>("join"); }
+
+private:
+    using QueueProxy<T>::QueueProxy;
+    friend struct detail::manager::ProxyAccess;
+};
+
+/// A barrier held by the manager (no action). Python: the proxy of manager.Barrier(parties).
+/// A party whose process dies while waiting breaks it (Python's would wait forever).
+class BarrierProxy : public BaseProxy {
+public:
+    /// Waits for the other parties (up to `timeout`); returns this party's index. A timeout
+    /// breaks the barrier; BrokenBarrierError when it is broken. Python: wait(timeout).
+    std::int64_t wait(std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
+        return call<std::int64_t>("wait", detail::manager::seconds(timeout));
+    }
+    void abort() const { call<void>("abort"); }
+    void reset() const { call<void>("reset"); }
+    std::int64_t parties() const { return call<std::int64_t>("parties"); }
+    std::int64_t n_waiting() const { return call<std::int64_t>("n_waiting"); }
+    bool broken() const { return call<bool>("broken"); }
+
+private:
+    using BaseProxy::BaseProxy;
+    friend struct detail::manager::ProxyAccess;
+};
+
+/// A proxy of a type of your own, registered with register_managed<S>: call(method, args...) runs
+/// the method registered under that name. Python: the proxy of a BaseManager.register()ed type.
+template <class S>
+class ObjectProxy : public BaseProxy {
+public:
+    /// Runs `method` at the server; R and Args must be the method's result and parameter types
+    /// (SerializationError otherwise).
+    template <class R, class... Args>
+    R call(std::string_view method, const Args&... args) const {
+        return BaseProxy::call<R, Args...>(method, args...);
+    }
+
+private:
+    using BaseProxy::BaseProxy;
+    friend struct detail::manager::ProxyAccess;
+};
+
+namespace detail::manager {
+template <class S>
+std::string& managed_name() {
+    static std::string name = served_type_name<S>();
+    return name;
+}
+}  // namespace detail::manager
+
+/// Registers a type of your own with the managers of this program, under `name`. Python:
+/// BaseManager.register(typeid, callable, exposed=...). S provides
+///   using Init = ...;                         what Manager::create<S>(init) sends (any
+///                                             Transferable type; std::monostate for nothing)
+///   explicit S(Init);
+///   static constexpr bool serialized = true;  one call at a time (false: S locks for itself)
+///   static void describe(mproc::detail::manager::MethodTable<S>& t) { t.add("name", &S::method); ... }
+/// A method may take `const mproc::detail::manager::Caller&` first (who calls). Call it at
+/// namespace scope (`const bool registered = mproc::register_managed<Counter>("Counter");`): a
+/// spawned server, and a remote manager built from the same sources, must have the same
+/// registrations before main(), as Python requires the same register() calls on both sides.
+template <class S>
+bool register_managed(const std::string& name) {
+    detail::manager::managed_name<S>() = name;
+    return detail::manager::register_served<S>(name);
+}
+
 /// Options of a Manager. Python: BaseManager(address, authkey) and the context's start method.
 struct ManagerOptions {
     /// Where the server listens; none: an abstract Unix name of its own (nothing in the file
@@ -442,6 +561,32 @@ public:
         static_assert((require_transferable<T>(), true));
         return make<ValueProxy<T>, detail::manager::ValueObject<T>>(value);
     }
+    /// Python: manager.Array(typecode, sequence).
+    template <class T>
+    ArrayProxy<T> Array(std::vector<T> items) {
+        static_assert((require_transferable<T>(), true));
+        return make<ArrayProxy<T>, detail::manager::ListObject<T>>(items);
+    }
+    /// Python: manager.Queue(maxsize) (0: unbounded).
+    template <class T>
+    QueueProxy<T> Queue(std::int64_t maxsize = 0) {
+        static_assert((require_transferable<T>(), true));
+        return make<QueueProxy<T>, detail::manager::QueueObject<T>>(maxsize);
+    }
+    /// Python: manager.JoinableQueue(maxsize).
+    template <class T>
+    JoinableQueueProxy<T> JoinableQueue(std::int64_t maxsize = 0) {
+        static_assert((require_transferable<T>(), true));
+        return make<JoinableQueueProxy<T>, detail::manager::QueueObject<T>>(maxsize);
+    }
+    /// An object of a type registered with register_managed<S>. Python: manager.<typeid>(...).
+    /// std::invalid_argument when the server has no such registration.
+    template <class S>
+    ObjectProxy<S> create(const typename S::Init& init) {
+        return make_named<ObjectProxy<S>>(detail::manager::managed_name<S>(), init);
+    }
+    /// Python: manager.Barrier(parties).
+    BarrierProxy Barrier(std::int64_t parties);
     /// Python: manager.Lock().
     LockProxy Lock();
     /// Python: manager.RLock().

@@ -120,6 +120,9 @@ const std::shared_ptr<detail::manager::Client>& Manager::client_shared() const {
     return client_;
 }
 
+BarrierProxy Manager::Barrier(std::int64_t parties) {
+    return make_named<BarrierProxy>(std::string(ms::barrier_type), parties);
+}
 LockProxy Manager::Lock() { return make_named<LockProxy>(std::string(ms::lock_type), std::monostate{}); }
 RLockProxy Manager::RLock() { return make_named<RLockProxy>(std::string(ms::rlock_type), std::monostate{}); }
 SemaphoreProxy Manager::Semaphore(std::int64_t value) {

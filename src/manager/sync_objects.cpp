@@ -263,6 +263,79 @@ struct ConditionObject {
     }
 };
 
+// Python's threading.Barrier, without an action.
+struct BarrierObject {
+    using Init = std::int64_t;  // parties
+    static constexpr bool serialized = false;
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::int64_t parties;
+    std::int64_t waiting = 0;
+    std::uint64_t generation = 0;
+    bool broken = false;
+
+    explicit BarrierObject(Init n) : parties(n) {
+        if (n < 1) throw std::invalid_argument("mproc: ValueError: a Barrier needs at least one party");
+    }
+    std::int64_t wait(const Caller& caller, std::optional<double> timeout) {
+        std::unique_lock lock(mutex);
+        if (broken) throw BrokenBarrierError("mproc: the manager's Barrier is broken");
+        const std::int64_t index = parties - 1 - waiting;
+        if (++waiting == parties) {
+            waiting = 0;
+            ++generation;
+            changed.notify_all();
+            return index;
+        }
+        const std::uint64_t mine = generation;
+        bool passed = false;
+        try {
+            passed = wait_for_caller(caller, changed, lock, deadline_after(timeout),
+                                     [&] { return generation != mine || broken; });
+        } catch (...) {
+            break_barrier();  // a party gone for good: Python's barrier would wait forever
+            throw;
+        }
+        if (generation != mine) return index;
+        if (!passed) break_barrier();  // timed out: broken for every party, as Python's
+        throw BrokenBarrierError("mproc: the manager's Barrier is broken");
+    }
+    void break_barrier() {
+        broken = true;
+        waiting = 0;
+        changed.notify_all();
+    }
+    void abort() {
+        std::lock_guard lock(mutex);
+        break_barrier();
+    }
+    void reset() {
+        std::lock_guard lock(mutex);
+        if (waiting > 0) break_barrier();
+        broken = false;
+        waiting = 0;
+        ++generation;
+        changed.notify_all();
+    }
+    std::int64_t n_waiting() {
+        std::lock_guard lock(mutex);
+        return waiting;
+    }
+    bool is_broken() {
+        std::lock_guard lock(mutex);
+        return broken;
+    }
+    std::int64_t get_parties() { return parties; }
+    static void describe(MethodTable<BarrierObject>& t) {
+        t.add("wait", &BarrierObject::wait);
+        t.add("abort", &BarrierObject::abort);
+        t.add("reset", &BarrierObject::reset);
+        t.add("n_waiting", &BarrierObject::n_waiting);
+        t.add("broken", &BarrierObject::is_broken);
+        t.add("parties", &BarrierObject::get_parties);
+    }
+};
+
 // Python's Namespace: attributes by name; each holds a value's encoding and its type's name,
 // checked by the proxy.
 struct NamespaceObject {
@@ -307,6 +380,7 @@ void register_sync_objects() {
         register_served<ConditionObject>(std::string(condition_type));
         register_served<EventObject>(std::string(event_type));
         register_served<NamespaceObject>(std::string(namespace_type));
+        register_served<BarrierObject>(std::string(barrier_type));
         return true;
     }();
     (void)registered;

@@ -1,5 +1,5 @@
 // The synchronization objects and the Namespace a Manager's server holds, behind LockProxy,
-// RLockProxy, SemaphoreProxy, ConditionProxy, EventProxy and Namespace (sync_objects.cpp).
+// RLockProxy, SemaphoreProxy, ConditionProxy, EventProxy, BarrierProxy and NamespaceProxy (sync_objects.cpp).
 #pragma once
 
 #include <string_view>
@@ -15,5 +15,6 @@ inline constexpr std::string_view semaphore_type = "mproc.Semaphore";
 inline constexpr std::string_view condition_type = "mproc.Condition";
 inline constexpr std::string_view event_type = "mproc.Event";
 inline constexpr std::string_view namespace_type = "mproc.Namespace";
+inline constexpr std::string_view barrier_type = "mproc.Barrier";
 
 }  // namespace mproc::manager_server

@@ -1,11 +1,15 @@
-// What a Manager's server holds behind DictProxy, ListProxy and ValueProxy (internal to mproc):
-// plain containers, one call at a time on each (serialized), so that every method is atomic.
+// What a Manager's server holds behind DictProxy, ListProxy (and ArrayProxy), ValueProxy and
+// QueueProxy (internal to mproc): plain containers, one call at a time on each (serialized), so
+// that every method is atomic; and a queue, whose calls block.
 #pragma once
 
 #include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <mutex>
+#include <condition_variable>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -172,6 +176,67 @@ struct ValueObject {
     static void describe(MethodTable<ValueObject>& t) {
         t.add("get", &ValueObject::get);
         t.add("set", &ValueObject::set);
+    }
+};
+
+// Python's queue.Queue, which both manager.Queue() and manager.JoinableQueue() are at the server.
+// Its calls block in the server thread of the caller's connection.
+template <class T>
+struct QueueObject {
+    using Init = std::int64_t;  // maxsize; 0 or less: unbounded
+    static constexpr bool serialized = false;
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::deque<T> items;
+    std::int64_t maxsize;
+    std::int64_t unfinished = 0;
+
+    explicit QueueObject(Init max) : maxsize(max) {}
+    bool is_full() const { return maxsize > 0 && static_cast<std::int64_t>(items.size()) >= maxsize; }
+    void put(const Caller& caller, const T& item, bool block, std::optional<double> timeout) {
+        std::unique_lock lock(mutex);
+        if (!wait_for_caller(caller, changed, lock, deadline_after(block ? timeout : std::optional(0.0)),
+                             [&] { return !is_full(); }))
+            throw Full("mproc: the manager's queue is full");
+        items.push_back(item);
+        ++unfinished;
+        changed.notify_all();
+    }
+    T get(const Caller& caller, bool block, std::optional<double> timeout) {
+        std::unique_lock lock(mutex);
+        if (!wait_for_caller(caller, changed, lock, deadline_after(block ? timeout : std::optional(0.0)),
+                             [&] { return !items.empty(); }))
+            throw Empty("mproc: the manager's queue is empty");
+        T item = std::move(items.front());
+        items.pop_front();
+        changed.notify_all();
+        return item;
+    }
+    std::uint64_t qsize() {
+        std::lock_guard lock(mutex);
+        return items.size();
+    }
+    bool full() {
+        std::lock_guard lock(mutex);
+        return is_full();
+    }
+    void task_done() {
+        std::lock_guard lock(mutex);
+        if (unfinished <= 0) throw StateError("mproc: task_done() called too many times");
+        if (--unfinished == 0) changed.notify_all();
+    }
+    void join(const Caller& caller) {
+        std::unique_lock lock(mutex);
+        (void)wait_for_caller(caller, changed, lock, std::nullopt, [&] { return unfinished == 0; });
+    }
+
+    static void describe(MethodTable<QueueObject>& t) {
+        t.add("put", &QueueObject::put);
+        t.add("get", &QueueObject::get);
+        t.add("qsize", &QueueObject::qsize);
+        t.add("full", &QueueObject::full);
+        t.add("task_done", &QueueObject::task_done);
+        t.add("join", &QueueObject::join);
     }
 };
 
