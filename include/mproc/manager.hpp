@@ -234,32 +234,12 @@ private:
     friend struct detail::manager::ProxyAccess;
 };
 
-/// A lock held by the manager, with no owner: any process may release it. Python: the proxy of
-/// manager.Lock(). Also BasicLockable (std::lock_guard). A client process that dies holding it
-/// releases it (its connections close).
-class LockProxy : public BaseProxy {
+/// What the manager's locks have in common. Python: AcquirerProxy. Also Lockable, for
+/// std::lock_guard and std::unique_lock.
+class AcquirerProxy : public BaseProxy {
 public:
-    /// Waits until the lock is free (up to `timeout`; not at all if !blocking) and takes it;
+    /// Waits until it can be taken (up to `timeout`; not at all if !blocking) and takes it;
     /// returns whether it did. Python: acquire(blocking, timeout).
-    bool acquire(bool blocking = true, std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
-        return call<bool>("acquire", blocking, detail::manager::seconds(timeout));
-    }
-    /// StateError if not locked (Python's RuntimeError). Python: release().
-    void release() const { call<void>("release"); }
-    void lock() const { (void)acquire(); }
-    bool try_lock() const { return acquire(false); }
-    void unlock() const { release(); }
-
-private:
-    using BaseProxy::BaseProxy;
-    friend struct detail::manager::ProxyAccess;
-};
-
-/// A reentrant lock held by the manager, owned by a thread of a process. Python: the proxy of
-/// manager.RLock(). release() by another thread: StateError. Released when its owner's process dies.
-class RLockProxy : public BaseProxy {
-public:
-    /// As LockProxy::acquire; the owner may acquire again. Python: acquire(blocking, timeout).
     bool acquire(bool blocking = true, std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
         return call<bool>("acquire", blocking, detail::manager::seconds(timeout));
     }
@@ -269,39 +249,46 @@ public:
     bool try_lock() const { return acquire(false); }
     void unlock() const { release(); }
 
-private:
+protected:
     using BaseProxy::BaseProxy;
+};
+
+/// A lock held by the manager, with no owner: any process may release it; release() of an
+/// unlocked one is StateError (Python's RuntimeError). Python: the proxy of manager.Lock(). A
+/// client process that dies holding it releases it (its connections close).
+class LockProxy : public AcquirerProxy {
+private:
+    using AcquirerProxy::AcquirerProxy;
+    friend struct detail::manager::ProxyAccess;
+};
+
+/// A reentrant lock held by the manager, owned by a thread of a process. Python: the proxy of
+/// manager.RLock(). release() by another thread: StateError. Released when its owner's process dies.
+class RLockProxy : public AcquirerProxy {
+private:
+    using AcquirerProxy::AcquirerProxy;
     friend struct detail::manager::ProxyAccess;
 };
 
 /// A semaphore held by the manager. Python: the proxy of manager.Semaphore(value) and
 /// manager.BoundedSemaphore(value) (whose release() past its initial value is StateError).
-class SemaphoreProxy : public BaseProxy {
+class SemaphoreProxy : public AcquirerProxy {
 public:
-    /// Python: acquire(blocking, timeout).
-    bool acquire(bool blocking = true, std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
-        return call<bool>("acquire", blocking, detail::manager::seconds(timeout));
-    }
     /// Python: release(n).
     void release(std::int64_t n = 1) const { call<void>("release", n); }
     /// The current value. Python: get_value() of multiprocessing.Semaphore.
     std::int64_t get_value() const { return call<std::int64_t>("get_value"); }
+    void unlock() const { release(); }
 
 private:
-    using BaseProxy::BaseProxy;
+    using AcquirerProxy::AcquirerProxy;
     friend struct detail::manager::ProxyAccess;
 };
 
 /// A condition variable held by the manager, over a reentrant lock of its own. Python: the proxy
 /// of manager.Condition(). wait() and notify() without holding it: StateError.
-class ConditionProxy : public BaseProxy {
+class ConditionProxy : public AcquirerProxy {
 public:
-    bool acquire(bool blocking = true, std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
-        return call<bool>("acquire", blocking, detail::manager::seconds(timeout));
-    }
-    void release() const { call<void>("release"); }
-    void lock() const { (void)acquire(); }
-    void unlock() const { release(); }
     /// Releases the lock, waits to be notified (up to `timeout`), takes the lock again; returns
     /// whether it was notified. Python: wait(timeout).
     bool wait(std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
@@ -329,7 +316,7 @@ public:
     void notify_all() const { call<void>("notify_all"); }
 
 private:
-    using BaseProxy::BaseProxy;
+    using AcquirerProxy::AcquirerProxy;
     friend struct detail::manager::ProxyAccess;
 };
 
