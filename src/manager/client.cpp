@@ -3,6 +3,7 @@
 #include <mproc/detail/manager_client.hpp>
 
 #include <array>
+#include <cstring>
 #include <map>
 
 #include "os/io.hpp"
