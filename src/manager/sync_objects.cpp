@@ -124,10 +124,12 @@ struct RLockObject {
         std::lock_guard lock(mutex);
         owner.client_gone(client, changed);
     }
-    static void describe(MethodTable<RLockObject>& t) {
+    template <class S>
+    static void describe_lock(MethodTable<S>& t) {
         t.add("acquire", &RLockObject::acquire);
         t.add("release", &RLockObject::release);
     }
+    static void describe(MethodTable<RLockObject>& t) { describe_lock(t); }
 };
 
 struct SemaphoreObject {
@@ -202,23 +204,10 @@ struct EventObject {
 };
 
 // Python's threading.Condition over its own RLock.
-struct ConditionObject {
-    using Init = std::monostate;
-    static constexpr bool serialized = false;
-    std::mutex mutex;
-    std::condition_variable changed;  // the lock was released, or waiters were notified
-    Reentrant owner;
-    std::list<bool> waiters;          // each waiter's "notified", oldest first
+struct ConditionObject : RLockObject {
+    std::list<bool> waiters;  // each waiter's "notified", oldest first
 
-    explicit ConditionObject(Init) {}
-    bool acquire(const Caller& caller, bool blocking, std::optional<double> timeout) {
-        std::unique_lock lock(mutex);
-        return owner.acquire(caller, changed, lock, deadline_after(effective_timeout(blocking, timeout)));
-    }
-    void release(const Caller& caller) {
-        std::lock_guard lock(mutex);
-        owner.release(caller, changed);
-    }
+    explicit ConditionObject(Init init) : RLockObject(init) {}
     bool wait(const Caller& caller, std::optional<double> timeout) {
         std::unique_lock lock(mutex);
         if (!owner.owned_by(caller)) throw StateError("mproc: cannot wait on un-acquired lock");
@@ -250,13 +239,8 @@ struct ConditionObject {
         changed.notify_all();
     }
     void notify_all(const Caller& caller) { notify(caller, UINT64_MAX); }
-    void client_gone(std::uint64_t client) {
-        std::lock_guard lock(mutex);
-        owner.client_gone(client, changed);
-    }
     static void describe(MethodTable<ConditionObject>& t) {
-        t.add("acquire", &ConditionObject::acquire);
-        t.add("release", &ConditionObject::release);
+        describe_lock(t);
         t.add("wait", &ConditionObject::wait);
         t.add("notify", &ConditionObject::notify);
         t.add("notify_all", &ConditionObject::notify_all);

@@ -97,16 +97,19 @@ class MethodTable {
 public:
     explicit MethodTable(ServedType& type) : type_(type) {}
 
-    template <class R, class... Args>
-    void add(std::string name, R (S::*method)(Args...)) {
+    // `method` may be one of S's bases' (B).
+    template <class B, class R, class... Args>
+        requires std::derived_from<S, B>
+    void add(std::string name, R (B::*method)(Args...)) {
         type_.methods.emplace(std::move(name), [method](void* object, const Caller&, Reader& in, Writer& reply) {
             run<std::tuple<std::remove_cvref_t<Args>...>>(
                 in, reply, [&](auto&... args) { return (static_cast<S*>(object)->*method)(args...); });
         });
     }
     // A method that takes the Caller first.
-    template <class R, class... Args>
-    void add(std::string name, R (S::*method)(const Caller&, Args...)) {
+    template <class B, class R, class... Args>
+        requires std::derived_from<S, B>
+    void add(std::string name, R (B::*method)(const Caller&, Args...)) {
         type_.methods.emplace(std::move(name), [method](void* object, const Caller& caller, Reader& in, Writer& reply) {
             run<std::tuple<std::remove_cvref_t<Args>...>>(
                 in, reply, [&](auto&... args) { return (static_cast<S*>(object)->*method)(caller, args...); });
