@@ -11,8 +11,8 @@
 #   asan     build/asan            -DMPROC_SANITIZE=address,undefined at -O1 (install tests skipped)
 #   tsan     build/tsan            -DMPROC_SANITIZE=thread at -O1: the multi-threaded parts (pool
 #                                  engines, ThreadPool, rings, shared objects in tasks)
-#   fuzz     build/fuzz            clang + libFuzzer: mproc_fuzz_decode, then mproc_fuzz_connection,
-#                                  each for MPROC_FUZZ_SECONDS; skipped with a message if the
+#   fuzz     build/fuzz            clang + libFuzzer: mproc_fuzz_decode, mproc_fuzz_connection, then
+#                                  mproc_fuzz_manager, each for MPROC_FUZZ_SECONDS; skipped with a message if the
 #                                  project defines no such target
 #
 # Other knobs:
@@ -183,7 +183,7 @@ run_tsan() {
 run_fuzz() {
   local dir=build/fuzz started
   started=$(now)
-  banner "fuzz: mproc_fuzz_decode and mproc_fuzz_connection for ${fuzz_seconds}s each (clang, libFuzzer) in $dir"
+  banner "fuzz: mproc_fuzz_decode, mproc_fuzz_connection and mproc_fuzz_manager for ${fuzz_seconds}s each (clang, libFuzzer) in $dir"
   if ! command -v clang++ >/dev/null; then
     echo "fuzz: clang++ not found"; record fuzz FAILED "$started" "clang++ not found"; return
   fi
@@ -192,9 +192,11 @@ run_fuzz() {
        -DMPROC_BUILD_TESTS=ON -DMPROC_BUILD_EXAMPLES=OFF -DMPROC_BUILD_BENCHMARKS=OFF; then
     record fuzz FAILED "$started" "configure failed"; return
   fi
-  # The decoder of values and task replies, then what mproc::connection reads from a peer.
+  # The decoder of values and task replies, what mproc::connection reads from a peer, then what a
+  # Manager's server does with a request.
   run_fuzz_target "$dir" mproc_fuzz_decode fuzz decode "tests/fuzz/corpus/decode tests/fuzz/corpus_decode tests/fuzz/corpus"
   run_fuzz_target "$dir" mproc_fuzz_connection fuzzconn connection "tests/fuzz/connection_corpus"
+  run_fuzz_target "$dir" mproc_fuzz_manager fuzzmanager manager "tests/fuzz/manager_corpus"
 }
 
 # run_fuzz_target DIR TARGET SUMMARY_NAME CORPUS_NAME "SEED_DIRS": fuzzes TARGET for fuzz_seconds

@@ -9,6 +9,7 @@
 #include <mproc/futures.hpp>
 #include <mproc/init.hpp>
 #include <mproc/log.hpp>
+#include <mproc/manager.hpp>
 #include <mproc/partial.hpp>
 #include <mproc/pipe.hpp>
 #include <mproc/pool.hpp>

@@ -1,0 +1,552 @@
+// mproc::Manager (Python's multiprocessing.Manager()): its server's start and shutdown, the proxies
+// of dict, list, Value, Namespace and the synchronization objects, used from Processes and Pool
+// tasks, and what happens when the manager or a client dies. Ports the behaviours of CPython's
+// _TestContainers and _TestManagerRestart (Lib/test/_test_multiprocessing.py) as named tests.
+#include <mproc/manager.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <mproc/pool.hpp>
+#include <mproc/process.hpp>
+
+#include "support/children.hpp"
+#include "support/leak_check.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using mproc::test::require;
+
+// --- _TestContainers ---------------------------------------------------------------------------
+
+TEST(ManagerContainers, ListBehavesAsPythonsList) {
+    mproc::Manager manager;
+    auto a = manager.list<int>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+    EXPECT_EQ(a.copy(), (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+    auto b = manager.list<int>();
+    EXPECT_EQ(b.size(), 0u);
+    b.extend({0, 1, 2, 3, 4});
+    b.append(5);
+    EXPECT_EQ(b.copy(), (std::vector<int>{0, 1, 2, 3, 4, 5}));
+    EXPECT_EQ(b.at(-1), 5);
+    EXPECT_EQ(b.at(2), 2);
+    b.set(0, 10);
+    b.insert(0, -1);
+    b.insert(-1, 42);   // before the last, as Python's
+    b.insert(100, 99);  // clamped to the end
+    EXPECT_EQ(b.copy(), (std::vector<int>{-1, 10, 1, 2, 3, 4, 42, 5, 99}));
+    EXPECT_EQ(b.pop(), 99);
+    EXPECT_EQ(b.pop(0), -1);
+    b.erase(-2);
+    EXPECT_EQ(b.index(3), 3u);
+    EXPECT_EQ(b.count(10), 1u);
+    b.remove(10);
+    b.reverse();
+    EXPECT_EQ(b.copy(), (std::vector<int>{5, 4, 3, 2, 1}));
+    b.sort();
+    EXPECT_EQ(b.copy(), (std::vector<int>{1, 2, 3, 4, 5}));
+    EXPECT_THROW(b.at(5), std::out_of_range);
+    EXPECT_THROW(b.index(77), std::invalid_argument);
+    b.clear();
+    EXPECT_THROW(b.pop(), std::out_of_range);
+}
+
+TEST(ManagerContainers, ListOfListsHoldsProxiesOfOtherLists) {
+    // Python's test_list_proxy_in_list: a proxy is a value like any other.
+    mproc::Manager manager;
+    auto outer = manager.list<mproc::ListProxy<int>>();
+    for (int i = 0; i < 3; ++i) outer.append(manager.list<int>({i}));
+    outer.at(0).append(10);
+    EXPECT_EQ(outer.at(0).copy(), (std::vector<int>{0, 10}));
+    EXPECT_EQ(outer.at(2).copy(), (std::vector<int>{2}));
+}
+
+TEST(ManagerContainers, DictBehavesAsPythonsDict) {
+    mproc::Manager manager;
+    auto d = manager.dict<int, std::string>();
+    for (int i = 5; i < 10; ++i) d.set(i, std::string(1, static_cast<char>('a' + i)));
+    EXPECT_EQ(d.size(), 5u);
+    EXPECT_EQ(d.at(5), "f");
+    EXPECT_EQ(d.keys(), (std::vector<int>{5, 6, 7, 8, 9}));
+    EXPECT_EQ(d.values(), (std::vector<std::string>{"f", "g", "h", "i", "j"}));
+    EXPECT_TRUE(d.contains(9));
+    EXPECT_FALSE(d.contains(10));
+    EXPECT_EQ(d.get(10), std::nullopt);
+    EXPECT_EQ(d.get(10, "z"), "z");
+    EXPECT_THROW(d.at(10), std::out_of_range);
+    EXPECT_EQ(d.setdefault(10, "k"), "k");
+    EXPECT_EQ(d.setdefault(10, "other"), "k");
+    EXPECT_EQ(d.pop(10), "k");
+    EXPECT_EQ(d.pop(10, "gone"), "gone");
+    EXPECT_THROW(d.pop(10), std::out_of_range);
+    EXPECT_EQ(d.popitem(), (std::pair<int, std::string>(9, "j")));
+    d.erase(5);
+    EXPECT_THROW(d.erase(5), std::out_of_range);
+    d.update({{1, "b"}, {6, "G"}});
+    EXPECT_EQ(d.copy(), (std::map<int, std::string>{{1, "b"}, {6, "G"}, {7, "h"}, {8, "i"}}));
+    d.clear();
+    EXPECT_EQ(d.size(), 0u);
+}
+
+TEST(ManagerContainers, DictOfListsHoldsProxies) {
+    // Python's test_dict_proxy_nested.
+    mproc::Manager manager;
+    auto pets = manager.dict<std::string, mproc::ListProxy<std::string>>();
+    pets.set("ferrets", manager.list<std::string>({"Ferret"}));
+    pets.at("ferrets").append("Polecat");
+    EXPECT_EQ(pets.at("ferrets").copy(), (std::vector<std::string>{"Ferret", "Polecat"}));
+}
+
+TEST(ManagerContainers, NamespaceHoldsTypedAttributes) {
+    mproc::Manager manager;
+    auto n = manager.Namespace();
+    n.set("name", std::string("Bob"));
+    n.set("job", std::string("Builder"));
+    n.set("count", 3);
+    EXPECT_EQ(n.get<std::string>("name"), "Bob");
+    EXPECT_EQ(n.get<int>("count"), 3);
+    EXPECT_THROW(n.get<double>("count"), std::invalid_argument);
+    EXPECT_EQ(n.names(), (std::vector<std::string>{"count", "job", "name"}));
+    n.erase("job");
+    EXPECT_THROW(n.get<std::string>("job"), std::out_of_range);
+    EXPECT_THROW(n.erase("job"), std::out_of_range);
+}
+
+TEST(ManagerContainers, ValueGetsAndSets) {
+    mproc::Manager manager;
+    auto v = manager.Value<double>(1.5);
+    EXPECT_EQ(v.get(), 1.5);
+    v.set(-2.25);
+    EXPECT_EQ(v.get(), -2.25);
+}
+
+// --- Proxies in other processes -----------------------------------------------------------------
+
+void add_in_child(int i, mproc::DictProxy<std::string, int> d, mproc::ListProxy<int> l, mproc::ValueProxy<int> v,
+                  mproc::LockProxy lock) {
+    d.set("child" + std::to_string(i), i);
+    l.append(i);
+    for (int k = 0; k < 50; ++k) {
+        std::lock_guard guard(lock);
+        v.set(v.get() + 1);  // atomic only under the lock
+    }
+}
+
+TEST(ManagerProxies, ProcessesShareDictListAndValue) {
+    mproc::test::LeakCheck leaks;
+    {
+        mproc::Manager manager;
+        auto d = manager.dict<std::string, int>();
+        auto l = manager.list<int>();
+        auto v = manager.Value<int>(0);
+        auto lock = manager.Lock();
+        auto children = mproc::test::start_children(3, add_in_child, d, l, v, lock);
+        EXPECT_EQ(mproc::test::join_all(children), (std::vector<int>{0, 0, 0}));
+        EXPECT_EQ(d.copy(), (std::map<std::string, int>{{"child0", 0}, {"child1", 1}, {"child2", 2}}));
+        l.sort();
+        EXPECT_EQ(l.copy(), (std::vector<int>{0, 1, 2}));
+        EXPECT_EQ(v.get(), 150);
+    }
+}
+
+int count_in_task(mproc::DictProxy<int, int> d, int key) {
+    d.set(key, key * key);
+    return static_cast<int>(d.size());
+}
+
+TEST(ManagerProxies, PoolTasksUseProxiesEvenFromAPoolMadeBefore) {
+    mproc::Pool pool(2);  // before the manager: its workers get the proxies as task arguments
+    mproc::Manager manager;
+    auto d = manager.dict<int, int>();
+    std::vector<mproc::AsyncResult<int>> results;
+    for (int i = 0; i < 10; ++i) results.push_back(pool.apply_async(count_in_task, d, i));
+    for (auto& result : results) EXPECT_GE(result.get(), 1);
+    EXPECT_EQ(d.size(), 10u);
+    EXPECT_EQ(d.at(9), 81);
+}
+
+// --- Failure semantics --------------------------------------------------------------------------
+
+TEST(ManagerFailures, KilledManagerMakesEveryProxyCallThrowEOFError) {
+    mproc::Manager manager;
+    auto d = manager.dict<int, int>();
+    auto lock = manager.Lock();
+    d.set(1, 1);
+    ASSERT_EQ(::kill(*manager.pid(), SIGKILL), 0);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        EXPECT_THROW(d.set(2, 2), mproc::EOFError);
+        EXPECT_THROW((void)d.at(1), mproc::EOFError);
+        EXPECT_THROW((void)lock.acquire(), mproc::EOFError);
+    }
+    EXPECT_THROW(((void)manager.list<int>()), mproc::EOFError);
+}
+
+void acquire_and_wait(mproc::LockProxy lock, mproc::EventProxy started) {
+    (void)lock.acquire();
+    started.set();
+    std::this_thread::sleep_for(60s);  // killed while holding the lock
+}
+
+void wait_for_lock_forever(mproc::LockProxy lock) { (void)lock.acquire(); }
+
+TEST(ManagerFailures, ManagerKilledDuringABlockedCallFailsTheCall) {
+    mproc::Manager manager;
+    auto lock = manager.Lock();
+    ASSERT_TRUE(lock.acquire());
+    std::thread killer([pid = *manager.pid()] {
+        std::this_thread::sleep_for(300ms);
+        ::kill(pid, SIGKILL);
+    });
+    EXPECT_THROW((void)lock.acquire(), mproc::EOFError);  // blocked at the server, then gone
+    killer.join();
+}
+
+TEST(ManagerFailures, ClientKilledHoldingALockReleasesIt) {
+    mproc::Manager manager;
+    auto lock = manager.Lock();
+    auto started = manager.Event();
+    mproc::Process holder(acquire_and_wait, lock, started);
+    holder.start();
+    ASSERT_TRUE(started.wait(60s));
+    EXPECT_FALSE(lock.acquire(false));
+    holder.kill();
+    holder.join();
+    EXPECT_TRUE(lock.acquire(true, 30s));
+    lock.release();
+}
+
+TEST(ManagerFailures, WaiterOfAKilledClientDoesNotTakeTheLock) {
+    // A client blocked in acquire() that dies must not leave the lock taken for it.
+    mproc::Manager manager;
+    auto lock = manager.Lock();
+    ASSERT_TRUE(lock.acquire());
+    mproc::Process waiter(wait_for_lock_forever, lock);
+    waiter.start();
+    std::this_thread::sleep_for(300ms);
+    waiter.kill();
+    waiter.join();
+    std::this_thread::sleep_for(300ms);  // the server notices within its polling slice
+    lock.release();
+    EXPECT_TRUE(lock.acquire(true, 30s));
+}
+
+TEST(ManagerFailures, MalformedRequestGetsAnErrorAndTheServerGoesOn) {
+    mproc::Manager manager;
+    auto d = manager.dict<int, int>();
+    auto c = mproc::connection::Client(manager.address(), {.family = std::nullopt, .authkey = manager.authkey()});
+    c.send_bytes(std::string_view("\x07garbage"));  // before any hello, and no such request
+    const auto reply = c.recv_bytes();
+    mproc::Reader in(reply);
+    EXPECT_THROW(mproc::detail::unpack_reply<void>(in), mproc::SerializationError);
+    d.set(1, 2);
+    EXPECT_EQ(d.at(1), 2);
+}
+
+TEST(ManagerFailures, WrongAuthkeyIsRefused) {
+    mproc::Manager manager;
+    EXPECT_THROW(mproc::Manager::connect(manager.address(), "not the key"), mproc::AuthenticationError);
+}
+
+// --- _TestManagerRestart and the server's life --------------------------------------------------
+
+TEST(ManagerLife, ShutdownEndsTheServerAndLeavesNothing) {
+    mproc::test::LeakCheck leaks;
+    mproc::Manager manager;
+    const int pid = *manager.pid();
+    auto d = manager.dict<int, int>();
+    d.set(1, 1);
+    manager.shutdown();
+    manager.shutdown();  // idempotent
+    EXPECT_NE(::kill(pid, 0), 0);
+    EXPECT_THROW(d.set(1, 2), mproc::EOFError);
+    EXPECT_THROW(((void)manager.dict<int, int>()), mproc::StateError);
+}
+
+TEST(ManagerLife, RestartAtTheSameAddress) {
+    // Python's test_rapid_restart: a manager at a fixed address, shut down, and another there.
+    const mproc::connection::Address address(std::string("\0mproc-manager-restart-") + std::to_string(::getpid()));
+    for (int round = 0; round < 2; ++round) {
+        mproc::ManagerOptions options;
+        options.address = address;
+        options.authkey = "abc";
+        mproc::Manager manager(options);
+        auto q = manager.list<int>({round});
+        EXPECT_EQ(q.at(0), round);
+    }
+}
+
+TEST(ManagerLife, ConnectReachesAManagerByAddressAndKey) {
+    mproc::Manager manager;
+    auto d = manager.dict<std::string, int>();
+    d.set("x", 1);
+    mproc::Manager client = mproc::Manager::connect(manager.address(), manager.authkey());
+    auto l = client.list<int>({5});
+    EXPECT_EQ(l.at(0), 5);
+    EXPECT_EQ(client.pid(), std::nullopt);
+}
+
+void kill_me_with_a_manager(mproc::ValueProxy<int> report) {
+    mproc::Manager manager;
+    report.set(*manager.pid());
+    ::kill(::getpid(), SIGKILL);
+}
+
+TEST(ManagerLife, ServerDiesWithItsOwner) {
+    mproc::Manager outer;
+    auto report = outer.Value<int>(0);
+    mproc::Process owner(kill_me_with_a_manager, report);
+    owner.start();
+    owner.join();
+    const int server = report.get();
+    ASSERT_GT(server, 0);
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (::kill(server, 0) == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+    EXPECT_NE(::kill(server, 0), 0);
+}
+
+TEST(ManagerLife, ProxyDroppedEverywhereDestroysTheObject) {
+    mproc::Manager manager;
+    auto d = manager.dict<int, int>();
+    const auto id = d.id();
+    { auto copy = d; }
+    d.set(1, 1);  // still alive: copies share one reference
+    {
+        auto moved = std::move(d);
+    }
+    // A proxy made from the dead object's id (as a receiver would) finds nothing.
+    auto core = std::make_shared<mproc::detail::manager::ProxyCore>(
+        mproc::detail::manager::Client::of(manager.address(), manager.authkey()), id,
+        mproc::detail::manager::served_type_name<mproc::detail::manager::DictObject<int, int>>(), false);
+    auto ghost = mproc::detail::manager::ProxyAccess::make<mproc::DictProxy<int, int>>(core);
+    EXPECT_THROW(ghost.set(1, 1), std::out_of_range);
+}
+
+// The server's resident memory, in KiB, from /proc.
+long resident_kib(int pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
+
+TEST(ManagerLife, TenThousandProxiesCreatedAndDroppedLeaveNoGrowth) {
+    mproc::Manager manager;
+    const auto batch = [&] {
+        for (int i = 0; i < 10000; ++i) {
+            auto d = manager.dict<int, int>({{i, i}});
+            auto copy = d;
+            copy.set(0, i);
+        }
+    };
+    batch();  // warm up: the connections, the allocators' pools
+    const auto fds = mproc::test::open_fds();
+    const long before = resident_kib(*manager.pid());
+    batch();
+    EXPECT_EQ(mproc::test::open_fds(), fds);
+    const long after = resident_kib(*manager.pid());
+    ASSERT_GT(before, 0);
+    EXPECT_LT(after - before, 8 * 1024) << "the server grew from " << before << " KiB to " << after << " KiB";
+}
+
+void use_remote_manager(std::string host, int port, std::string key) {
+    mproc::Manager remote = mproc::Manager::connect(mproc::connection::Address(host, port), key);
+    auto d = remote.dict<std::string, int>();
+    d.set("from child", 7);
+    require(d.at("from child") == 7, "a remote dict round trip");
+}
+
+TEST(ManagerRemote, ManagerServesOverTcpWithAnAuthkey) {
+    mproc::ManagerOptions options;
+    options.address = mproc::connection::Address("127.0.0.1", 0);
+    options.authkey = "remote secret";
+    mproc::Manager manager(options);
+    ASSERT_EQ(manager.address().family(), mproc::connection::Family::tcp);
+    ASSERT_NE(manager.address().port(), 0);
+    auto d = manager.dict<std::string, int>();
+    d.set("here", 1);
+    EXPECT_EQ(mproc::test::run_child(use_remote_manager, manager.address().host(),
+                                        static_cast<int>(manager.address().port()), std::string("remote secret")),
+              0);
+    EXPECT_THROW(mproc::Manager::connect(manager.address(), "wrong"), mproc::AuthenticationError);
+    // A proxy sent over to another process goes over TCP too.
+    auto l = manager.list<int>();
+    EXPECT_EQ(l.address(), manager.address());
+}
+
+// --- Synchronization objects --------------------------------------------------------------------
+
+TEST(ManagerSync, LockAcquireTimesOutAndRejectsUnlockedRelease) {
+    mproc::Manager manager;
+    auto lock = manager.Lock();
+    EXPECT_TRUE(lock.acquire());
+    EXPECT_FALSE(lock.acquire(false));
+    EXPECT_FALSE(lock.acquire(true, 100ms));
+    lock.release();
+    EXPECT_THROW(lock.release(), mproc::StateError);
+}
+
+TEST(ManagerSync, RLockIsReentrantAndOwnedByAThread) {
+    mproc::Manager manager;
+    auto rlock = manager.RLock();
+    EXPECT_TRUE(rlock.acquire());
+    EXPECT_TRUE(rlock.acquire());
+    std::thread other([&] {
+        EXPECT_FALSE(rlock.acquire(false));
+        EXPECT_THROW(rlock.release(), mproc::StateError);
+    });
+    other.join();
+    rlock.release();
+    rlock.release();
+    EXPECT_THROW(rlock.release(), mproc::StateError);
+}
+
+TEST(ManagerSync, SemaphoreCountsAndBoundedSemaphoreRefusesExtraRelease) {
+    mproc::Manager manager;
+    auto s = manager.Semaphore(2);
+    EXPECT_TRUE(s.acquire());
+    EXPECT_TRUE(s.acquire());
+    EXPECT_FALSE(s.acquire(true, 50ms));
+    s.release(2);
+    EXPECT_EQ(s.get_value(), 2);
+    auto b = manager.BoundedSemaphore(1);
+    EXPECT_THROW(b.release(), mproc::StateError);
+}
+
+void set_event_later(mproc::EventProxy event) {
+    std::this_thread::sleep_for(100ms);
+    event.set();
+}
+
+TEST(ManagerSync, EventWakesAWaiterInAnotherProcess) {
+    mproc::Manager manager;
+    auto event = manager.Event();
+    EXPECT_FALSE(event.wait(10ms));
+    mproc::Process setter(set_event_later, event);
+    setter.start();
+    EXPECT_TRUE(event.wait(60s));
+    EXPECT_TRUE(event.is_set());
+    setter.join();
+    event.clear();
+    EXPECT_FALSE(event.is_set());
+}
+
+void notify_when_ready(mproc::ConditionProxy condition, mproc::ValueProxy<int> state) {
+    std::lock_guard guard(condition);
+    state.set(1);
+    condition.notify_all();
+}
+
+TEST(ManagerSync, ConditionWaitForSeesANotifyFromAnotherProcess) {
+    mproc::Manager manager;
+    auto condition = manager.Condition();
+    auto state = manager.Value<int>(0);
+    EXPECT_THROW(condition.notify(), mproc::StateError);
+    std::lock_guard guard(condition);
+    mproc::Process notifier(notify_when_ready, condition, state);
+    notifier.start();
+    EXPECT_TRUE(condition.wait_for([&] { return state.get() == 1; }, 60s));
+    notifier.join();
+    EXPECT_FALSE(condition.wait(10ms));
+}
+
+// --- Queues, Barrier, Array ---------------------------------------------------------------------
+
+void produce(mproc::JoinableQueueProxy<int> queue) {
+    for (int i = 0; i < 10; ++i) queue.put(i);
+}
+
+TEST(ManagerQueues, JoinableQueueCarriesItemsAcrossProcessesAndJoins) {
+    mproc::Manager manager;
+    auto queue = manager.JoinableQueue<int>();
+    mproc::Process producer(produce, queue);
+    producer.start();
+    int sum = 0;
+    for (int i = 0; i < 10; ++i) {
+        sum += queue.get(true, 60s);
+        queue.task_done();
+    }
+    producer.join();
+    queue.join();  // every item done
+    EXPECT_EQ(sum, 45);
+    EXPECT_THROW(queue.task_done(), mproc::StateError);
+    EXPECT_THROW(queue.get_nowait(), mproc::Empty);
+}
+
+TEST(ManagerQueues, BoundedQueueRefusesPutWhenFull) {
+    mproc::Manager manager;
+    auto queue = manager.Queue<std::string>(1);
+    queue.put("a");
+    EXPECT_TRUE(queue.full());
+    EXPECT_THROW(queue.put("b", true, 50ms), mproc::Full);
+    EXPECT_EQ(queue.qsize(), 1u);
+    EXPECT_EQ(queue.get(), "a");
+    EXPECT_TRUE(queue.empty());
+}
+
+void wait_at_barrier(int, mproc::BarrierProxy barrier, mproc::ListProxy<std::int64_t> indices) {
+    indices.append(barrier.wait(60s));
+}
+
+TEST(ManagerQueues, BarrierReleasesAllPartiesTogether) {
+    mproc::Manager manager;
+    auto barrier = manager.Barrier(3);
+    auto indices = manager.list<std::int64_t>();
+    auto children = mproc::test::start_children(2, wait_at_barrier, barrier, indices);
+    indices.append(barrier.wait(60s));
+    EXPECT_EQ(mproc::test::join_all(children), (std::vector<int>{0, 0}));
+    indices.sort();
+    EXPECT_EQ(indices.copy(), (std::vector<std::int64_t>{0, 1, 2}));
+    EXPECT_EQ(barrier.parties(), 3);
+    EXPECT_THROW(barrier.wait(50ms), mproc::BrokenBarrierError);  // alone: times out, breaks
+    EXPECT_TRUE(barrier.broken());
+    barrier.reset();
+    EXPECT_FALSE(barrier.broken());
+}
+
+TEST(ManagerQueues, ArrayHasAFixedSize) {
+    mproc::Manager manager;
+    auto array = manager.Array<double>({1.0, 2.0, 3.0});
+    array.set(-1, 9.5);
+    EXPECT_EQ(array.at(2), 9.5);
+    EXPECT_EQ(array.size(), 3u);
+    EXPECT_THROW(array.at(3), std::out_of_range);
+    EXPECT_EQ(array.copy(), (std::vector<double>{1.0, 2.0, 9.5}));
+}
+
+// --- Types of your own (BaseManager.register) ---------------------------------------------------
+
+struct Counter {
+    using Init = std::int64_t;
+    static constexpr bool serialized = true;
+    std::int64_t value;
+    explicit Counter(Init start) : value(start) {}
+    std::int64_t add(std::int64_t n) { return value += n; }
+    static void describe(mproc::detail::manager::MethodTable<Counter>& t) { t.add("add", &Counter::add); }
+};
+const bool counter_registered = mproc::register_managed<Counter>("Counter");
+
+void add_to_counter(mproc::ObjectProxy<Counter> counter) { (void)counter.call<std::int64_t>("add", std::int64_t{5}); }
+
+TEST(ManagerRegister, RegisteredTypeIsServedUnderItsName) {
+    ASSERT_TRUE(counter_registered);
+    mproc::Manager manager;
+    auto counter = manager.create<Counter>(10);
+    EXPECT_EQ(counter.call<std::int64_t>("add", std::int64_t{1}), 11);
+    EXPECT_EQ(mproc::test::run_child(add_to_counter, counter), 0);
+    EXPECT_EQ(counter.call<std::int64_t>("add", std::int64_t{0}), 16);
+    EXPECT_THROW((void)counter.call<std::int64_t>("subtract", std::int64_t{1}), std::invalid_argument);
+    EXPECT_THROW((void)counter.call<std::int64_t>("add", std::string("abc")), mproc::SerializationError);
+}
+
+}  // namespace
