@@ -14,6 +14,7 @@
 #include <mproc/process.hpp>
 #include <mproc/queue.hpp>
 #include <mproc/serialize.hpp>
+#include <mproc/shareable_list.hpp>
 #include <mproc/shared.hpp>
 #include <mproc/shared_memory.hpp>
 #include <mproc/start_method.hpp>
