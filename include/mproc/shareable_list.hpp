@@ -158,22 +158,30 @@ public:
     /// Reads items in order, each as a value (an input iterator, as Python's iteration).
     class iterator {
     public:
+        /// @{
+        /// The standard iterator types: a forward traversal whose reference is a value.
         using iterator_concept = std::forward_iterator_tag;
         using iterator_category = std::input_iterator_tag;
         using value_type = Item;
         using difference_type = std::ptrdiff_t;
         using reference = Item;
+        /// @}
+        /// An iterator of no list.
         iterator() = default;
+        /// The item it is at (read now, from the segment).
         Item operator*() const { return (*list_)[index_]; }
+        /// To the next item.
         iterator& operator++() {
             ++index_;
             return *this;
         }
+        /// To the next item, returning where it was.
         iterator operator++(int) {
             auto before = *this;
             ++index_;
             return before;
         }
+        /// Whether both are at the same position.
         bool operator==(const iterator& other) const noexcept { return index_ == other.index_; }
 
     private:
@@ -182,7 +190,9 @@ public:
         const ShareableList* list_ = nullptr;
         std::size_t index_ = 0;
     };
+    /// At the first item. Python: iter(sl).
     iterator begin() const { return {this, 0}; }
+    /// Past the last item.
     iterator end() const { return {this, size()}; }
 
     /// Python's repr of one item: None, 42, -273.154, True, 'howdy', b'HoWdY'.
