@@ -347,8 +347,9 @@ Item ShareableList::operator[](std::size_t index) const {
     const std::size_t slot = parts.offsets[index + 1] - parts.offsets[index];
     // Python unpacks with the format, then applies the back transform of the code.
     if (code == as_none) {
+        const std::string_view text = format_text(format);
         if (format != none_format && format != int_format && format != float_format && format != bool_format &&
-            format_text(format).back() != 's')
+            (text.empty() || text.back() != 's'))
             corrupt(shm_.name(), "item " + std::to_string(index) + " has an unknown format");
         return None{};
     }

@@ -326,7 +326,17 @@ TEST(ShareableList, SegmentThatHoldsNoListIsRefused) {
     // A valid layout with an item format another process scribbled over.
     mproc::ShareableList sl({1});
     Unlinker cleanup{sl};
-    std::memcpy(sl.shm().buf().data() + 8 * 3 + 8, "99s\0\0\0\0\0", 8);
+    std::byte* format = sl.shm().buf().data() + 8 * 3 + 8;
+    std::memcpy(format, "99s\0\0\0\0\0", 8);  // longer than the slot
+    EXPECT_THROW(sl[0], mproc::SerializationError);
+    std::memset(format, 0, 8);  // no format at all
+    EXPECT_THROW(sl[0], mproc::SerializationError);
+    format[8] = std::byte{3};  // ... even for a None
+    EXPECT_THROW(sl[0], mproc::SerializationError);
+    format[8] = std::byte{9};  // an unknown code
+    std::memcpy(format, "q\0\0\0\0\0\0\0", 8);
+    EXPECT_THROW(sl[0], mproc::SerializationError);
+    std::memcpy(format, "8s\0\0\0\0\0\0", 8);
     EXPECT_THROW(sl[0], mproc::SerializationError);
     garbage.unlink();
     tiny.unlink();

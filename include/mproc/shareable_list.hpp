@@ -22,9 +22,11 @@
 //   N           each item's back-transform code (0 number or bool, 1 str, 2 bytes, 3 None)
 // Native byte order, as Python's struct without a prefix.
 //
-// Items are Python's types: Item is a std::variant of None (std::monostate), std::int64_t (int), double (float), bool, std::string (str, UTF-8) and Bytes (bytes). The
-// length is fixed; an item may change type (a str slot can take an int and later a str again), but
-// a str or bytes item never grows past the slot it was created with. Python's quirks are kept,
+// Items are Python's types: Item is a std::variant of None (std::monostate), std::int64_t (int),
+// double (float), bool, std::string (str, UTF-8) and Bytes (bytes). The length is fixed; an item
+// may change type (a str slot can take an int and later a str again), but a str or bytes item
+// never grows past the slot it was created with (a str's slot is sized by its UTF-8 bytes;
+// Python 3.11 counts characters, and cuts non-ASCII text short). Python's quirks are kept,
 // since they are the layout's: trailing NUL characters of a str or bytes item are lost
 // (b"ab\0" reads back as b"ab"), as there is no length field.
 //
