@@ -16,6 +16,7 @@
 #include <mproc/process.hpp>
 #include <mproc/queue.hpp>
 #include <mproc/serialize.hpp>
+#include <mproc/shareable_list.hpp>
 #include <mproc/shared.hpp>
 #include <mproc/shared_dict.hpp>
 #include <mproc/shared_memory.hpp>
