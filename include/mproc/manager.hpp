@@ -91,7 +91,9 @@ public:
     const connection::Address& address() const noexcept { return core_->client().address(); }
 
 protected:
+    /// A proxy of the object `core` refers to.
     explicit BaseProxy(std::shared_ptr<detail::manager::ProxyCore> core) : core_(std::move(core)) {}
+    /// Calls `method` at the server with `args`; its result, as an R.
     template <class R, class... Args>
     R call(std::string_view method, const Args&... args) const {
         return core_->call<R, Args...>(method, args...);
@@ -245,8 +247,11 @@ public:
     }
     /// Python: release().
     void release() const { call<void>("release"); }
+    /// acquire(), for std::lock_guard and std::unique_lock.
     void lock() const { (void)acquire(); }
+    /// acquire(false), for std::unique_lock.
     bool try_lock() const { return acquire(false); }
+    /// release(), for std::lock_guard and std::unique_lock.
     void unlock() const { release(); }
 
 protected:
@@ -278,6 +283,7 @@ public:
     void release(std::int64_t n = 1) const { call<void>("release", n); }
     /// The current value. Python: get_value() of multiprocessing.Semaphore.
     std::int64_t get_value() const { return call<std::int64_t>("get_value"); }
+    /// release(), for std::lock_guard and std::unique_lock.
     void unlock() const { release(); }
 
 private:
@@ -323,8 +329,11 @@ private:
 /// An event held by the manager. Python: the proxy of manager.Event().
 class EventProxy : public BaseProxy {
 public:
+    /// Sets the flag and wakes every waiter. Python: set().
     void set() const { call<void>("set"); }
+    /// Clears the flag. Python: clear().
     void clear() const { call<void>("clear"); }
+    /// Whether the flag is set. Python: is_set().
     bool is_set() const { return call<bool>("is_set"); }
     /// Waits until set (up to `timeout`); returns whether it is. Python: wait(timeout).
     bool wait(std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
@@ -342,11 +351,13 @@ private:
 /// another type than it was set with, std::invalid_argument.
 class NamespaceProxy : public BaseProxy {
 public:
+    /// Sets attribute `name` to `value`. Python: setattr(ns, name, value).
     template <class T>
     void set(const std::string& name, const T& value) const {
         static_assert((require_transferable<T>(), true));
         call<void>("__setattr__", name, std::pair<std::string, std::vector<std::byte>>(typeid(T).name(), serialize(value)));
     }
+    /// Attribute `name`, which must have been set as a T. Python: getattr(ns, name).
     template <class T>
     T get(const std::string& name) const {
         static_assert((require_transferable<T>(), true));
@@ -355,6 +366,7 @@ public:
             throw std::invalid_argument("mproc: the Namespace's attribute '" + name + "' was set as another type");
         return deserialize<T>(bytes);
     }
+    /// Removes attribute `name`. Python: delattr(ns, name).
     void erase(const std::string& name) const { call<void>("__delattr__", name); }
     /// The attributes' names, sorted.
     std::vector<std::string> names() const { return call<std::vector<std::string>>("names"); }
@@ -389,16 +401,24 @@ private:
 template <class T>
 class QueueProxy : public BaseProxy {
 public:
+    /// Adds an item, waiting for room if `block` (at most `timeout`). Python: put(item, block, timeout).
     void put(const T& item, bool block = true, std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
         call<void>("put", item, block, detail::manager::seconds(timeout));
     }
+    /// put(item, false). Python: put_nowait(item).
     void put_nowait(const T& item) const { put(item, false); }
+    /// Removes and returns an item, waiting for one if `block` (at most `timeout`). Python:
+    /// get(block, timeout).
     T get(bool block = true, std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
         return call<T>("get", block, detail::manager::seconds(timeout));
     }
+    /// get(false). Python: get_nowait().
     T get_nowait() const { return get(false); }
+    /// The number of items. Python: qsize().
     std::size_t qsize() const { return static_cast<std::size_t>(call<std::uint64_t>("qsize")); }
+    /// Whether it holds no item. Python: empty().
     bool empty() const { return qsize() == 0; }
+    /// Whether it holds maxsize items. Python: full().
     bool full() const { return call<bool>("full"); }
 
 protected:
@@ -430,10 +450,15 @@ public:
     std::int64_t wait(std::optional<std::chrono::duration<double>> timeout = std::nullopt) const {
         return call<std::int64_t>("wait", detail::manager::seconds(timeout));
     }
+    /// Breaks the barrier. Python: abort().
     void abort() const { call<void>("abort"); }
+    /// Back to its initial state. Python: reset().
     void reset() const { call<void>("reset"); }
+    /// How many must wait. Python: parties.
     std::int64_t parties() const { return call<std::int64_t>("parties"); }
+    /// How many wait now. Python: n_waiting.
     std::int64_t n_waiting() const { return call<std::int64_t>("n_waiting"); }
+    /// Whether it is broken. Python: broken.
     bool broken() const { return call<bool>("broken"); }
 
 private:
@@ -441,7 +466,7 @@ private:
     friend struct detail::manager::ProxyAccess;
 };
 
-/// A proxy of a type of your own, registered with register_managed<S>: call(method, args...) runs
+/// A proxy of a type of your own, registered with `register_managed<S>`: call(method, args...) runs
 /// the method registered under that name. Python: the proxy of a BaseManager.register()ed type.
 template <class S>
 class ObjectProxy : public BaseProxy {
@@ -514,7 +539,9 @@ public:
     /// BaseManager(address, authkey).connect().
     static Manager connect(const connection::Address& address, const std::string& authkey);
 
+    /// Moves the manager; the moved-from object may only be destroyed or assigned to.
     Manager(Manager&&) noexcept;
+    /// Moves the manager; the moved-from object may only be destroyed or assigned to.
     Manager& operator=(Manager&&) noexcept;
     /// shutdown().
     ~Manager();
@@ -566,7 +593,7 @@ public:
         static_assert((require_transferable<T>(), true));
         return make<JoinableQueueProxy<T>, detail::manager::QueueObject<T>>(maxsize);
     }
-    /// An object of a type registered with register_managed<S>. Python: manager.<typeid>(...).
+    /// An object of a type registered with `register_managed<S>`. Python: manager.TYPEID(...).
     /// std::invalid_argument when the server has no such registration.
     template <class S>
     ObjectProxy<S> create(const typename S::Init& init) {
