@@ -356,7 +356,13 @@ TEST(ManagerLife, TenThousandProxiesCreatedAndDroppedLeaveNoGrowth) {
     EXPECT_EQ(mproc::test::open_fds(), fds);
     const long after = resident_kib(*manager.pid());
     ASSERT_GT(before, 0);
+    // The sanitizers keep freed memory in quarantine or shadow memory: there, only descriptors
+    // and the server's liveness are checked.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     EXPECT_LT(after - before, 8 * 1024) << "the server grew from " << before << " KiB to " << after << " KiB";
+#else
+    (void)after;
+#endif
 }
 
 void use_remote_manager(std::string host, int port, std::string key) {

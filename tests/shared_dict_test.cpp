@@ -373,7 +373,13 @@ TEST(SharedDict, TenThousandDictsLeaveNoDescriptorsOrMemoryBehind) {
         d[i] = i;
         ASSERT_EQ(d.at(i), i);
     }
+    // The sanitizers keep freed memory in quarantine or shadow memory: there, only descriptors
+    // are checked.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     EXPECT_LT(resident_kib() - before, 4096) << "resident memory grew";
+#else
+    (void)before;
+#endif
 }
 
 }  // namespace
