@@ -7,15 +7,7 @@
 // runs the same tests again under a Python 3.12+ when it finds one, which speaks the sha256 form.
 #include <mproc/connection.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdlib>
 #include <future>
 #include <string>
 #include <thread>
@@ -23,7 +15,7 @@
 
 #include <gtest/gtest.h>
 
-extern char** environ;
+#include "support/python_peer.hpp"
 
 namespace {
 
@@ -31,81 +23,7 @@ using namespace std::chrono_literals;
 using namespace std::string_literals;
 namespace conn = mproc::connection;
 
-// A bound on every wait for the peer: only a guard against a hang, never reached when it works.
-constexpr int hang_guard_ms = 60'000;
-
-std::string python() {
-    const char* chosen = std::getenv("MPROC_TEST_PYTHON");
-    return chosen && *chosen ? chosen : "/usr/bin/python3";
-}
-
-// The Python peer as a child process, its stdout read line by line.
-class PythonPeer {
-public:
-    explicit PythonPeer(std::vector<std::string> args) {
-        int out[2];
-        if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-        std::vector<std::string> argv_strings{python(), MPROC_TEST_CONNECTION_PEER};
-        argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& arg : argv_strings) argv.push_back(arg.data());
-        argv.push_back(nullptr);
-        const int spawned = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        ::close(out[1]);
-        out_ = out[0];
-        if (spawned != 0) {
-            ::close(out_);
-            throw std::runtime_error("cannot start " + python());
-        }
-    }
-    PythonPeer(const PythonPeer&) = delete;
-    PythonPeer& operator=(const PythonPeer&) = delete;
-    ~PythonPeer() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            (void)exit_code();
-        }
-        ::close(out_);
-    }
-
-    // The next line it prints (without the newline); empty at its end or after the hang guard.
-    std::string read_line() {
-        std::string line;
-        for (;;) {
-            pollfd entry{out_, POLLIN, 0};
-            if (::poll(&entry, 1, hang_guard_ms) <= 0) return line;
-            char c;
-            if (::read(out_, &c, 1) != 1 || c == '\n') return line;
-            line += c;
-        }
-    }
-
-    // Its exit code (killed after the hang guard).
-    int exit_code() {
-        if (pid_ <= 0) return code_;
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(hang_guard_ms);
-        int status = 0;
-        for (;;) {
-            const pid_t done = ::waitpid(pid_, &status, WNOHANG);
-            if (done == pid_) break;
-            if (std::chrono::steady_clock::now() > deadline) ::kill(pid_, SIGKILL);
-            pollfd none{-1, 0, 0};
-            ::poll(&none, 0, 10);  // waitpid has no timeout: check again shortly
-        }
-        pid_ = -1;
-        code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-        return code_;
-    }
-
-private:
-    pid_t pid_ = -1;
-    int out_ = -1;
-    int code_ = -1000;
-};
+using mproc::test::python;
 
 std::string text_of(std::span<const std::byte> bytes) { return {reinterpret_cast<const char*>(bytes.data()), bytes.size()}; }
 
@@ -116,13 +34,6 @@ std::string ping() {
 }
 
 std::string reversed(std::string text) { return {text.rbegin(), text.rend()}; }
-
-bool python_available() { return ::access(python().c_str(), X_OK) == 0; }
-
-#define REQUIRE_PYTHON()                                                          \
-    do {                                                                          \
-        if (!python_available()) GTEST_SKIP() << python() << " is not installed"; \
-    } while (false)
 
 struct Endpoint {
     conn::Address address;
@@ -147,7 +58,7 @@ std::string tcp_spec(const conn::Address& address) {
 // code. When Python fails before it connects, a plain client unblocks accept().
 std::pair<std::string, int> python_client_to_mproc_listener(conn::Listener& listener, const std::string& spec,
                                                             const std::string& python_key) {
-    PythonPeer peer({"client", spec, python_key});
+    mproc::test::PythonPeer peer(MPROC_TEST_CONNECTION_PEER, {"client", spec, python_key});
     auto python_result = std::async(std::launch::async, [&] {
         const int code = peer.exit_code();
         try {
@@ -175,7 +86,7 @@ std::pair<std::string, int> python_client_to_mproc_listener(conn::Listener& list
 // Python listens, mproc connects. Returns what Client() threw ("" if nothing) and Python's exit code.
 std::pair<std::string, int> mproc_client_to_python_listener(const std::string& spec, const std::string& python_key,
                                                             conn::ClientOptions options, bool tcp) {
-    PythonPeer peer({"server", spec, python_key});
+    mproc::test::PythonPeer peer(MPROC_TEST_CONNECTION_PEER, {"server", spec, python_key});
     const std::string ready = peer.read_line();
     EXPECT_EQ(ready.substr(0, 6), "ready ");
     if (ready.substr(0, 6) != "ready ") return {"python did not start", peer.exit_code()};
@@ -201,67 +112,67 @@ const std::pair<std::string, int> succeeded{"", 0};
 const std::pair<std::string, int> refused_on_both_sides{"AuthenticationError", 3};
 
 TEST(PythonInterop, PythonClientToMprocListenerOverAUnixPath) {
-    REQUIRE_PYTHON();
+    MPROC_REQUIRE_PYTHON();
     const auto endpoint = unix_path("listener");
     conn::Listener listener(endpoint.address, {.authkey = "shared secret"});
     EXPECT_EQ(python_client_to_mproc_listener(listener, endpoint.spec, "shared secret"), succeeded);
 }
 
 TEST(PythonInterop, PythonClientToMprocListenerOverAnAbstractName) {
-    REQUIRE_PYTHON();
+    MPROC_REQUIRE_PYTHON();
     const auto endpoint = abstract_name("listener");
     conn::Listener listener(endpoint.address, {.authkey = "shared secret"});
     EXPECT_EQ(python_client_to_mproc_listener(listener, endpoint.spec, "shared secret"), succeeded);
 }
 
 TEST(PythonInterop, PythonClientToMprocListenerOverTcp) {
-    REQUIRE_PYTHON();
+    MPROC_REQUIRE_PYTHON();
     conn::Listener listener({"127.0.0.1", 0}, {.authkey = "shared secret"});
     EXPECT_EQ(python_client_to_mproc_listener(listener, tcp_spec(listener.address()), "shared secret"), succeeded);
 }
 
 TEST(PythonInterop, PythonClientWithoutAKeyToMprocListenerWithoutOne) {
-    REQUIRE_PYTHON();
+    MPROC_REQUIRE_PYTHON();
     const auto endpoint = unix_path("nokey");
     conn::Listener listener(endpoint.address);
     EXPECT_EQ(python_client_to_mproc_listener(listener, endpoint.spec, "-"), succeeded);
 }
 
 TEST(PythonInterop, PythonClientWithAWrongKeyIsRefusedOnBothSides) {
-    REQUIRE_PYTHON();
+    MPROC_REQUIRE_PYTHON();
     conn::Listener listener({"127.0.0.1", 0}, {.authkey = "shared secret"});
     EXPECT_EQ(python_client_to_mproc_listener(listener, tcp_spec(listener.address()), "wrong secret"),
               refused_on_both_sides);
 }
 
 TEST(PythonInterop, MprocClientToPythonListenerOverAUnixPath) {
-    REQUIRE_PYTHON();
+    MPROC_REQUIRE_PYTHON();
     const auto endpoint = unix_path("client");
     EXPECT_EQ(mproc_client_to_python_listener(endpoint.spec, "shared secret", {.authkey = "shared secret"}, false),
               succeeded);
 }
 
 TEST(PythonInterop, MprocClientToPythonListenerOverAnAbstractName) {
-    REQUIRE_PYTHON();
+    MPROC_REQUIRE_PYTHON();
     const auto endpoint = abstract_name("client");
     EXPECT_EQ(mproc_client_to_python_listener(endpoint.spec, "shared secret", {.authkey = "shared secret"}, false),
               succeeded);
 }
 
 TEST(PythonInterop, MprocClientToPythonListenerOverTcp) {
-    REQUIRE_PYTHON();
+    MPROC_REQUIRE_PYTHON();
     EXPECT_EQ(mproc_client_to_python_listener("tcp:127.0.0.1:0", "shared secret", {.authkey = "shared secret"}, true),
               succeeded);
 }
 
 TEST(PythonInterop, MprocClientWithAWrongKeyIsRefusedOnBothSides) {
-    REQUIRE_PYTHON();
+    MPROC_REQUIRE_PYTHON();
     EXPECT_EQ(mproc_client_to_python_listener("tcp:127.0.0.1:0", "shared secret", {.authkey = "wrong secret"}, true),
               refused_on_both_sides);
 }
 
 TEST(PythonInterop, MprocClientWithoutAKeyToPythonListenerWithoutOne) {
-    REQUIRE_PYTHON();
+    MPROC_REQUIRE_PYTHON();
     const auto endpoint = unix_path("nokey-client");
     EXPECT_EQ(mproc_client_to_python_listener(endpoint.spec, "-", {}, false), succeeded);
 }
