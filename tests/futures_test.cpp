@@ -393,13 +393,6 @@ TEST(Futures, InitializerRunsInEveryWorkerAndMaxTasksPerChildReplacesWorkers) {
     EXPECT_GE(pids.size(), 3u);
 }
 
-long resident_bytes() {
-    std::ifstream statm("/proc/self/statm");
-    long pages = 0, resident = 0;
-    statm >> pages >> resident;
-    return resident * ::sysconf(_SC_PAGESIZE);
-}
-
 TEST(Futures, ThousandsOfFuturesLeaveNoDescriptorOrMemoryGrowth) {
     LeakCheck leaks;
     long first_round_rss = 0;

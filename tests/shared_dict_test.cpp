@@ -354,20 +354,13 @@ TEST(SharedDict, BadCapacitiesAreClearErrors) {
     EXPECT_THROW((mproc::SharedDict<int, int>(std::size_t{1} << 40)), std::length_error);
 }
 
-long resident_kib() {
-    std::ifstream status("/proc/self/status");
-    for (std::string line; std::getline(status, line);)
-        if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
-    return -1;
-}
-
 TEST(SharedDict, TenThousandDictsLeaveNoDescriptorsOrMemoryBehind) {
     mproc::test::LeakCheck leaks;
     {
         mproc::SharedDict<int, int> warm(100);  // first-use allocations out of the measurement
         warm[1] = 1;
     }
-    const long before = resident_kib();
+    const long before = mproc::test::resident_bytes();
     for (int i = 0; i < 10'000; ++i) {
         mproc::SharedDict<int, int> d(100);
         d[i] = i;
@@ -376,7 +369,7 @@ TEST(SharedDict, TenThousandDictsLeaveNoDescriptorsOrMemoryBehind) {
     // The sanitizers keep freed memory in quarantine or shadow memory: there, only descriptors
     // are checked.
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-    EXPECT_LT(resident_kib() - before, 4096) << "resident memory grew";
+    EXPECT_LT(mproc::test::resident_bytes() - before, 4l << 20) << "resident memory grew";
 #else
     (void)before;
 #endif

@@ -54,6 +54,7 @@ namespace pool_test {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using mproc::test::LeakCheck;
+using mproc::test::resident_bytes;
 
 inline double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -299,13 +300,6 @@ private:
 
 static_assert(std::ranges::input_range<Generated> && std::ranges::view<Generated>);
 static_assert(!std::ranges::forward_range<Generated> && !std::ranges::sized_range<Generated>);
-
-inline long resident_bytes() {
-    std::ifstream statm("/proc/self/statm");
-    long size = 0, resident = 0;
-    statm >> size >> resident;
-    return resident * ::sysconf(_SC_PAGESIZE);
-}
 
 inline double cpu_seconds_of_this_process() {
     rusage usage{};

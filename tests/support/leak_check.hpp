@@ -26,6 +26,14 @@ inline std::set<std::string> directory_entries(const std::string& path) {
     return names;
 }
 
+// The resident memory of process `pid` (this process by default), in bytes.
+inline long resident_bytes(int pid = 0) {
+    std::ifstream statm(pid == 0 ? std::string("/proc/self/statm") : "/proc/" + std::to_string(pid) + "/statm");
+    long pages = 0, resident = 0;
+    statm >> pages >> resident;
+    return resident * ::sysconf(_SC_PAGESIZE);
+}
+
 inline std::set<std::string> open_fds() {
     auto fds = directory_entries("/proc/self/fd");
     // opendir's own descriptor appears in the listing; it is closed again by now.
