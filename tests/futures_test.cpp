@@ -3,6 +3,7 @@
 // ExecutorShutdownTest) and those that go past Python (terminate(), a crash fails one future).
 // Runs under every start method; every test that starts workers checks that nothing is left behind.
 #include <mproc/futures.hpp>
+#include <mproc/shared.hpp>
 #include <mproc/sync.hpp>
 
 #include "pool/support.hpp"
@@ -140,6 +141,37 @@ TEST(Futures, TerminateOfAQueuedCallCancelsItWithoutKillingAnyWorker) {
     blocked.go.set();
     EXPECT_EQ(blocked.blocker.result(60s), -1);
     EXPECT_EQ(queued.front().result(60s), 0);
+}
+
+// Cancelling a queued call takes exactly that call out of the queue, wherever it is, also
+// after a stopped worker's unstarted calls went back to the front of the queue.
+TEST(Futures, CancelTakesOutExactlyTheCancelledCallsWhereverTheyWaitInTheQueue) {
+    LeakCheck leaks;
+    BlockedExecutor blocked;
+    std::vector<futures::Future<int>> queued;
+    for (int i = 0; i < 40; ++i) queued.push_back(blocked.executor.submit(blocked_until_set, blocked.go, i));
+    // The worker is stopped: the calls it held ahead go back to the front of the queue, and the
+    // replacement takes the first ones (blocked too, until `go`).
+    EXPECT_TRUE(blocked.blocker.terminate());
+    for (int i = 39; i >= 0; --i) {
+        if (i % 2 == 0) continue;
+        const bool said = queued[static_cast<std::size_t>(i)].cancel();
+        // The replacement worker holds a few calls ahead at most.
+        if (i >= 8) {
+            EXPECT_TRUE(said) << "call " << i;
+        }
+        EXPECT_EQ(said, queued[static_cast<std::size_t>(i)].cancelled()) << "call " << i;
+    }
+    blocked.go.set();
+    for (int i = 0; i < 40; ++i) {
+        auto& f = queued[static_cast<std::size_t>(i)];
+        if (i % 2 == 0 || !f.cancelled()) {
+            EXPECT_EQ(f.result(60s), i) << "a call nobody cancelled runs";
+        } else {
+            EXPECT_THROW(f.result(60s), mproc::CancelledError);
+        }
+    }
+    EXPECT_EQ(blocked.executor.submit(square, 7).result(60s), 49) << "the queue is whole after the cancellations";
 }
 
 TEST(Futures, DoneCallbacksRunOnceEachInOrderAndAtOnceWhenAlreadyDone) {
@@ -334,6 +366,33 @@ TEST(Futures, MapTimeoutCountsFromTheCallAndThrowsTimeoutErrorFromTheIteration) 
     auto results = blocked.executor.map(square, std::views::iota(0, 4), {.timeout = 100ms});
     EXPECT_THROW((void)results.next(), mproc::TimeoutError);
     blocked.go.set();
+}
+
+// Python's map cancels its calls no worker has started when its iterator is closed.
+TEST(Futures, DroppingAMapBeforeItsEndCancelsTheCallsNoWorkerHasTaken) {
+    LeakCheck leaks;
+    BlockedExecutor blocked;
+    mproc::Value<int> calls(0);
+    const auto counted = mproc::partial(
+        [](mproc::Value<int> count, int x) {
+            count.fetch_add(1);
+            return x;
+        },
+        calls);
+    { auto dropped = blocked.executor.map(counted, std::views::iota(0, 100)); }
+    blocked.go.set();
+    EXPECT_EQ(blocked.blocker.result(60s), -1);
+    {
+        auto finished = blocked.executor.map(counted, std::views::iota(0, 3));
+        std::vector<int> values;
+        for (int y : finished) values.push_back(y);
+        EXPECT_EQ(values, std::vector<int>({0, 1, 2}));
+    }
+    blocked.executor.shutdown();
+    // The worker held a few calls ahead of the blocker; the rest never ran. The 3 are the
+    // second map's.
+    EXPECT_LE(calls.value(), 3 + 8);
+    EXPECT_GE(calls.value(), 3);
 }
 
 TEST(Futures, ShutdownWithCancelFuturesCancelsQueuedCallsAndRunsTheRest) {

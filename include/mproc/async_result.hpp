@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <mproc/detail/handle.hpp>
@@ -36,6 +37,8 @@ namespace detail {
 // the call's result and its jobs. Set by the engine, under its lock.
 struct TaskControl {
     std::size_t jobs = 0;                  // how many jobs the call was cut into; 0: not cancellable
+    std::size_t queued = 0;                // how many of them wait in the engine's queue
+    std::int64_t queue_position = 0;       // where the last one queued went (pool::Scheduler's numbering)
     std::atomic<bool> dispatched{false};   // a job of it was handed to a worker
     std::atomic<bool> cancelled{false};    // it ends with CancelledError, whatever its jobs deliver
 };
@@ -60,6 +63,17 @@ public:
 
 protected:
     ~ResultSource() = default;
+};
+
+// What as_completed and wait listen with: told `completed(tag)` on the thread that completes
+// a result it observes. An object rather than a std::function, so that observing one more
+// result allocates nothing.
+class CompletionListener {
+public:
+    virtual void completed(std::size_t tag) noexcept = 0;
+
+protected:
+    ~CompletionListener() = default;
 };
 
 class ResultStateBase {
@@ -112,20 +126,16 @@ public:
     // Calls `observer` once the result is ready: at once, on this thread, if it is; otherwise on
     // the thread that completes it. Returns a key for remove_observer (0: it ran already).
     std::uint64_t add_observer(std::function<void()> observer) {
-        {
-            std::lock_guard lock(mutex_);
-            if (!ready()) {
-                observers_.push_back({++last_observer_, std::move(observer)});
-                return last_observer_;
-            }
-        }
-        run_callback(observer);
-        return 0;
+        return add_observer(Observer{0, std::move(observer), nullptr, 0});
+    }
+    // The same for a listener, told `completed(tag)`.
+    std::uint64_t add_observer(std::shared_ptr<CompletionListener> listener, std::size_t tag) {
+        return add_observer(Observer{0, nullptr, std::move(listener), tag});
     }
     // Drops an observer that has not run yet.
     void remove_observer(std::uint64_t key) {
         std::lock_guard lock(mutex_);
-        std::erase_if(observers_, [&](const Observer& o) { return o.key == key; });
+        observers_.remove(key);
     }
 
     void set_error(std::exception_ptr error) {
@@ -155,15 +165,15 @@ public:
 protected:
     template <class Store>
     void finish(Store store) {
-        std::vector<Observer> observers;
+        ObserverList observers;
         {
             std::lock_guard lock(mutex_);
             store();
             done_.store(true, std::memory_order_release);
-            observers.swap(observers_);
+            observers = std::exchange(observers_, {});
         }
         ready_.notify_all();
-        for (auto& observer : observers) run_callback(observer.call);
+        observers.for_each([](Observer& observer) { notify(observer); });
     }
 
     // A throwing callback must not take the pool's thread down with it.
@@ -184,8 +194,59 @@ protected:
 
     struct Observer {
         std::uint64_t key;
-        std::function<void()> call;
+        std::function<void()> call;                    // a done callback, or
+        std::shared_ptr<CompletionListener> listener;  // an as_completed or wait
+        std::size_t tag;
     };
+    // In the order added. Most results have one observer at most: it is kept in place.
+    class ObserverList {
+    public:
+        void add(Observer observer) {
+            if (!first_)
+                first_.emplace(std::move(observer));
+            else
+                rest_.push_back(std::move(observer));
+        }
+        void remove(std::uint64_t key) {
+            if (first_ && first_->key == key) {
+                first_.reset();
+                if (!rest_.empty()) {
+                    first_.emplace(std::move(rest_.front()));
+                    rest_.erase(rest_.begin());
+                }
+                return;
+            }
+            std::erase_if(rest_, [&](const Observer& o) { return o.key == key; });
+        }
+        template <class Fn>
+        void for_each(Fn fn) {
+            if (first_) fn(*first_);
+            for (auto& observer : rest_) fn(observer);
+        }
+
+    private:
+        std::optional<Observer> first_;
+        std::vector<Observer> rest_;
+    };
+
+    std::uint64_t add_observer(Observer observer) {
+        {
+            std::lock_guard lock(mutex_);
+            if (!ready()) {
+                observer.key = ++last_observer_;
+                observers_.add(std::move(observer));
+                return last_observer_;
+            }
+        }
+        notify(observer);
+        return 0;
+    }
+    static void notify(Observer& observer) {
+        if (observer.listener)
+            observer.listener->completed(observer.tag);
+        else
+            run_callback(observer.call);
+    }
 
     mutable std::mutex mutex_;
     mutable std::condition_variable ready_;
@@ -194,7 +255,7 @@ protected:
     std::function<void(const std::exception&)> error_callback_;
     std::weak_ptr<ResultSource> source_;
     TaskControl control_;
-    std::vector<Observer> observers_;
+    ObserverList observers_;
     std::uint64_t last_observer_ = 0;
 };
 

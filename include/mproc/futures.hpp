@@ -21,7 +21,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <iterator>
@@ -31,7 +31,6 @@
 #include <ranges>
 #include <tuple>
 #include <type_traits>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -158,36 +157,32 @@ ResultStateBase& mutable_state_of(const Handle& handle) {
     return *ResultAccess::state(handle);
 }
 
-// The futures of one as_completed or wait, told of each completion by an observer on its
-// result: a waiter sleeps until one completes, and no thread polls.
+// The futures of one as_completed or wait, told of each completion by a listener on its
+// result: a waiter sleeps until one completes, and no thread polls. Observing a future costs no
+// allocation, and the waiter takes the completions gathered meanwhile under one lock.
 template <class Handle>
 class Completions {
 public:
     // Distinct futures only (Python takes a set), in input order.
     template <std::ranges::input_range Range>
     explicit Completions(Range&& handles) {
-        std::unordered_set<const ResultStateBase*> seen;
-        for (auto&& handle : handles)
-            if (seen.insert(&state_of(handle)).second) entries_.push_back({handle, 0});
+        if constexpr (std::ranges::sized_range<Range>) entries_.reserve(std::ranges::size(handles));
+        for (auto&& handle : handles) entries_.push_back({handle, 0});
+        drop_repeated();
         shared_ = std::make_shared<Shared>();
+        shared_->indexes.reserve(entries_.size());
+        taking_.reserve(entries_.size());
         if (!entries_.empty()) source_ = state_of(entries_.front().handle).source();
-        for (std::size_t i = 0; i < entries_.size(); ++i) {
-            entries_[i].key = mutable_state_of(entries_[i].handle).add_observer([shared = shared_, i] {
-                {
-                    std::lock_guard lock(shared->mutex);
-                    shared->completed.push_back(i);
-                    shared->count.fetch_add(1, std::memory_order_release);
-                }
-                shared->arrived.notify_all();
-            });
-        }
+        for (std::size_t i = 0; i < entries_.size(); ++i)
+            entries_[i].key = mutable_state_of(entries_[i].handle).add_observer(shared_, i);
     }
     Completions(Completions&&) noexcept = default;
     Completions& operator=(Completions&&) noexcept = default;
     ~Completions() {
         if (!shared_) return;
+        // A result that is ready has let go of its observers already.
         for (auto& entry : entries_)
-            if (entry.key != 0) mutable_state_of(entry.handle).remove_observer(entry.key);
+            if (entry.key != 0 && !state_of(entry.handle).ready()) mutable_state_of(entry.handle).remove_observer(entry.key);
     }
 
     std::size_t size() const { return entries_.size(); }
@@ -206,43 +201,70 @@ public:
             const std::size_t seen = taken_;
             helped = source->help_until([&] { return shared_->count.load(std::memory_order_acquire) != seen; });
         }
-        std::optional<std::size_t> index;
         {
             std::unique_lock lock(shared_->mutex);
-            if (shared_->arrived.wait_until(lock, deadline, [&] { return !shared_->completed.empty(); })) {
-                index = shared_->completed.front();
-                shared_->completed.pop_front();
-                ++taken_;
-            }
+            if (shared_->arrived.wait_until(lock, deadline, [&] { return !shared_->indexes.empty(); }))
+                taking_.swap(shared_->indexes);
         }
         if (source && !helped) source->sleep_ended();
-        return index;
+        return take();
     }
     std::size_t taken() const { return taken_; }
 
 private:
+    // The next completion already gathered, taking the listener's new ones when those run out.
     std::optional<std::size_t> take() {
-        std::lock_guard lock(shared_->mutex);
-        if (shared_->completed.empty()) return std::nullopt;
-        const std::size_t index = shared_->completed.front();
-        shared_->completed.pop_front();
+        if (next_taken_ == taking_.size()) {
+            taking_.clear();
+            next_taken_ = 0;
+            std::lock_guard lock(shared_->mutex);
+            taking_.swap(shared_->indexes);
+        }
+        if (next_taken_ == taking_.size()) return std::nullopt;
         ++taken_;
-        return index;
+        return taking_[next_taken_++];
+    }
+
+    // Keeps the first of futures listed more than once, without a node allocation per future:
+    // an open-addressing set of their states.
+    void drop_repeated() {
+        if (entries_.size() < 2) return;
+        std::size_t slots = 4;
+        while (slots < entries_.size() * 2) slots *= 2;
+        std::vector<const ResultStateBase*> seen(slots, nullptr);
+        std::erase_if(entries_, [&](const Entry& entry) {
+            const ResultStateBase* state = &state_of(entry.handle);
+            std::size_t slot = (reinterpret_cast<std::uintptr_t>(state) >> 4) * 0x9e3779b97f4a7c15u & (slots - 1);
+            for (; seen[slot] != nullptr; slot = (slot + 1) & (slots - 1))
+                if (seen[slot] == state) return true;
+            seen[slot] = state;
+            return false;
+        });
     }
 
     struct Entry {
         Handle handle;
         std::uint64_t key;  // of the observer on its result; 0 once it ran
     };
-    struct Shared {
+    struct Shared final : mproc::detail::CompletionListener {
+        void completed(std::size_t index) noexcept override {
+            {
+                std::lock_guard lock(mutex);
+                indexes.push_back(index);  // reserved for every future: cannot throw
+                count.fetch_add(1, std::memory_order_release);
+            }
+            arrived.notify_all();
+        }
         std::mutex mutex;
         std::condition_variable arrived;
-        std::deque<std::size_t> completed;  // indexes into entries_, not yet taken
-        std::atomic<std::size_t> count{0};  // completions so far: cheap to watch
+        std::vector<std::size_t> indexes;  // into entries_: completed, not yet taken
+        std::atomic<std::size_t> count{0};   // completions so far: cheap to watch
     };
     std::vector<Entry> entries_;
     std::shared_ptr<Shared> shared_;
     std::weak_ptr<ResultSource> source_;
+    std::vector<std::size_t> taking_;  // completions taken from shared_, in order
+    std::size_t next_taken_ = 0;
     std::size_t taken_ = 0;
 };
 

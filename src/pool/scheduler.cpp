@@ -20,7 +20,7 @@ void Scheduler::submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind)
         bool timed = false;
         for (auto& job : jobs) {
             timed |= job->timeout.has_value();
-            queued_.push_back(std::move(job));
+            queue_back(std::move(job));
         }
         jobs.clear();
         wake_engine = jobs_queued(timed);
@@ -34,7 +34,7 @@ void Scheduler::submit(std::unique_ptr<Job> job) {
         std::lock_guard lock(mutex_);
         refuse_new_work();
         const bool timed = job->timeout.has_value();
-        queued_.push_back(std::move(job));
+        queue_back(std::move(job));
         wake_engine = jobs_queued(timed);
     }
     if (wake_engine) wake();
@@ -93,22 +93,18 @@ void Scheduler::terminate() {
         std::lock_guard lock(mutex_);
         if (state_ == State::terminated) return;
         state_ = State::terminated;
-        for (auto& job : queued_) failed_.push_back({std::move(job), terminated_error()});
-        queued_.clear();
+        for (auto& job : unqueue_if([](const Job&) { return true; })) failed_.push_back({std::move(job), terminated_error()});
         terminating();
     }
     wake();
 }
 
-std::size_t Scheduler::cancel_queued() {
+std::size_t Scheduler::cancel_queued(const detail::TaskControl* of) {
     std::unique_lock lock(mutex_);
-    std::vector<std::unique_ptr<Job>> cancelled;
-    std::erase_if(queued_, [&](std::unique_ptr<Job>& job) {
-        if (!job->control || job->control->jobs != 1) return false;
-        job->control->cancelled.store(true);
-        cancelled.push_back(std::move(job));
-        return true;
+    auto cancelled = unqueue_if([&](const Job& job) {
+        return job.control && (of ? job.control.get() == of : job.control->jobs == 1);
     });
+    for (auto& job : cancelled) job->control->cancelled.store(true);
     const std::size_t count = cancelled.size();
     fail_cancelled(std::move(cancelled), lock);
     return count;
@@ -118,24 +114,79 @@ bool Scheduler::cancel(detail::TaskControl& control, bool running) {
     std::unique_lock lock(mutex_);
     if (control.cancelled.load()) return true;
     // All of the call's jobs are still queued, or none may be cancelled.
-    std::size_t queued = 0;
-    for (const auto& job : queued_) queued += job->control.get() == &control;
-    if (queued == control.jobs) {
+    if (control.queued == control.jobs) {
         std::vector<std::unique_ptr<Job>> cancelled;
-        std::erase_if(queued_, [&](std::unique_ptr<Job>& job) {
-            if (job->control.get() != &control) return false;
-            cancelled.push_back(std::move(job));
-            return true;
-        });
+        if (control.jobs == 1) {
+            cancelled.push_back(unqueue(queued_[static_cast<std::size_t>(control.queue_position - front_position_)]));
+            drop_empty_slots();
+        } else {
+            cancelled = unqueue_if([&](const Job& job) { return job.control.get() == &control; });
+        }
         control.cancelled.store(true);
         fail_cancelled(std::move(cancelled), lock);
         return true;
     }
-    if (!running || queued != 0 || control.jobs != 1 || !terminate_running(control)) return false;
+    if (!running || control.queued != 0 || control.jobs != 1 || !terminate_running(control)) return false;
     control.cancelled.store(true);
     lock.unlock();
     wake();
     return true;
+}
+
+void Scheduler::queue_back(std::unique_ptr<Job> job) {
+    if (job->control) {
+        ++job->control->queued;
+        job->control->queue_position = front_position_ + static_cast<std::int64_t>(queued_.size());
+    }
+    queued_.push_back(std::move(job));
+    ++queued_jobs_;
+}
+
+void Scheduler::queue_front(std::unique_ptr<Job> job) {
+    --front_position_;
+    if (job->control) {
+        ++job->control->queued;
+        job->control->queue_position = front_position_;
+    }
+    queued_.push_front(std::move(job));
+    ++queued_jobs_;
+}
+
+std::unique_ptr<Job> Scheduler::unqueue(std::unique_ptr<Job>& slot) {
+    auto job = std::move(slot);
+    if (job->control) --job->control->queued;
+    --queued_jobs_;
+    return job;
+}
+
+template <class Take>
+std::vector<std::unique_ptr<Job>> Scheduler::unqueue_if(Take take) {
+    std::vector<std::unique_ptr<Job>> taken;
+    for (auto& slot : queued_)
+        if (slot && take(*slot)) taken.push_back(unqueue(slot));
+    drop_empty_slots();
+    return taken;
+}
+
+void Scheduler::drop_empty_slots() {
+    if (queued_jobs_ != 0) return;
+    front_position_ += static_cast<std::int64_t>(queued_.size());
+    queued_.clear();
+}
+
+std::unique_ptr<Job> Scheduler::next_queued_job() {
+    for (;;) {
+        auto slot = std::move(queued_.front());
+        queued_.pop_front();
+        ++front_position_;
+        if (!slot) continue;  // a cancelled job's
+        if (slot->control) {
+            --slot->control->queued;
+            slot->control->dispatched.store(true, std::memory_order_relaxed);
+        }
+        --queued_jobs_;
+        return slot;
+    }
 }
 
 void Scheduler::fail_cancelled(std::vector<std::unique_ptr<Job>> jobs, std::unique_lock<std::mutex>& lock) {
@@ -192,7 +243,7 @@ void Scheduler::shut_down() {
 }
 
 void Scheduler::requeue(std::vector<std::unique_ptr<Job>>& jobs) {
-    for (auto it = jobs.rbegin(); it != jobs.rend(); ++it) queued_.push_front(std::move(*it));
+    for (auto it = jobs.rbegin(); it != jobs.rend(); ++it) queue_front(std::move(*it));
     jobs.clear();
 }
 

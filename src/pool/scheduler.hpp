@@ -56,7 +56,7 @@ public:
     void post(std::function<void()> work) final;
     void close() final;
     void terminate() final;
-    std::size_t cancel_queued() final;
+    std::size_t cancel_queued(const detail::TaskControl* of) final;
     bool cancel(detail::TaskControl& control, bool running) final;
     void join() final;
     bool is_terminated() const final;
@@ -108,18 +108,14 @@ protected:
 
     // The rest under the mutex.
     [[nodiscard]] State state() const { return state_; }
-    [[nodiscard]] bool has_queued_jobs() const { return !queued_.empty(); }
-    [[nodiscard]] std::unique_ptr<Job> next_queued_job() {
-        auto job = std::move(queued_.front());
-        queued_.pop_front();
-        if (job->control) job->control->dispatched.store(true, std::memory_order_relaxed);
-        return job;
-    }
+    [[nodiscard]] bool has_queued_jobs() const { return queued_jobs_ != 0; }
+    // Requires has_queued_jobs().
+    [[nodiscard]] std::unique_ptr<Job> next_queued_job();
     // Puts jobs back at the front of the queue, in their order: they go out next.
     void requeue(std::vector<std::unique_ptr<Job>>& jobs);
     // Closed, nothing queued, and no imap iteration that may still submit: no more work will come.
     [[nodiscard]] bool out_of_work() const {
-        return state_ == State::closed && queued_.empty() && open_streams_ == 0;
+        return state_ == State::closed && queued_jobs_ == 0 && open_streams_ == 0;
     }
     // The job failed; the engine thread reports it (report()), as it reports every other outcome:
     // callbacks never run on a submitting thread.
@@ -142,9 +138,22 @@ private:
     void refuse_new_work() const;
     // Fails cancelled jobs: here, or on the engine thread for jobs that run callbacks.
     void fail_cancelled(std::vector<std::unique_ptr<Job>> jobs, std::unique_lock<std::mutex>& lock);
+    // The queue. Each job in it has a position that does not change while it waits, so that a
+    // call of one job is cancelled without a search: `queued_[position - front_position_]`.
+    // A cancelled job leaves an empty slot behind, dropped when it reaches the front.
+    void queue_back(std::unique_ptr<Job> job);
+    void queue_front(std::unique_ptr<Job> job);
+    [[nodiscard]] std::unique_ptr<Job> unqueue(std::unique_ptr<Job>& slot);
+    // Takes every queued job for which `take(job)` is true, in queue order.
+    template <class Take>
+    std::vector<std::unique_ptr<Job>> unqueue_if(Take take);
+    // Once no job is left, the empty slots go too.
+    void drop_empty_slots();
 
     State state_ = State::running;
-    std::deque<std::unique_ptr<Job>> queued_;
+    std::deque<std::unique_ptr<Job>> queued_;  // jobs, and empty slots of cancelled ones
+    std::int64_t front_position_ = 0;          // the position of queued_.front()
+    std::size_t queued_jobs_ = 0;              // jobs in queued_
     int open_streams_ = 0;            // imap iterations still reading their input
     bool streams_abandoned_ = false;  // see abandon_streams()
     std::vector<Failure> failed_;                // to be reported by the engine thread

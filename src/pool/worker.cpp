@@ -32,7 +32,8 @@ struct ParentLink {
     const os::EventFd& wake;
 };
 
-void publish(Channel& channel, const ParentLink& parent, int fd_socket, Writer& reply) {
+// `now`: the steady clock read at the end of the task, for the stream lease.
+void publish(Channel& channel, const ParentLink& parent, int fd_socket, Writer& reply, std::int64_t now) {
     if (!reply.fds().empty()) {
         try {
             detail::send_fds(fd_socket, reply.fds());
@@ -47,7 +48,7 @@ void publish(Channel& channel, const ParentLink& parent, int fd_socket, Writer& 
     // helper stops: either the parent sees the reply, or we see that it must be woken.
     parent.reply_count.replies.fetch_add(1);
     const PoolSignals& signals = parent.signals;
-    if (signals.helpers.load() != 0 || steady_now_ns() < signals.stream_lease_ns.load()) return;
+    if (signals.helpers.load() != 0 || now < signals.stream_lease_ns.load()) return;
     const std::uint32_t sleep = signals.sleep_generation.load();
     if (sleep % 2 == 1 && channel.status->woke_generation.exchange(sleep) != sleep) parent.wake.notify();
 }
@@ -69,7 +70,7 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
             detail::run_packed_call(in, out);
             initialized = *out.data_at(0) == static_cast<std::byte>(detail::ReplyStatus::value);
         }
-        publish(channel, parent, fd_socket, out);
+        publish(channel, parent, fd_socket, out, steady_now_ns());
     }
     if (!initialized) return 1;
 
@@ -82,14 +83,21 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
     // its CPU now and then, for the parent may be waiting for this very CPU.
     const bool spin = signals.workers_spin.load(std::memory_order_relaxed) != 0;
     os::SpinBudget budget;
+    // The clock is read once per task where tasks come in a stream: an untimed task that was
+    // already waiting when the last one ended starts when that one ended.
+    std::int64_t last_end = 0;
     for (long done = 0; max_tasks <= 0 || done < max_tasks; ++done) {
-        int looks = 0;
-        const bool caught = spin && signals.helpers.load(std::memory_order_relaxed) > 0 && os::spin_until(budget, [&] {
-            if (++looks % 8 == 0) std::this_thread::yield();
-            return !channel.tasks.empty();
-        });
+        bool spun_in_vain = false;
+        if (spin && signals.helpers.load(std::memory_order_relaxed) > 0) {
+            int looks = 0;
+            spun_in_vain = !os::spin_until(budget, [&] {
+                if (++looks % 8 == 0) std::this_thread::yield();
+                return !channel.tasks.empty();
+            });
+        }
+        const bool was_waiting = !channel.tasks.empty();
         const auto record = channel.tasks.wait();
-        if (spin && !caught) budget.woke();
+        if (spun_in_vain) budget.woke();
         if (record->type == exit_message) {
             channel.tasks.release(*record);
             return 0;
@@ -99,7 +107,8 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
                                                                             ? &channel.status->item_started_ns
                                                                             : nullptr);
         channel.status->current_item.store(0, std::memory_order_relaxed);
-        const std::int64_t started = steady_now_ns();
+        const std::int64_t started =
+            was_waiting && last_end != 0 && record->type != timed_task_message ? last_end : steady_now_ns();
         channel.status->item_started_ns.store(started, std::memory_order_relaxed);
         channel.status->current_task.store(record->tag, std::memory_order_release);
         ReleaseContext release{&channel.tasks, &*record};
@@ -117,10 +126,11 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
             channel.tasks.release(*record);
             detail::encode_current_exception(out);
         }
-        const std::int64_t took = steady_now_ns() - started;
+        last_end = steady_now_ns();
+        const std::int64_t took = last_end - started;
         const std::int64_t average = channel.status->average_task_ns.load(std::memory_order_relaxed);
         channel.status->average_task_ns.store(average == 0 ? took : (4 * average + took) / 5, std::memory_order_relaxed);
-        publish(channel, parent, fd_socket, out);
+        publish(channel, parent, fd_socket, out, last_end);
         channel.status->current_task.store(0, std::memory_order_relaxed);
     }
     return 0;

@@ -49,14 +49,19 @@ public:
                       : static_cast<std::size_t>(input_->core->processes()) * std::max<std::size_t>(4 * chunksize_, 256)),
           timeout_(to_timeout(options.timeout)),
           sink_(std::make_shared<Sink>(Ordered, options.progress ? std::make_unique<Progress>(known_size(input_->view), progress_output(options))
-                                                                 : nullptr)) {
+                                                                 : nullptr)),
+          control_(reading == Reading::at_once ? std::make_shared<TaskControl>() : nullptr) {
         refill(PoolCore::Submission::new_work);
     }
     ImapStream(ImapStream&&) noexcept = default;
     ImapStream& operator=(ImapStream&&) noexcept = default;
     // Before the end: reads no more input; the items in flight still run, their results dropped.
+    // An executor's map also cancels its items no worker has taken yet, as Python's does when
+    // its iterator is closed.
     ~ImapStream() {
-        if (sink_) sink_->finish();
+        if (!sink_) return;
+        if (control_ && sink_->in_flight() != 0) input_->core->cancel_queued(control_.get());
+        sink_->finish();
     }
 
     // The next result, waiting until `deadline` (TimeoutError past it), in place: valid until
@@ -141,6 +146,7 @@ private:
         auto batch = read(in, window_ - sink_->in_flight());
         auto jobs = chunk_jobs<F, Spread>(f_, batch, std::span<const Item>(*batch), sink_,
                                           {.chunksize = chunksize_, .first_index = next_index_, .timeout = timeout_});
+        for (auto& job : jobs) job->control = control_;
         next_index_ += static_cast<long>(batch->size());
         sink_->submitted(batch->size());
         if (!jobs.empty()) {
@@ -188,6 +194,7 @@ private:
     std::size_t window_;
     std::optional<std::chrono::nanoseconds> timeout_;
     std::shared_ptr<Sink> sink_;
+    std::shared_ptr<TaskControl> control_;  // an executor's map: shared by its jobs, to cancel them
     // The run taken from the sink last, handed out one by one without its lock.
     typename Sink::Run taken_;
     std::size_t taken_position_ = 0;

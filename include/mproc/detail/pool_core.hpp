@@ -37,7 +37,8 @@ public:
     long first_index = -1;
     // Whether deliver() or fail() may run user callbacks, which run on the pool's thread only.
     bool runs_callbacks = false;
-    // Shared with the call's result, for its cancel(); null for an imap's jobs.
+    // Shared with the call's result, for its cancel(), or with an executor's map; null for an
+    // imap's jobs.
     std::shared_ptr<TaskControl> control;
 
 protected:
@@ -90,8 +91,9 @@ public:
     virtual void close() = 0;
     virtual void terminate() = 0;
     // Cancels every queued call of one job that no worker has taken yet (an executor's
-    // shutdown(cancel_futures)). Returns how many.
-    virtual std::size_t cancel_queued() = 0;
+    // shutdown(cancel_futures)); with `of`, the queued jobs of that call only, however many it
+    // has (an executor's map dropped before its end). Returns how many jobs.
+    virtual std::size_t cancel_queued(const TaskControl* of = nullptr) = 0;
     // Waits until every submitted job has finished and the workers have exited. Requires close()
     // or terminate() first (StateError otherwise).
     virtual void join() = 0;

@@ -115,9 +115,7 @@ auto submit_apply(const std::shared_ptr<PoolCore>& core, const TaskOptions& opti
     auto result = std::make_shared<ResultState<R>>();
     attach_callbacks(*result, handlers);
     result->set_source(core);
-    auto item = std::make_shared<Item>(std::forward<Args>(args)...);
-    const Item* data = item.get();
-    auto job = std::make_unique<ChunkJob<F, Item, true, Sink>>(f, std::move(item), data, 1, std::make_shared<Sink>(result));
+    auto job = std::make_unique<ApplyJob<F, Item, Sink>>(f, Item(std::forward<Args>(args)...), Sink(result));
     job->timeout = to_timeout(options.timeout);
     job->runs_callbacks = has_callbacks(handlers);
     job->control = std::shared_ptr<TaskControl>(result, &result->enable_cancel(1));
