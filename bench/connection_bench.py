@@ -29,10 +29,19 @@ def sample(count, work):
 
 
 def fork_child(body):
-    """Forks a child that runs body() and leaves with os._exit: 0, or 1 if body raised."""
+    """Forks a child that runs body() and leaves with os._exit: 0, or 1 if body raised. Returns
+    once the child runs, so that a first sample times the first call, not the child's start."""
+    running_read, running_write = os.pipe()
     pid = os.fork()
     if pid:
+        os.close(running_write)
+        if os.read(running_read, 1) != b"r":
+            raise SystemExit("connection_bench.py: a child did not start")
+        os.close(running_read)
         return pid
+    os.close(running_read)
+    os.write(running_write, b"r")
+    os.close(running_write)
     status = 0
     try:
         body()
