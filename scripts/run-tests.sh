@@ -171,8 +171,8 @@ run_tsan() {
   if ! (export "${tsan_env[@]}"; build "$dir" --target "${targets[@]}"); then
     record tsan FAILED "$started" "build failed"; return
   fi
-  # The manager's server threads and SharedDict's writers under every start method: a server
-  # forked from a threaded parent is not one spawned.
+  # Manager and SharedDict tests under every start method: the manager's server is a forked
+  # copy of the test under fork and a fresh program under spawn and forkserver.
   local filter='^(Pool|ThreadPool|Futures|Crashes/PoolCrash|Ring|TaskShipping|((spawn|forkserver)/)?(Manager|SharedDict|FixedString))'
   rm -f "$dir/failed-rerun.log"
   echo "+ ctest --test-dir $dir -R '$filter' --output-on-failure -j$jobs --timeout $test_timeout ${ctest_args[*]}"

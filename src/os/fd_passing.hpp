@@ -41,7 +41,7 @@ inline constexpr std::size_t max_fds_per_message = 253;
 // and its payload: one segment, one wake-up of the reader), with `fds` attached to the first byte
 // (SCM_RIGHTS; Unix sockets only). Returns how many bytes went; blocks until at least one can.
 [[nodiscard]] Result<std::size_t> send_some(int socket, std::span<const std::byte> head,
-                                            std::span<const std::byte> tail = {},
+                                            std::span<const std::byte> tail,
                                             std::span<const int> fds = {}) noexcept;
 
 struct ReceivedMessage {
