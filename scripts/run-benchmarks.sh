@@ -13,7 +13,7 @@ scripts/install-deps.sh
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMPROC_BUILD_BENCHMARKS=ON \
   -DMPROC_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build_dir" --parallel 2 --target pool_bench futures_bench shared_bench shared_dict_bench manager_bench \
-  shareable_list_bench \
+  shareable_list_bench connection_bench \
   start_method_bench
 cmake --build "$build_dir" --parallel 2 --target mpi_bench 2>/dev/null || echo "(no MPI: mpi_bench not built)"
 
@@ -24,5 +24,6 @@ echo "machine: $(nproc) CPUs, $(uname -sr), load average: $(cut -d' ' -f1-3 /pro
 "$build_dir/bench/shared_dict_bench" "$@"
 "$build_dir/bench/manager_bench" "$@"
 "$build_dir/bench/shareable_list_bench" "$@"
+"$build_dir/bench/connection_bench" "$@"
 "$build_dir/bench/start_method_bench" "$@"
 if [[ -x $build_dir/bench/mpi_bench ]]; then "$build_dir/bench/mpi_bench" "$@"; fi

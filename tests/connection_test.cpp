@@ -158,6 +158,36 @@ TEST(Connection, LargeMessagesArriveWhole) {
     EXPECT_EQ(received, big);
 }
 
+// Larger than the socket's buffer: the header and the bytes go out over several sends, the
+// descriptors with the first of them.
+TEST(Connection, ALargeTypedValueArrivesWholeWithItsDescriptors) {
+    mproc::test::LeakCheck leaks;
+    {
+        auto [a, b] = conn::Pipe();
+        mproc::Value<int> value(1);
+        std::vector<std::uint8_t> big(3 * 1024 * 1024 + 5);
+        for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 13);
+        std::thread sender([&] { a.send(std::pair{value, big}); });
+        auto [received_value, received_big] = b.recv<std::pair<mproc::Value<int>, std::vector<std::uint8_t>>>();
+        sender.join();
+        EXPECT_EQ(received_big, big);
+        received_value.value() = 42;
+        EXPECT_EQ(value.value(), 42);
+    }
+}
+
+TEST(Connection, LargeMessagesArriveWholeOverTcp) {
+    conn::Listener listener({"127.0.0.1", 0}, {.authkey = conn::no_authkey});
+    auto client = conn::Client(listener.address(), {.authkey = conn::no_authkey});
+    auto server = listener.accept();
+    std::vector<std::byte> big(3 * 1024 * 1024 + 17);
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::byte>(i * 7);
+    std::thread sender([&] { client.send_bytes(big); });
+    const auto received = server.recv_bytes();
+    sender.join();
+    EXPECT_EQ(received, big);
+}
+
 TEST(Connection, PollTellsWhetherAMessageIsWaiting) {
     auto [a, b] = conn::Pipe();
     EXPECT_FALSE(b.poll());

@@ -21,6 +21,7 @@
 
 #include "support/children.hpp"
 #include "support/leak_check.hpp"
+#include "support/start_methods.hpp"
 
 namespace {
 
@@ -165,6 +166,8 @@ int count_in_task(mproc::DictProxy<int, int> d, int key) {
 }
 
 TEST(ManagerProxies, PoolTasksUseProxiesEvenFromAPoolMadeBefore) {
+    // The manager's server is forked beside the pool's thread, and starts threads.
+    MPROC_TEST_SKIP_THREADED_CHILD_OF_THREADED_FORK_UNDER_TSAN();
     mproc::Pool pool(2);  // before the manager: its workers get the proxies as task arguments
     mproc::Manager manager;
     auto d = manager.dict<int, int>();

@@ -167,8 +167,9 @@ struct ConnectionAccess;  // how the library makes Connections
 ///
 /// Thread safety: one thread may send while another receives; threads that send at once (or
 /// receive at once) take turns, each message whole. close() must not run while another thread
-/// uses the connection. Cost: a message is one system call to send (two with descriptors or over
-/// 2 GiB) and two to receive (its length, then its bytes); nothing is buffered in the process.
+/// uses the connection. Cost: a message is one system call to send, its length and bytes gathered
+/// (more when it is larger than the socket's buffer), and two to receive (its length, then its
+/// bytes); nothing is buffered in the process.
 class Connection {
 public:
     /// A closed connection (every method but closed() and close() throws OSError).

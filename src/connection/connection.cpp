@@ -2,8 +2,8 @@
 // over a stream socket, with descriptors beside typed values on Unix sockets.
 #include <mproc/connection.hpp>
 
+#include <algorithm>
 #include <cerrno>
-#include <cstring>
 
 #include "connection/connection_state.hpp"
 #include "connection/wire.hpp"
@@ -33,16 +33,20 @@ struct SocketSource {
     }
 };
 
-void send_all(int socket, std::span<const std::byte> bytes, std::span<const int> fds) {
-    while (!bytes.empty()) {
-        const auto sent = mproc::detail::or_throw(os::send_some(socket, bytes, fds), "mproc::connection: send");
-        bytes = bytes.subspan(sent);
+// A message's header then its bytes, gathered into each system call: a small message is one
+// segment on the wire (no Nagle delay, as Python's concatenation of small messages), and the
+// reader is woken once per message, not once for the header and again for the bytes.
+void send_all(int socket, std::span<const std::byte> header, std::span<const std::byte> bytes,
+              std::span<const int> fds) {
+    while (!header.empty() || !bytes.empty()) {
+        const std::size_t sent =
+            mproc::detail::or_throw(os::send_some(socket, header, bytes, fds), "mproc::connection: send");
+        const std::size_t of_header = std::min(sent, header.size());
+        header = header.subspan(of_header);
+        bytes = bytes.subspan(sent - of_header);
         fds = {};  // they went with the first byte
     }
 }
-
-// Python concatenates small messages with their header: one segment on the wire, no Nagle delay.
-constexpr std::size_t concatenate_up_to = 16384;
 
 }  // namespace
 
@@ -113,16 +117,7 @@ void Connection::send_encoded(std::span<const std::byte> bytes, std::span<const 
                                  std::to_string(os::max_fds_per_message) + " descriptors");
     const auto header = wire::encode_header(bytes.size());
     std::lock_guard lock(state.sending);
-    const int socket = state.socket.get();
-    if (bytes.size() <= concatenate_up_to) {
-        std::byte joined[12 + concatenate_up_to];
-        std::memcpy(joined, header.bytes.data(), header.size);
-        if (!bytes.empty()) std::memcpy(joined + header.size, bytes.data(), bytes.size());
-        send_all(socket, {joined, header.size + bytes.size()}, fds);
-    } else {
-        send_all(socket, header.view(), fds);
-        send_all(socket, bytes, {});
-    }
+    send_all(state.socket.get(), header.view(), bytes, fds);
 }
 
 detail::ConnectionState& Connection::readable_state() const {

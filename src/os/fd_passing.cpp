@@ -53,13 +53,15 @@ std::optional<std::size_t> peek_message(int socket, std::span<std::byte> buffer,
     }
 }
 
-Result<std::size_t> send_some(int socket, std::span<const std::byte> data, std::span<const int> fds) noexcept {
+Result<std::size_t> send_some(int socket, std::span<const std::byte> head, std::span<const std::byte> tail,
+                              std::span<const int> fds) noexcept {
     if (fds.size() > max_fds_per_message) return SysError{"sendmsg", EINVAL};
-    iovec iov{const_cast<std::byte*>(data.data()), data.size()};
+    iovec iov[2] = {{const_cast<std::byte*>(head.data()), head.size()},
+                    {const_cast<std::byte*>(tail.data()), tail.size()}};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_message)]{};
     msghdr message{};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
+    message.msg_iov = iov;
+    message.msg_iovlen = tail.empty() ? 1 : 2;
     if (!fds.empty()) {
         message.msg_control = control;
         message.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
@@ -75,7 +77,7 @@ Result<std::size_t> send_some(int socket, std::span<const std::byte> data, std::
 }
 
 SysResult send_message(int socket, std::span<const std::byte> data, std::span<const int> fds) noexcept {
-    const auto sent = send_some(socket, data, fds);
+    const auto sent = send_some(socket, data, {}, fds);
     if (!sent) return sent.error();
     return {};
 }

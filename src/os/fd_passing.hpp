@@ -37,9 +37,11 @@ inline constexpr std::size_t max_fds_per_message = 253;
 // datagram. Never raises SIGPIPE: a closed other end is EPIPE.
 [[nodiscard]] SysResult send_message(int socket, std::span<const std::byte> data, std::span<const int> fds = {}) noexcept;
 
-// On a stream socket: sends the start of `data`, with `fds` attached to its first byte (SCM_RIGHTS; Unix sockets
-// only). Returns how many bytes went; blocks until at least one can.
-[[nodiscard]] Result<std::size_t> send_some(int socket, std::span<const std::byte> data,
+// On a stream socket: sends the start of `head` followed by `tail` in one system call (a header
+// and its payload: one segment, one wake-up of the reader), with `fds` attached to the first byte
+// (SCM_RIGHTS; Unix sockets only). Returns how many bytes went; blocks until at least one can.
+[[nodiscard]] Result<std::size_t> send_some(int socket, std::span<const std::byte> head,
+                                            std::span<const std::byte> tail,
                                             std::span<const int> fds = {}) noexcept;
 
 struct ReceivedMessage {

@@ -23,3 +23,19 @@
         if (mproc::get_start_method() != mproc::StartMethod::fork)                                  \
             GTEST_SKIP() << "the child unmaps the lock before it exits; only fork keeps it mapped"; \
     } while (false)
+
+// ThreadSanitizer cannot follow a child forked from a process that runs threads once the child
+// starts threads of its own: it stops the child ("starting new threads after multi-threaded fork
+// is not supported"). Tests that make such a child run under spawn and forkserver there.
+#if defined(__SANITIZE_THREAD__)
+#define MPROC_TEST_SKIP_THREADED_CHILD_OF_THREADED_FORK_UNDER_TSAN()                                \
+    do {                                                                                            \
+        if (mproc::get_start_method() == mproc::StartMethod::fork)                                  \
+            GTEST_SKIP() << "ThreadSanitizer stops a forked child of a threaded process that "      \
+                            "starts threads; covered under spawn and forkserver";                   \
+    } while (false)
+#else
+#define MPROC_TEST_SKIP_THREADED_CHILD_OF_THREADED_FORK_UNDER_TSAN() \
+    do {                                                            \
+    } while (false)
+#endif
