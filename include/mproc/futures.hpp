@@ -483,8 +483,9 @@ public:
     /// f(item) for every item, the results in input order, lazily: the range yields each as it
     /// is ready. The input is read, and every call submitted, before map returns (as Python).
     /// The iteration rethrows a call's exception where it reaches that item, and throws
-    /// mproc::TimeoutError once `options.timeout` from this call has passed. Python: map(fn,
-    /// iterable, timeout, chunksize).
+    /// mproc::TimeoutError once `options.timeout` from this call has passed. Dropping the range
+    /// before its end cancels the calls no worker has taken yet (as Python's map does when its
+    /// iterator is closed). Python: map(fn, iterable, timeout, chunksize).
     template <class F, std::ranges::input_range Range>
     [[nodiscard("the results are taken as the returned range is iterated")]]
     auto map(F f, Range&& items, const MapOptions& options = {}) {
