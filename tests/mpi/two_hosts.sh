@@ -6,48 +6,21 @@
 #
 #   two_hosts.sh MPIRUN PROGRAM [ARGS...]
 #
-# Needs root, `ip netns` and Open MPI; exits 77 (skipped) without them.
+# Needs root, `ip netns` and Open MPI; exits 77 (skipped) without them (see
+# ../support/two_hosts_network.sh).
 set -euo pipefail
 
 mpirun=$1
 shift
-if [[ $(id -u) -ne 0 ]] || ! command -v ip >/dev/null; then
-  echo "two_hosts: needs root and iproute2: skipped"
-  exit 77
-fi
 if ! "$mpirun" --version 2>/dev/null | grep -qE 'Open MPI|OpenRTE'; then
   echo "two_hosts: written for Open MPI's mpirun: skipped"
   exit 77
 fi
 
-id=$$
-ns_a=mproc-a-$id ns_b=mproc-b-$id
-veth_a=mpa$id veth_b=mpb$id
+source "$(dirname "$0")/../support/two_hosts_network.sh"
+make_two_hosts
 work=$(mktemp -d)
-cleanup() {
-  ip netns del "$ns_a" 2>/dev/null || true
-  ip netns del "$ns_b" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-if ! ip netns add "$ns_a" 2>/dev/null; then
-  echo "two_hosts: cannot create network namespaces here: skipped"
-  exit 77
-fi
-# A machine that allows namespaces may still lack veth links (a container, a minimal kernel).
-if ! { ip netns add "$ns_b" &&
-       ip link add "$veth_a" type veth peer name "$veth_b" &&
-       ip link set "$veth_a" netns "$ns_a" &&
-       ip link set "$veth_b" netns "$ns_b" &&
-       ip -n "$ns_a" addr add 10.77.0.1/24 dev "$veth_a" &&
-       ip -n "$ns_b" addr add 10.77.0.2/24 dev "$veth_b" &&
-       ip -n "$ns_a" link set lo up && ip -n "$ns_b" link set lo up &&
-       ip -n "$ns_a" link set "$veth_a" up &&
-       ip -n "$ns_b" link set "$veth_b" up; } 2>/dev/null; then
-  echo "two_hosts: cannot build the two-host network here: skipped"
-  exit 77
-fi
+trap 'remove_two_hosts; rm -rf "$work"' EXIT
 
 # Host 10.77.0.1 (2 slots: rank 0 and one worker) is where mpirun runs; 10.77.0.2 has 1 slot.
 printf '10.77.0.1 slots=2\n10.77.0.2 slots=1\n' >"$work/hostfile"
