@@ -23,6 +23,10 @@ inline double seconds_of(const std::function<void()>& work) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Keeps the compiler from dropping work whose result is otherwise unused (a copy made only to be
+// timed: new and delete of it may be elided).
+inline void keep(const void* data) { asm volatile("" : : "g"(data) : "memory"); }
+
 inline double median(std::vector<double> values) {
     std::sort(values.begin(), values.end());
     const auto n = values.size();
