@@ -384,6 +384,41 @@ TEST(ManagerRemote, ManagerServesOverTcpWithAnAuthkey) {
     EXPECT_EQ(l.address(), manager.address());
 }
 
+void put_into_named_queue(std::string host, int port, std::string key) {
+    mproc::Manager remote = mproc::Manager::connect(mproc::connection::Address(host, port), key);
+    auto jobs = remote.named("jobs").Queue<int>(/*maxsize=*/123);  // made already: the argument is ignored
+    for (int i = 0; i < 5; ++i) jobs.put(i);
+}
+
+// Python's BaseManager.register('get_jobs', callable=lambda: jobs): independent clients meet at an
+// object by its name.
+TEST(ManagerRemote, NamedObjectsAreOneObjectForEveryClientAndLiveAsLongAsTheServer) {
+    mproc::ManagerOptions options;
+    options.address = mproc::connection::Address("127.0.0.1", 0);
+    options.authkey = "named objects";
+    mproc::Manager manager(options);
+    {
+        auto jobs = manager.named("jobs").Queue<int>();
+        EXPECT_EQ(mproc::test::run_child(put_into_named_queue, manager.address().host(),
+                                         static_cast<int>(manager.address().port()), std::string("named objects")),
+                  0);
+        for (int i = 0; i < 5; ++i) EXPECT_EQ(jobs.get(true, 60s), i);
+        jobs.put(42);
+    }
+    // Every proxy of it is gone; the server keeps it.
+    EXPECT_EQ(manager.named("jobs").Queue<int>().get(true, 60s), 42);
+    auto first = manager.named("settings").dict<std::string, int>({{"a", 1}});
+    auto second = manager.named("settings").dict<std::string, int>({{"b", 2}});
+    EXPECT_EQ(second.size(), 1u) << "only the first call's arguments count";
+    EXPECT_EQ(second.at("a"), 1);
+    second.set("c", 3);
+    EXPECT_EQ(first.at("c"), 3);
+    EXPECT_EQ((manager.dict<std::string, int>().size()), 0u) << "an unnamed dict is a new one";
+    EXPECT_THROW((void)manager.named("settings").list<int>(), std::invalid_argument);
+    EXPECT_THROW((void)manager.named(""), std::invalid_argument);
+    EXPECT_THROW((void)manager.named(std::string(513, 'n')), std::invalid_argument);
+}
+
 // --- Synchronization objects --------------------------------------------------------------------
 
 TEST(ManagerSync, LockAcquireTimesOutAndRejectsUnlockedRelease) {

@@ -2,7 +2,8 @@
 // namespaces joined by a virtual link (manager_two_hosts.sh sets them up), so that the server and
 // its clients share no loopback, no file system names and no abstract sockets, only TCP.
 //
-//   manager_two_hosts serve PORT KEY               on host A: serves on 0.0.0.0:PORT until killed
+//   manager_two_hosts serve PORT KEY               on host A: serves on 0.0.0.0:PORT until killed,
+//                                                   with 10 items in the queue named "results"
 //   manager_two_hosts use HOST PORT KEY SERVER_PID  on host B: the checks below, then kills the
 //                                                   server and checks that a proxy call fails
 // Exits 0 when every check held; prints what failed otherwise.
@@ -37,6 +38,9 @@ int serve(int port, const std::string& key) {
     options.address = mproc::connection::Address("0.0.0.0", static_cast<std::uint16_t>(port));
     options.authkey = key;
     mproc::Manager manager(options);
+    // What the other host takes: Python's test registers get_queue for this.
+    auto results = manager.named("results").Queue<int>();
+    for (int i = 0; i < 10; ++i) results.put(i * i);
     std::printf("serving\n");
     std::fflush(stdout);
     for (;;) std::this_thread::sleep_for(1h);
@@ -70,6 +74,9 @@ int use(const std::string& host, int port, const std::string& key, int server_pi
         fail("a wrong authkey was accepted");
     } catch (const mproc::AuthenticationError&) {
     }
+
+    auto results = remote->named("results").Queue<int>();
+    for (int i = 0; i < 10; ++i) check(results.get(true, 60s) == i * i, "the other host's items, in order");
 
     auto counts = remote->dict<std::string, int>();
     counts.set("here", 1);

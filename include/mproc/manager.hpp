@@ -556,6 +556,15 @@ public:
     /// The server's pid; nothing for a connected client or after shutdown().
     std::optional<int> pid() const;
 
+    /// A handle on this manager whose factories give the object called `name`: the first call
+    /// with a name creates it from its arguments, every later one (from any client, here or on
+    /// another host) gets the same object and ignores its arguments. Named objects live as long
+    /// as the server, so that independent programs can meet at them:
+    /// `remote.named("jobs").Queue<int>()`. std::invalid_argument when the object of that name is
+    /// of another type, or the name is empty or over 512 bytes. Python: an object returned by a
+    /// callable registered with BaseManager.register('get_jobs', callable=lambda: jobs).
+    Manager named(std::string name) const;
+
     /// Python: manager.dict(). K must be ordered (operator<).
     template <class K, class V>
     DictProxy<K, V> dict(std::map<K, V> items = {}) {
@@ -597,7 +606,7 @@ public:
     /// std::invalid_argument when the server has no such registration.
     template <class S>
     ObjectProxy<S> create(const typename S::Init& init) {
-        return make_named<ObjectProxy<S>>(detail::manager::managed_name<S>(), init);
+        return make_of_type<ObjectProxy<S>>(detail::manager::managed_name<S>(), init);
     }
     /// Python: manager.Barrier(parties).
     BarrierProxy Barrier(std::int64_t parties);
@@ -620,18 +629,19 @@ private:
     struct Server;
     Manager(std::unique_ptr<Server> server, std::shared_ptr<detail::manager::Client> client);
     template <class Proxy, class Init>
-    Proxy make_named(const std::string& type, const Init& init) {
-        return detail::manager::ProxyAccess::make<Proxy>(detail::manager::create(client_shared(), type, init));
+    Proxy make_of_type(const std::string& type, const Init& init) {
+        return detail::manager::ProxyAccess::make<Proxy>(detail::manager::create(client_shared(), type, init, name_));
     }
     template <class Proxy, class Served, class Init>
     Proxy make(const Init& init) {
         (void)detail::manager::ServedTypeRegistration<Served>::registered;
-        return make_named<Proxy>(detail::manager::served_type_name<Served>(), init);
+        return make_of_type<Proxy>(detail::manager::served_type_name<Served>(), init);
     }
     const std::shared_ptr<detail::manager::Client>& client_shared() const;
 
     std::unique_ptr<Server> server_;
     std::shared_ptr<detail::manager::Client> client_;
+    std::string name_;  // a handle from named(): the name its factories ask for
 };
 
 }  // namespace mproc

@@ -80,8 +80,17 @@ Manager& Manager::operator=(Manager&& other) noexcept {
         shutdown();
         server_ = std::move(other.server_);
         client_ = std::move(other.client_);
+        name_ = std::move(other.name_);
     }
     return *this;
+}
+
+Manager Manager::named(std::string name) const {
+    if (name.empty() || name.size() > detail::manager::max_name_bytes)
+        throw std::invalid_argument("mproc::Manager::named: a name of 1 to 512 bytes");
+    Manager view(nullptr, client_shared());
+    view.name_ = std::move(name);
+    return view;
 }
 
 Manager::~Manager() { shutdown(); }
@@ -121,24 +130,24 @@ const std::shared_ptr<detail::manager::Client>& Manager::client_shared() const {
 }
 
 BarrierProxy Manager::Barrier(std::int64_t parties) {
-    return make_named<BarrierProxy>(std::string(ms::barrier_type), parties);
+    return make_of_type<BarrierProxy>(std::string(ms::barrier_type), parties);
 }
-LockProxy Manager::Lock() { return make_named<LockProxy>(std::string(ms::lock_type), std::monostate{}); }
-RLockProxy Manager::RLock() { return make_named<RLockProxy>(std::string(ms::rlock_type), std::monostate{}); }
+LockProxy Manager::Lock() { return make_of_type<LockProxy>(std::string(ms::lock_type), std::monostate{}); }
+RLockProxy Manager::RLock() { return make_of_type<RLockProxy>(std::string(ms::rlock_type), std::monostate{}); }
 SemaphoreProxy Manager::Semaphore(std::int64_t value) {
-    return make_named<SemaphoreProxy>(std::string(ms::semaphore_type),
+    return make_of_type<SemaphoreProxy>(std::string(ms::semaphore_type),
                                       std::pair<std::int64_t, std::optional<std::int64_t>>(value, std::nullopt));
 }
 SemaphoreProxy Manager::BoundedSemaphore(std::int64_t value) {
-    return make_named<SemaphoreProxy>(std::string(ms::semaphore_type),
+    return make_of_type<SemaphoreProxy>(std::string(ms::semaphore_type),
                                       std::pair<std::int64_t, std::optional<std::int64_t>>(value, value));
 }
 ConditionProxy Manager::Condition() {
-    return make_named<ConditionProxy>(std::string(ms::condition_type), std::monostate{});
+    return make_of_type<ConditionProxy>(std::string(ms::condition_type), std::monostate{});
 }
-EventProxy Manager::Event() { return make_named<EventProxy>(std::string(ms::event_type), std::monostate{}); }
+EventProxy Manager::Event() { return make_of_type<EventProxy>(std::string(ms::event_type), std::monostate{}); }
 NamespaceProxy Manager::Namespace() {
-    return make_named<NamespaceProxy>(std::string(ms::namespace_type), std::monostate{});
+    return make_of_type<NamespaceProxy>(std::string(ms::namespace_type), std::monostate{});
 }
 
 }  // namespace mproc

@@ -40,19 +40,41 @@ void Objects::run(Session& session, const Request& request, Writer& reply) {
     if (!session.greeted) throw StateError("mproc: a manager request before the connection's hello");
     const Caller caller{session.client, request.thread, session.gone};
     switch (request.op) {
-        case Op::create: {
+        case Op::create:
+        case Op::share: {
             const ServedType* type = detail::manager::find_served_type(request.type);
             if (!type || (allow_ && !allow_(*type)))
                 throw std::invalid_argument("mproc: the manager has no type registered as '" + request.type +
                                             "' (both programs must be built from the same sources)");
-            Reader in(request.arguments);
-            auto entry = std::make_shared<Entry>();
-            entry->object = type->create(in);
-            entry->type = type;
-            entry->references = 1;
-            std::lock_guard lock(mutex_);
-            const ObjectId id = next_id_++;
-            entries_.emplace(id, std::move(entry));
+            const auto make_entry = [&](std::uint64_t references) {
+                Reader in(request.arguments);
+                auto entry = std::make_shared<Entry>();
+                entry->object = type->create(in);
+                entry->type = type;
+                entry->references = references;
+                return entry;
+            };
+            std::shared_ptr<Entry> created;
+            if (request.op == Op::create) created = make_entry(1);
+            std::lock_guard lock(mutex_);  // a named object is created once, by whoever asks first
+            ObjectId id = 0;
+            if (request.op == Op::share) {
+                if (const auto named = names_.find(request.name); named != names_.end()) {
+                    id = named->second;
+                    Entry& entry = *entries_.at(id);
+                    if (entry.type != type)
+                        throw std::invalid_argument("mproc: the manager's object '" + request.name + "' is a '" +
+                                                    entry.type->name + "', not a '" + request.type + "'");
+                    ++entry.references;
+                } else {
+                    created = make_entry(2);  // the server's own reference and the caller's
+                }
+            }
+            if (created) {
+                id = next_id_++;
+                entries_.emplace(id, std::move(created));
+                if (request.op == Op::share) names_.emplace(request.name, id);
+            }
             ++clients_[session.client].references[id];
             reply.write_value(ReplyStatus::value);
             reply.write_value(id);

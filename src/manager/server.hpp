@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -68,6 +69,10 @@ private:
     std::unordered_map<ObjectId, std::shared_ptr<Entry>> entries_;
     std::unordered_map<std::uint64_t, ClientRecord> clients_;
     ObjectId next_id_ = 1;
+    // Objects asked for by name (Manager::named): each holds one reference of the server's own,
+    // so that it lives as long as the server, as the object of a Python manager's registered
+    // callable does.
+    std::unordered_map<std::string, ObjectId> names_;
 };
 
 }  // namespace mproc::manager_server

@@ -46,6 +46,14 @@ std::vector<std::byte> create_request(const std::string& type, auto init) {
     return bytes;
 }
 
+std::vector<std::byte> share_request(const std::string& type, const std::string& name, auto init) {
+    std::vector<std::byte> bytes;
+    mproc::Writer out(bytes);
+    wire::encode_share_head(out, 1, type, name);
+    mproc::encode(out, init);
+    return bytes;
+}
+
 template <class... Args>
 std::vector<std::byte> call_request(wire::ObjectId id, const std::string& type, const std::string& method,
                                     const Args&... args) {
@@ -94,7 +102,9 @@ std::vector<std::vector<std::byte>> seeds() {
             call_request(2, list, "pop", std::int64_t{0}),
             call_request(2, list, "extend", std::vector<int>{4, 5}),
             create_request(list, std::vector<int>{9}),
-            decref};
+            decref,
+            share_request(list, "shared", std::vector<int>{8}),
+            share_request(dict, "shared", std::map<int, std::string>{})};
 }
 
 }  // namespace

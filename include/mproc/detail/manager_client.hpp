@@ -110,11 +110,16 @@ private:
 };
 
 // Creates an object of the served type `type` at the manager, from `init`; returns its core.
+// With a name: the object of that name, created from `init` by the first such call.
 template <class Init>
-std::shared_ptr<ProxyCore> create(const std::shared_ptr<Client>& client, const std::string& type, const Init& init) {
+std::shared_ptr<ProxyCore> create(const std::shared_ptr<Client>& client, const std::string& type, const Init& init,
+                                  const std::string& name = {}) {
     std::vector<std::byte> request;
     Writer out(request);
-    encode_create_head(out, Client::caller_thread(), type);
+    if (name.empty())
+        encode_create_head(out, Client::caller_thread(), type);
+    else
+        encode_share_head(out, Client::caller_thread(), type, name);
     encode(out, init);
     const auto id = run<ObjectId>(*client, request);
     return std::make_shared<ProxyCore>(client, id, type, true);

@@ -6,6 +6,8 @@
 // A request is one message:
 //   hello   op, client token                 first on every connection: who the client is
 //   create  op, caller, type name, the object's initial value
+//   share   op, caller, type name, object name, the initial value: the object of that name,
+//           created by the first such request (from its initial value) and kept by the server
 //   call    op, caller, object id, type name, method name, the arguments
 //   incref  op, object id                    the client holds one more reference
 //   decref  op, object id                    one less (no reply: sent from destructors)
@@ -32,7 +34,7 @@
 
 namespace mproc::detail::manager {
 
-enum class Op : std::uint8_t { hello = 1, create = 2, call = 3, incref = 4, decref = 5 };
+enum class Op : std::uint8_t { hello = 1, create = 2, call = 3, incref = 4, decref = 5, share = 6 };
 
 using ObjectId = std::uint64_t;
 
@@ -48,9 +50,10 @@ struct Request {
     std::uint64_t token = 0;  // hello
     std::uint64_t thread = 0; // create, call
     ObjectId id = 0;          // call, incref, decref
-    std::string type;         // create, call
+    std::string type;         // create, share, call
+    std::string name;         // share
     std::string method;       // call
-    std::span<const std::byte> arguments;  // create (the initial value), call
+    std::span<const std::byte> arguments;  // create and share (the initial value), call
 };
 
 inline void encode_name(Writer& out, std::string_view name) {
@@ -60,7 +63,7 @@ inline void encode_name(Writer& out, std::string_view name) {
 
 inline std::string decode_name(Reader& in) {
     const std::size_t size = in.read_length(1);
-    if (size == 0 || size > max_name_bytes) in.fail("a type or method name of " + std::to_string(size) + " bytes");
+    if (size == 0 || size > max_name_bytes) in.fail("a type, object or method name of " + std::to_string(size) + " bytes");
     const auto bytes = in.take(size);
     return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
@@ -75,6 +78,14 @@ inline void encode_create_head(Writer& out, std::uint64_t thread, std::string_vi
     out.write_value(Op::create);
     out.write_value(thread);
     encode_name(out, type);
+}
+
+// The head of a share request; the initial value is encoded after it.
+inline void encode_share_head(Writer& out, std::uint64_t thread, std::string_view type, std::string_view name) {
+    out.write_value(Op::share);
+    out.write_value(thread);
+    encode_name(out, type);
+    encode_name(out, name);
 }
 
 // The head of a call request; the arguments are encoded after it.
@@ -102,6 +113,12 @@ inline Request decode_request(std::span<const std::byte> bytes) {
         case Op::create:
             request.thread = in.read_value<std::uint64_t>();
             request.type = decode_name(in);
+            request.arguments = in.take(in.remaining());
+            break;
+        case Op::share:
+            request.thread = in.read_value<std::uint64_t>();
+            request.type = decode_name(in);
+            request.name = decode_name(in);
             request.arguments = in.take(in.remaining());
             break;
         case Op::call:
