@@ -107,12 +107,15 @@ private:
     }
 
     // Files that appeared in /dev/shm, but for those of OpenMPI jobs that tests running at the
-    // same time may own, and those another program (not this process or its descendants) holds
-    // open or mapped: a second copy of the test suite, say, making segments of its own.
+    // same time may own, Python's named semaphores (mproc makes none; a Python program running
+    // beside the tests makes and unlinks them), and those another program (not this process or
+    // its descendants) holds open or mapped: a second copy of the test suite, say, making
+    // segments of its own.
     std::set<std::string> new_shm_files() const {
         std::set<std::string> added;
         for (const auto& name : directory_entries("/dev/shm"))
-            if (!shm_.contains(name) && !name.starts_with("vader_segment")) added.insert(name);
+            if (!shm_.contains(name) && !name.starts_with("vader_segment") && !name.starts_with("sem.mp-"))
+                added.insert(name);
         if (!added.empty()) std::erase_if(added, [](const std::string& name) { return held_by_another_program(name); });
         return added;
     }
