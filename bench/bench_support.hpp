@@ -103,13 +103,13 @@ struct Row {
     std::string name;
     std::string unit;
     double mproc;
-    double python;  // 0: not measured
+    double python;  // the peer's (Python's, unless print_table names another); 0: not measured
     bool lower_is_better;
     std::string target;
 };
 
-inline void print_table(const std::vector<Row>& rows) {
-    std::printf("\n| %-44s | %14s | %14s | %9s | %-18s |\n", "benchmark", "mproc", "Python", "ratio", "target");
+inline void print_table(const std::vector<Row>& rows, const char* peer = "Python") {
+    std::printf("\n| %-44s | %14s | %14s | %9s | %-18s |\n", "benchmark", "mproc", peer, "ratio", "target");
     std::printf("|%s|%s|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(16, '-').c_str(),
                 std::string(16, '-').c_str(), std::string(11, '-').c_str(), std::string(20, '-').c_str());
     for (const auto& row : rows) {

@@ -7,8 +7,13 @@
 //                      (Python: with v.get_lock(): v.value += 1); total increments per second,
 //                      from the first process's start to the last one's end.
 //   Queue              one process puts small ints, the other gets them; messages per second.
+//                      Beside Boost.Interprocess's message_queue (int-sized messages, as many
+//                      as the Queue's ring holds), run alternately with it.
 //   Pipe ping-pong     an int sent to another process and sent back; median round trip.
-//   Lock               acquire + release of an uncontended Lock (and of a Value's RLock).
+//   Lock               acquire + release of an uncontended Lock (and of a Value's RLock), and
+//                      of Boost.Interprocess's interprocess_mutex.
+//
+// The Boost rows are left out when the benchmarks are built without Boost's headers.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +26,9 @@
 #include <mproc/mproc.hpp>
 
 #include "bench_support.hpp"
+#if MPROC_BENCH_WITH_BOOST
+#include "boost_peer.hpp"
+#endif
 
 namespace {
 
@@ -116,10 +124,13 @@ int main(int argc, char** argv) {
         rows.push_back({"Value<int>::fetch_add(1), no lock, " + procs + " procs", "M/s", median(rates) / 1e6, 0,
                         false, "(no Python equiv.)"});
     }
+    std::vector<mproc::bench::Row> boost_rows;
+    // Boost's message_queue holds as many ints as a Queue<int>'s default ring: 1 MiB of 16-byte slots.
+    [[maybe_unused]] constexpr std::size_t queue_int_capacity = 65536;
     {
-        // (b) Queue<int>: one process puts, the other gets.
+        // (b) Queue<int>: one process puts, the other gets; Boost's message_queue alternately.
         const long items = static_cast<long>(2'000'000 * scale);
-        std::vector<double> rates;
+        std::vector<double> rates, boost_rates;
         for (int r = 0; r < repetitions; ++r) {
             mproc::Queue<int> queue;
             const double time = timed_in_children(2, mproc::partial([](mproc::Queue<int> shared, long count, int index) {
@@ -132,9 +143,23 @@ int main(int argc, char** argv) {
                 }
             }, queue, items));
             rates.push_back(static_cast<double>(items) / time);
+#if MPROC_BENCH_WITH_BOOST
+            mproc::bench::boost_peer::IntQueue boost_queue(queue_int_capacity);
+            const double boost_time = timed_in_children(2, mproc::partial([](const std::string& name, long count, int index) {
+                if (!mproc::bench::boost_peer::int_queue_work(name, count, index)) std::_Exit(3);
+            }, boost_queue.name(), items));
+            boost_rates.push_back(static_cast<double>(items) / boost_time);
+#endif
         }
         rows.push_back({"Queue<int> put/get, 2 processes", "M/s", median(rates) / 1e6,
-                        python["queue_msgs_per_s"] / 1e6, false, ">= 50x Python"});
+                        python["queue_msgs_per_s"] / 1e6, false, ">= 100x Python"});
+        rows.push_back({"  same, first run", "M/s", rates.front() / 1e6, python["queue_first_msgs_per_s"] / 1e6,
+                        false, ""});
+        if (!boost_rates.empty()) {
+            boost_rows.push_back({"Queue<int> put/get vs message_queue", "M/s", median(rates) / 1e6,
+                                  median(boost_rates) / 1e6, false, ">= 2x Boost"});
+            boost_rows.push_back({"  same, first run", "M/s", rates.front() / 1e6, boost_rates.front() / 1e6, false, ""});
+        }
     }
     {
         // (c) Pipe<int> ping-pong: round trip to another process and back.
@@ -189,6 +214,14 @@ int main(int argc, char** argv) {
         });
         rows.push_back({"Value's RLock via lock_guard, uncontended", "ns",
                         rlock_time / static_cast<double>(iterations) * 1e9, python["rlock_ns"], true, ""});
+#if MPROC_BENCH_WITH_BOOST
+        std::vector<double> boost_times;
+        for (int r = 0; r < repetitions; ++r) boost_times.push_back(mproc::bench::boost_peer::mutex_seconds(iterations));
+        const double boost_time = median(boost_times);
+        boost_rows.push_back({"Lock vs interprocess_mutex (not robust)", "ns",
+                              lock_time / static_cast<double>(iterations) * 1e9,
+                              boost_time / static_cast<double>(iterations) * 1e9, true, "within 1.2x Boost"});
+#endif
     }
 
     std::string python_text = "not run";
@@ -208,5 +241,11 @@ int main(int argc, char** argv) {
     std::printf("\nmachine: %u hardware threads, mproc::cpu_count() = %d, load average %s; Python %s\n",
                 std::thread::hardware_concurrency(), mproc::cpu_count(), load.c_str(), python_text.c_str());
     mproc::bench::print_table(rows);
+    if (!boost_rows.empty()) {
+        std::printf("\nBoost.Interprocess %d.%d (its mutex and message_queue are not robust: a process that "
+                    "dies holding one blocks the others for good):\n",
+                    BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000);
+        mproc::bench::print_table(boost_rows, "Boost");
+    }
     return 0;
 }

@@ -21,6 +21,7 @@ all=(
   libgtest-dev libgmock-dev                      # tests
   doxygen                                        # the API reference (scripts/build-reference.sh)
   libbenchmark-dev                               # benchmarks
+  libboost-dev                                   # Boost.Interprocess, a peer of shared_bench
   libfmt-dev                                     # examples and tools
   clang libclang-rt-14-dev                       # libFuzzer and clang's sanitizer runtimes
   python3 gnuplot-nox                            # peer scripts and plots of the benchmarks
