@@ -1,13 +1,17 @@
 #include <mproc/detail/shared_block.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <string>
 
 #include <mproc/errors.hpp>
 #include <mproc/serialize.hpp>
 
+#include "mapping_cache.hpp"
 #include "os/file.hpp"
 #include "os/memfd.hpp"
+#include "os/process_ids.hpp"
 #include "os_error.hpp"
 
 namespace mproc::detail {
@@ -17,7 +21,15 @@ constexpr std::uint64_t max_mapping = std::uint64_t{1} << 40;
 }  // namespace
 
 SharedBlock SharedBlock::create(const char* debug_name, std::size_t size, std::size_t reserve) {
-    auto mapping = std::make_shared<os::MappedMemfd>(or_throw(os::MappedMemfd::create(debug_name, size, reserve)));
+    // Only the creating process marks the block released: a forked child drops copies of the
+    // creator's handles that the creator still holds.
+    const int creator = os::this_process_id();
+    std::shared_ptr<os::MappedMemfd> mapping(
+        new os::MappedMemfd(or_throw(os::MappedMemfd::create(debug_name, size, reserve))),
+        [creator](os::MappedMemfd* owned) {
+            if (os::this_process_id() == creator) mark_creator_released(owned->data());
+            delete owned;
+        });
     SharedBlock block;
     block.data_ = mapping->data();
     block.mapped_size_ = mapping->mapped_size();
@@ -26,8 +38,7 @@ SharedBlock SharedBlock::create(const char* debug_name, std::size_t size, std::s
 }
 
 SharedBlock SharedBlock::attach(int borrowed_fd, std::size_t reserve) {
-    auto fd = or_throw(os::duplicate_fd_cloexec(borrowed_fd), "fcntl(F_DUPFD_CLOEXEC) of a received shared object");
-    auto mapping = std::make_shared<os::MappedMemfd>(or_throw(os::MappedMemfd::attach(std::move(fd), reserve)));
+    auto mapping = map_received_block(borrowed_fd, reserve);
     SharedBlock block;
     block.data_ = mapping->data();
     block.mapped_size_ = mapping->mapped_size();
@@ -64,6 +75,22 @@ SharedBlock SharedBlock::decode(Reader& in, std::size_t min_file_size) {
         in.fail("shared object is smaller than its layout");
     return block;
 }
+
+namespace {
+std::atomic_ref<std::uint16_t> released_flag(const std::byte* block) noexcept {
+    static_assert(std::atomic_ref<std::uint16_t>::is_always_lock_free, "the released flag is shared between processes");
+    static_assert(offsetof(ObjectHeader, released) % std::atomic_ref<std::uint16_t>::required_alignment == 0);
+    // The flag lives in shared memory that every process may write: atomic_ref needs it non-const.
+    auto* header = reinterpret_cast<ObjectHeader*>(const_cast<std::byte*>(block));
+    return std::atomic_ref<std::uint16_t>(header->released);
+}
+}  // namespace
+
+bool creator_released(const std::byte* block) noexcept {
+    return released_flag(block).load(std::memory_order_relaxed) != 0;
+}
+
+void mark_creator_released(std::byte* block) noexcept { released_flag(block).store(1, std::memory_order_relaxed); }
 
 void init_header(std::byte* block, ObjectKind kind, std::uint32_t element_size,
                  std::uint32_t element_align) noexcept {

@@ -163,6 +163,8 @@ void at_fork_child(void (*callback)()) {
     fork_child_callbacks().push_back(callback);
 }
 
+void hold_across_fork(void (*lock)(), void (*unlock)()) { ::pthread_atfork(lock, unlock, unlock); }
+
 Result<ChildProcess> ChildProcess::fork(const std::function<int()>& body, const ForkOptions& options) {
     auto do_fork = [&]() -> Result<ChildProcess> {
         // Unflushed stdio buffers would otherwise be printed twice, once by each process.

@@ -73,6 +73,11 @@ void close_descriptors_except(int keep) noexcept;
 // (lists of children, helper threads that did not survive the fork) reset it here. Registered
 // callbacks run in registration order. Call from a static initializer or before forking.
 void at_fork_child(void (*callback)());
+// For a lock that guards per-process state the child keeps: `lock` runs in the forking thread
+// just before fork(), `unlock` just after it in both processes, so that no other thread holds the
+// lock (leaving the state half-changed) at the moment of the fork. Call once per lock; the lock
+// must never be held across a fork by the thread that forks.
+void hold_across_fork(void (*lock)(), void (*unlock)());
 
 // Whether `signal` is ignored (SIG_IGN) or gets its default action (SIG_DFL) in this process.
 void set_signal_ignored(int signal, bool ignored) noexcept;

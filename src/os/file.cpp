@@ -46,15 +46,22 @@ void punch_hole(int fd, std::size_t offset, std::size_t length) noexcept {
 }
 
 Result<std::size_t> file_size(int fd, const char* call) noexcept {
+    const auto status = file_status(fd, call);
+    if (!status) return status.error();
+    return status.value().size;
+}
+
+Result<FileStatus> file_status(int fd, const char* call) noexcept {
     struct stat status {};
     if (const auto done = sys_check(call, [&] { return ::fstat(fd, &status); }); !done) return done.error();
-    return static_cast<std::size_t>(status.st_size);
+    return FileStatus{static_cast<std::uint64_t>(status.st_dev), static_cast<std::uint64_t>(status.st_ino),
+                      static_cast<std::size_t>(status.st_size)};
 }
 
 bool same_file(int a, int b) noexcept {
-    struct stat first {}, second {};
-    return ::fstat(a, &first) == 0 && ::fstat(b, &second) == 0 && first.st_dev == second.st_dev &&
-           first.st_ino == second.st_ino;
+    const auto first = file_status(a), second = file_status(b);
+    return first && second && first.value().device == second.value().device &&
+           first.value().inode == second.value().inode;
 }
 
 }  // namespace mproc::os

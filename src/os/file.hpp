@@ -22,6 +22,15 @@ namespace mproc::os {
 // Only a hint: it cannot fail in a way the caller could act on.
 void punch_hole(int fd, std::size_t offset, std::size_t length) noexcept;
 [[nodiscard]] Result<std::size_t> file_size(int fd, const char* call = "fstat") noexcept;
+
+// A file's identity (device and inode: unique among the files that are open, an inode number is
+// reused only once its file is gone) and its size.
+struct FileStatus {
+    std::uint64_t device;
+    std::uint64_t inode;
+    std::size_t size;
+};
+[[nodiscard]] Result<FileStatus> file_status(int fd, const char* call = "fstat") noexcept;
 // Whether two descriptors refer to one file; false if either cannot be looked at.
 bool same_file(int a, int b) noexcept;
 

@@ -1,5 +1,7 @@
 #include "pool/worker.hpp"
 
+#include <chrono>
+#include <optional>
 #include <thread>
 
 #include <mproc/detail/item_marker.hpp>
@@ -7,6 +9,7 @@
 #include <mproc/log.hpp>
 
 #include "launch.hpp"
+#include "mapping_cache.hpp"
 #include "message_fds.hpp"
 #include "os/memfd.hpp"
 #include "os_error.hpp"
@@ -53,12 +56,21 @@ void publish(Channel& channel, const ParentLink& parent, int fd_socket, Writer& 
     if (sleep % 2 == 1 && channel.status->woke_generation.exchange(sleep) != sleep) parent.wake.notify();
 }
 
+// How long an idle worker sleeps before it looks for dropped objects again: forever when it holds
+// none.
+std::optional<std::chrono::nanoseconds> idle_sweep_interval(bool holding_mappings) {
+    if (!holding_mappings) return std::nullopt;
+    return std::chrono::milliseconds(100);
+}
+
 }  // namespace
 
 int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_count, const os::EventFd& parent_wake,
                int fd_socket, std::span<const std::byte> initializer, std::span<const int> initializer_fds,
                long max_tasks) {
     const ParentLink parent{signals, reply_count, parent_wake};
+    // Tasks often take the same shared objects again: keep them mapped (mapping_cache.hpp).
+    detail::enable_mapping_cache();
     detail::ItemMarker::set_current(&channel.status->current_item, nullptr);
     bool initialized = true;
     {
@@ -87,6 +99,9 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
     // already waiting when the last one ended starts when that one ended.
     std::int64_t last_end = 0;
     for (long done = 0; max_tasks <= 0 || done < max_tasks; ++done) {
+        // Mappings whose objects the parent has dropped are let go after each task, and now and
+        // then while idle, so that the memory behind them is freed without waiting for a task.
+        const bool holding_mappings = detail::sweep_released_mappings();
         bool spun_in_vain = false;
         if (spin && signals.helpers.load(std::memory_order_relaxed) > 0) {
             int looks = 0;
@@ -96,7 +111,8 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
             });
         }
         const bool was_waiting = !channel.tasks.empty();
-        const auto record = channel.tasks.wait();
+        auto record = channel.tasks.wait(idle_sweep_interval(holding_mappings));
+        while (!record) record = channel.tasks.wait(idle_sweep_interval(detail::sweep_released_mappings()));
         if (spun_in_vain) budget.woke();
         if (record->type == exit_message) {
             channel.tasks.release(*record);

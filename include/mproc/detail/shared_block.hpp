@@ -7,7 +7,9 @@
 // its descriptor or a mapping is gone, however that process ended. Handles share the mapping
 // (std::shared_ptr); a handle copied into a forked child keeps working there, and a handle
 // encoded with mproc::encode travels as its descriptor (Writer::attach_fd) and is mapped again by
-// mproc::decode in the receiving process.
+// mproc::decode in the receiving process. A pool worker keeps the mappings of the blocks it
+// receives, so that the next task bringing the same block finds it mapped, its pages faulted in
+// (src/mapping_cache.hpp).
 //
 // Nothing inside a block is a pointer: layouts are fixed structs of integers, lock-free atomics
 // and offsets, checked with static_asserts.
@@ -113,12 +115,20 @@ struct ObjectHeader {
     static constexpr std::uint32_t expected_magic = 0x6d70726f;  // "mpro"
     std::uint32_t magic;
     ObjectKind kind;
-    std::uint16_t reserved;
+    // 1 once the process that created the block has dropped its last handle to it: other
+    // processes then stop keeping it mapped for its next arrival (src/mapping_cache.hpp). Only
+    // through creator_released and mark_creator_released (atomically).
+    std::uint16_t released;
     std::uint32_t element_size;   // Value/Array: sizeof(T)
     std::uint32_t element_align;  // Value/Array: alignof(T)
 };
 static_assert(std::is_trivially_copyable_v<ObjectHeader> && sizeof(ObjectHeader) == 16,
               "ObjectHeader is a fixed layout at the start of every shared block");
+
+// Whether the creator of the block (which starts with an ObjectHeader) has let go of it, and
+// marking that it has. Other processes may still use the block.
+bool creator_released(const std::byte* block) noexcept;
+void mark_creator_released(std::byte* block) noexcept;
 
 // Writes the header of a new block.
 void init_header(std::byte* block, ObjectKind kind, std::uint32_t element_size = 0,
