@@ -1,15 +1,22 @@
 // Shared objects passed as arguments of pool tasks refer to the same object in the workers, even
 // when the pool was started before the objects were created (Python refuses this with "should
 // only be shared through inheritance").
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
 #include <mutex>
 #include <numeric>
 #include <ranges>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include <mproc/mproc.hpp>
 
+#include "mapping_cache.hpp"
 #include "support/leak_check.hpp"
 
 namespace {
@@ -108,6 +115,141 @@ TEST(PoolSharedObjects, TasksMayReturnSharedObjects) {
     }, 10);
     ASSERT_EQ(array.size(), 10u);
     EXPECT_EQ(array[9], 27);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A worker keeps the mappings of the shared objects it received (src/mapping_cache.hpp).
+
+// How many mappings of memfds named `name` process `pid` has (this process by default).
+int mappings_named(const std::string& name, int pid = 0) {
+    std::ifstream maps(pid == 0 ? std::string("/proc/self/maps") : "/proc/" + std::to_string(pid) + "/maps");
+    int count = 0;
+    for (std::string line; std::getline(maps, line);)
+        if (line.find("/memfd:" + name + " ") != std::string::npos) ++count;
+    return count;
+}
+
+// The bytes of this process's mappings of memfds named `name` that are mapped in (faulted in).
+long resident_bytes_of_mappings(const std::string& name) {
+    std::ifstream smaps("/proc/self/smaps");
+    long kib = 0;
+    bool counting = false;
+    for (std::string line; std::getline(smaps, line);) {
+        // A mapping's first line starts with its address range; its fields ("Rss: ...") follow.
+        if (line.find('-') < line.find(' ')) counting = line.find("/memfd:" + name + " ") != std::string::npos;
+        else if (counting && line.rfind("Rss:", 0) == 0) kib += std::stol(line.substr(4));
+    }
+    return kib * 1024;
+}
+
+int worker_pid(mproc::Pool& pool) {
+    return pool.apply([](int) { return static_cast<int>(::getpid()); }, 0);
+}
+
+// Waits (up to a deadline generous for a loaded machine) until process `pid` maps no memfd named
+// `name`; how many it maps in the end.
+int mappings_after_letting_go(const std::string& name, int pid) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    int count = mappings_named(name, pid);
+    while (count != 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        count = mappings_named(name, pid);
+    }
+    return count;
+}
+
+constexpr std::size_t page_size = 4096;
+
+TEST(PoolSharedObjects, PagesOneTaskFaultedInStayMappedForTheNextTaskOnTheSameArray) {
+    mproc::test::LeakCheck leaks;
+    mproc::Pool pool(1);
+    constexpr std::size_t bytes = 4 << 20;
+    mproc::RawArray<char> array(bytes);
+    pool.apply([](mproc::RawArray<char> shared) {
+        for (std::size_t i = 0; i < shared.size(); i += page_size) shared[i] = 1;
+    }, array);
+    // The second task touches nothing but the header: its pages are the first task's.
+    const long resident = pool.apply([](mproc::RawArray<char> shared) {
+        (void)shared;
+        return resident_bytes_of_mappings("mproc-array");
+    }, array);
+    EXPECT_GE(resident, static_cast<long>(bytes));
+    for (std::size_t i = 0; i < bytes; i += page_size) ASSERT_EQ(array[i], 1) << "at " << i;
+}
+
+TEST(PoolSharedObjects, ArrayKeptMappedInAWorkerSeesTheParentsLaterWrites) {
+    mproc::test::LeakCheck leaks;
+    mproc::Pool pool(1);
+    mproc::RawArray<int> array(1024);
+    const auto read_ends = [](mproc::RawArray<int> shared) { return shared[0] + shared[1023]; };
+    EXPECT_EQ(pool.apply(read_ends, array), 0);
+    array[0] = 40;
+    array[1023] = 2;
+    EXPECT_EQ(pool.apply(read_ends, array), 42);
+    pool.apply([](mproc::RawArray<int> shared) { shared[1] = 7; }, array);
+    EXPECT_EQ(array[1], 7);
+}
+
+TEST(PoolSharedObjects, QueueAndLockSentWithEveryTaskKeepWorking) {
+    mproc::test::LeakCheck leaks;
+    mproc::Pool pool(1);
+    mproc::Queue<int> queue;
+    mproc::Lock lock;
+    for (int i = 0; i < 50; ++i)
+        pool.apply([](mproc::Queue<int> out, mproc::Lock guard_lock, int value) {
+            std::lock_guard guard(guard_lock);
+            out.put(value);
+        }, queue, lock, i);
+    for (int i = 0; i < 50; ++i) ASSERT_EQ(queue.get(std::chrono::seconds(10)), i);
+    EXPECT_TRUE(lock.acquire(std::chrono::seconds(0)));
+    lock.release();
+}
+
+TEST(PoolSharedObjects, WorkerUnmapsAnArrayOnceTheParentDropsIt) {
+    mproc::test::LeakCheck leaks;
+    mproc::Pool pool(1);
+    const int worker = worker_pid(pool);
+    {
+        mproc::RawArray<char> array(1 << 20);
+        pool.apply([](mproc::RawArray<char> shared) { shared[0] = 1; }, array);
+        EXPECT_EQ(mappings_named("mproc-array", worker), 1) << "the worker keeps the array mapped while it lives";
+    }
+    // No task follows: an idle worker lets go too.
+    EXPECT_EQ(mappings_after_letting_go("mproc-array", worker), 0);
+}
+
+TEST(PoolSharedObjects, WorkerSentManyDistinctArraysKeepsBoundedMappingsAndMemory) {
+    mproc::test::LeakCheck leaks;
+    mproc::Pool pool(1);
+    const int worker = worker_pid(pool);
+    const auto touch_every_page = [](mproc::RawArray<char> shared) {
+        for (std::size_t i = 0; i < shared.size(); i += page_size) shared[i] = 1;
+    };
+    const long resident_before = mproc::test::resident_bytes(worker);
+    // Dropped by the parent after their task: let go of at once.
+    for (int i = 0; i < 1000; ++i) {
+        mproc::RawArray<char> array(1 << 20);
+        pool.apply(touch_every_page, array);
+    }
+    EXPECT_LE(mappings_named("mproc-array", worker), 1);
+    const long resident_after = mproc::test::resident_bytes(worker);
+    // Kept by the parent: the worker keeps the most recently used ones only.
+    std::vector<mproc::RawArray<char>> kept;
+    for (int i = 0; i < 100; ++i) {
+        kept.emplace_back(std::size_t{1} << 16);
+        pool.apply(touch_every_page, kept.back());
+    }
+    EXPECT_EQ(mappings_named("mproc-array", worker), static_cast<int>(mproc::detail::mapping_cache_capacity));
+    kept.clear();
+    EXPECT_EQ(mappings_after_letting_go("mproc-array", worker), 0);
+    ASSERT_GT(resident_before, 0);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    // 1000 arrays of 1 MiB, all touched, went through the worker.
+    EXPECT_LT(resident_after - resident_before, 32l << 20)
+        << "the worker grew from " << resident_before / 1024 << " KiB to " << resident_after / 1024 << " KiB";
+#else
+    (void)resident_after;
+#endif
 }
 
 }  // namespace
