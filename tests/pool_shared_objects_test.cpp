@@ -1,6 +1,7 @@
 // Shared objects passed as arguments of pool tasks refer to the same object in the workers, even
 // when the pool was started before the objects were created (Python refuses this with "should
 // only be shared through inheritance").
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +18,8 @@
 #include <mproc/mproc.hpp>
 
 #include "mapping_cache.hpp"
+#include "os/unique_fd.hpp"
+#include "support/children.hpp"
 #include "support/leak_check.hpp"
 
 namespace {
@@ -250,6 +253,58 @@ TEST(PoolSharedObjects, WorkerSentManyDistinctArraysKeepsBoundedMappingsAndMemor
 #else
     (void)resident_after;
 #endif
+}
+
+// The cache itself, in a child process of its own (turning it on is for the rest of a process's
+// life): blocks attached twice share one mapping, which a forked child inherits and can use.
+void attach_through_the_cache() {
+    using mproc::detail::SharedBlock;
+    using mproc::test::require;
+    mproc::detail::enable_mapping_cache();
+    SharedBlock created = SharedBlock::create("mproc-test", page_size);
+    mproc::detail::init_header(created.data(), mproc::detail::ObjectKind::value);
+    const SharedBlock first = SharedBlock::attach(created.fd(), 0);
+    require(!first.same_mapping(created), "a received block is mapped apart from its creator's mapping");
+    require(SharedBlock::attach(created.fd(), 0).same_mapping(first), "a second attach finds the first mapping");
+    const SharedBlock larger = SharedBlock::attach(created.fd(), 16 * page_size);
+    require(!larger.same_mapping(first) && larger.mapped_size() >= 16 * page_size,
+            "a larger reservation than the cached mapping's maps again");
+    require(SharedBlock::attach(created.fd(), 0).same_mapping(larger), "the larger mapping serves smaller ones");
+
+    const pid_t child = ::fork();
+    if (child == 0) {
+        const SharedBlock inherited = SharedBlock::attach(created.fd(), 0);
+        if (!inherited.same_mapping(larger)) ::_exit(1);
+        inherited.data()[100] = std::byte{7};
+        ::_exit(0);
+    }
+    int status = 0;
+    require(child > 0 && ::waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "a forked child finds the inherited cache's mapping");
+    require(created.data()[100] == std::byte{7}, "the child wrote through the inherited mapping");
+
+    // Beyond its capacity, the least recently used mapping goes.
+    std::vector<SharedBlock> others;
+    for (std::size_t i = 0; i < mproc::detail::mapping_cache_capacity; ++i) {
+        others.push_back(SharedBlock::create("mproc-test", page_size));
+        mproc::detail::init_header(others.back().data(), mproc::detail::ObjectKind::value);
+        (void)SharedBlock::attach(others.back().fd(), 0);
+    }
+    require(!SharedBlock::attach(created.fd(), 0).same_mapping(larger), "the oldest entry was dropped");
+
+    // Once its creator lets go of a block, it is mapped afresh each time, and nothing keeps it.
+    const auto kept_fd = mproc::os::duplicate_fd_cloexec(created.fd());
+    require(static_cast<bool>(kept_fd), "dup");
+    created = SharedBlock();
+    others.clear();
+    const SharedBlock after_release = SharedBlock::attach(kept_fd.value().get(), 0);
+    require(!SharedBlock::attach(kept_fd.value().get(), 0).same_mapping(after_release),
+            "a released block is not kept mapped");
+    require(!mproc::detail::sweep_released_mappings(), "no entry is left once every creator let go");
+}
+
+TEST(MappingCache, BlocksAttachedTwiceShareOneMappingWhichAForkedChildInherits) {
+    EXPECT_EQ(mproc::test::run_child(attach_through_the_cache), 0);
 }
 
 }  // namespace
