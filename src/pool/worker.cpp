@@ -111,7 +111,8 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
             });
         }
         const bool was_waiting = !channel.tasks.empty();
-        auto record = channel.tasks.wait(idle_sweep_interval(holding_mappings));
+        // (A timed wait reads the clock: none when a task is already there.)
+        auto record = channel.tasks.wait(was_waiting ? std::nullopt : idle_sweep_interval(holding_mappings));
         while (!record) record = channel.tasks.wait(idle_sweep_interval(detail::sweep_released_mappings()));
         if (spun_in_vain) budget.woke();
         if (record->type == exit_message) {
