@@ -123,9 +123,9 @@ TEST(PoolSharedObjects, TasksMayReturnSharedObjects) {
 // ---------------------------------------------------------------------------------------------
 // A worker keeps the mappings of the shared objects it received (src/mapping_cache.hpp).
 
-// How many mappings of memfds named `name` process `pid` has (this process by default).
-int mappings_named(const std::string& name, int pid = 0) {
-    std::ifstream maps(pid == 0 ? std::string("/proc/self/maps") : "/proc/" + std::to_string(pid) + "/maps");
+// How many mappings of memfds named `name` process `pid` has.
+int mappings_named(const std::string& name, int pid) {
+    std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
     int count = 0;
     for (std::string line; std::getline(maps, line);)
         if (line.find("/memfd:" + name + " ") != std::string::npos) ++count;
