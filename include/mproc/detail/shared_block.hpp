@@ -67,7 +67,8 @@ public:
     // A new zero-filled block of `size` bytes. When `reserve` is larger, that much address space
     // is mapped: the block can later grow (grow_file) up to it without moving.
     static SharedBlock create(const char* debug_name, std::size_t size, std::size_t reserve = 0);
-    // Maps the block whose descriptor a transport lends us (we keep a duplicate of it).
+    // Maps the block whose descriptor a transport lends us (we keep a duplicate of it), or, where
+    // received blocks are kept mapped (a pool worker), finds it mapped already.
     static SharedBlock attach(int borrowed_fd, std::size_t reserve = 0);
 
     std::byte* data() const noexcept { return data_; }
