@@ -12,6 +12,12 @@
 //   Pipe ping-pong     an int sent to another process and sent back; median round trip.
 //   Lock               acquire + release of an uncontended Lock (and of a Value's RLock), and
 //                      of Boost.Interprocess's interprocess_mutex.
+//   RawArray in a task a pool task (one worker) taking a 64 MiB RawArray<double> and returning
+//                      one number: reading 2 of its pages, or summing all of it; the first call
+//                      (the worker maps the array) and the median of the calls after it, against
+//                      a plain apply round trip and the same sum in this process. No Python row:
+//                      Python cannot pass a RawArray to a pool task (only to a Process, by
+//                      inheritance).
 //
 // The Boost rows are left out when the benchmarks are built without Boost's headers.
 #include <algorithm>
@@ -222,6 +228,51 @@ int main(int argc, char** argv) {
                               lock_time / static_cast<double>(iterations) * 1e9,
                               boost_time / static_cast<double>(iterations) * 1e9, true, "within 1.2x Boost"});
 #endif
+    }
+
+    {
+        // (e) A shared array passed to pool tasks: the first task maps it, later ones find it
+        // mapped. Each later call is timed beside a plain apply (and each sum beside the same sum
+        // here), so that other load on the machine weighs on both alike.
+        const int calls = quick ? 100 : 500, sums = quick ? 5 : 20;
+        constexpr std::size_t count = (std::size_t{64} << 20) / sizeof(double);
+        mproc::Pool pool(1);
+        mproc::RawArray<double> array(count);
+        for (std::size_t i = 0; i < count; ++i) array[i] = 1.0;
+        const auto microseconds_of = [](auto work) {
+            const long long start = now_ns();
+            work();
+            return static_cast<double>(now_ns() - start) / 1e3;
+        };
+        const auto check = [](bool right) {
+            if (!right) throw std::runtime_error("shared_bench: wrong result");
+        };
+        const auto read_ends = [](mproc::RawArray<double> shared) { return shared[0] + shared[shared.size() - 1]; };
+        const auto sum_all = [](mproc::RawArray<double> shared) {
+            double sum = 0;
+            for (const double x : shared) sum += x;
+            return sum;
+        };
+        const auto ends_in_task = [&] { check(pool.apply(read_ends, array) == 2.0); };
+        const auto sum_in_task = [&] { check(pool.apply(sum_all, array) == static_cast<double>(count)); };
+        const double ends_first = microseconds_of(ends_in_task);
+        std::vector<double> ends, plain;
+        for (int i = 0; i < calls; ++i) {
+            ends.push_back(microseconds_of(ends_in_task));
+            plain.push_back(microseconds_of([&] { check(pool.apply([](int x) { return x + 1; }, i) == i + 1); }));
+        }
+        const double sum_first = microseconds_of(sum_in_task);
+        std::vector<double> sum, sum_here;
+        for (int i = 0; i < sums; ++i) {
+            sum.push_back(microseconds_of(sum_in_task));
+            sum_here.push_back(microseconds_of([&] { check(sum_all(array) == static_cast<double>(count)); }));
+        }
+        rows.push_back({"64 MiB RawArray task, 2 pages, first call", "us", ends_first, 0, true, ""});
+        rows.push_back({"64 MiB RawArray task, 2 pages, median", "us", median(ends), 0, true, "< 10 us"});
+        rows.push_back({"plain apply(int) round trip, median", "us", median(plain), 0, true, ""});
+        rows.push_back({"64 MiB RawArray task, sum of all, first call", "us", sum_first, 0, true, ""});
+        rows.push_back({"64 MiB RawArray task, sum of all, median", "us", median(sum), 0, true, ""});
+        rows.push_back({"the same sum in this process, median", "us", median(sum_here), 0, true, ""});
     }
 
     std::string python_text = "not run";
