@@ -149,15 +149,19 @@ public:
         std::uint32_t seen = reply_count_->replies.load() - 1;  // look once at least
         // A thread waiting for long tasks soon spins for a microsecond only, leaving the CPUs to
         // the workers; one whose results come within microseconds spins long enough to meet them.
-        // It yields its CPU now and then, as a spinning worker does: the worker it waits for may
-        // be runnable on this very CPU, where the kernel placed both, and would otherwise run only
-        // once this spin gives up (measured: 15-25 us round trips in such runs instead of 2).
-        int looks = 0;
+        // After a few looks in vain it yields its CPU, as a spinning worker does: the worker it
+        // waits for may be runnable on this very CPU, where the kernel placed both, and would
+        // otherwise run only once this spin gives up (measured: 15-25 us round trips in such runs
+        // instead of 2). While replies keep coming, it does not.
+        int fruitless = 0;
         const bool met = os::spin_until(waiting_thread_spin, [&] {
-            if (++looks % 8 == 0) std::this_thread::yield();
             if (ready()) return true;
             const std::uint32_t replies = reply_count_->replies.load(std::memory_order_acquire);
-            if (replies == seen) return false;
+            if (replies == seen) {
+                if (++fruitless % 8 == 0) std::this_thread::yield();
+                return false;
+            }
+            fruitless = 0;
             seen = replies;
             receive_while_waiting();
             return ready();
