@@ -148,14 +148,19 @@ TEST(Connection, RecvBytesIntoATooShortBufferIsBufferTooShortWithTheWholeMessage
     EXPECT_THROW((void)b.recv_bytes_into(buffer, 9), mproc::StateError);
 }
 
-TEST(Connection, LargeMessagesArriveWhole) {
-    auto [a, b] = conn::Pipe();
+// A message larger than the socket's buffer, sent from another thread, arrives whole.
+void expect_large_message_arrives_whole(conn::Connection& from, conn::Connection& to) {
     std::vector<std::byte> big(3 * 1024 * 1024 + 17);
     for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::byte>(i * 7);
-    std::thread sender([&] { a.send_bytes(big); });
-    const auto received = b.recv_bytes();
+    std::thread sender([&] { from.send_bytes(big); });
+    const auto received = to.recv_bytes();
     sender.join();
     EXPECT_EQ(received, big);
+}
+
+TEST(Connection, LargeMessagesArriveWhole) {
+    auto [a, b] = conn::Pipe();
+    expect_large_message_arrives_whole(a, b);
 }
 
 // Larger than the socket's buffer: the header and the bytes go out over several sends, the
@@ -180,12 +185,7 @@ TEST(Connection, LargeMessagesArriveWholeOverTcp) {
     conn::Listener listener({"127.0.0.1", 0}, {.authkey = conn::no_authkey});
     auto client = conn::Client(listener.address(), {.authkey = conn::no_authkey});
     auto server = listener.accept();
-    std::vector<std::byte> big(3 * 1024 * 1024 + 17);
-    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::byte>(i * 7);
-    std::thread sender([&] { client.send_bytes(big); });
-    const auto received = server.recv_bytes();
-    sender.join();
-    EXPECT_EQ(received, big);
+    expect_large_message_arrives_whole(client, server);
 }
 
 TEST(Connection, PollTellsWhetherAMessageIsWaiting) {
