@@ -3,7 +3,8 @@
 
 Prints one flat JSON object ("start_ms_4": ..., "echo_GBps_4096": ...); scaling_bench runs this
 script and writes its numbers beside mproc's. Trimmed where Python would take minutes: pending
-tasks up to 10^5 (mproc goes to 10^6), imap with a tenth of mproc's items. Usage:
+tasks up to 10^5 (mproc goes to 10^6), imap with a tenth of mproc's items, and the echo stops at
+the size whose next two echoes would take over 20 s (1 GiB is reached on a quiet machine). Usage:
     scaling_bench.py --processes 2 [--quick]
 """
 import argparse
@@ -13,6 +14,7 @@ import multiprocessing as mp
 import os
 import signal
 import statistics
+import sys
 import time
 
 context = mp.get_context("fork")
@@ -32,6 +34,11 @@ def echo(b):
 def hold_worker():
     started.release()
     gate.wait()
+
+
+def progress(text):
+    # stdout carries the JSON for scaling_bench: progress goes to stderr.
+    print("  python: " + text, file=sys.stderr, flush=True)
 
 
 def timed(f):
@@ -77,6 +84,7 @@ def worker_sweep(results, quick):
     items = list(range(10**6))
     workers = 1
     while workers <= 64:
+        progress("%d workers" % workers)
         starts = []
         pool = child = None
         for _ in range(2 if quick else 3):
@@ -111,13 +119,20 @@ def message_size_sweep(results, processes, quick):
     with context.Pool(processes) as pool:
         size = 8
         while size <= largest:
+            progress("%d bytes" % size)
             payload = bytes(size)
             repetitions = max(1, min((64 << 20) // size, 200 if quick else 1000))
             times = [timed(lambda: pool.apply(echo, (payload,))) for _ in range(repetitions + 1)]
-            results["echo_GBps_%d" % size] = size / statistics.median(times[1:]) / 1e9
+            median = statistics.median(times[1:])
+            results["echo_GBps_%d" % size] = size / median / 1e9
             results["echo_first_GBps_%d" % size] = size / times[0] / 1e9
             del payload, times
             size *= 8
+            # A pipe moves the bytes 64 KiB at a time, a wakeup each: on a loaded machine the
+            # large sizes would take minutes. Stop where the next two echoes would pass 20 s.
+            if 2 * 8 * median > 20:
+                progress("echo trimmed: %d bytes and above would take over 20 s" % size)
+                break
 
 
 def pending_sweep(results, processes, quick):
@@ -125,6 +140,7 @@ def pending_sweep(results, processes, quick):
     with context.Pool(processes) as pool:
         tasks = 10
         while tasks <= largest:
+            progress("%d pending tasks" % tasks)
             gate.clear()
             holders = [pool.apply_async(hold_worker) for _ in range(processes)]
             for _ in range(processes):
@@ -154,6 +170,7 @@ def imap_sweep(results, processes, quick):
         chunksize = 1
         while chunksize <= 4096:
             items = min(10**6, 10**4 * chunksize) // (10 if quick else 1)
+            progress("chunksize %d, %d items" % (chunksize, items))
             times = [timed(lambda: sum(pool.imap(inc, range(items), chunksize=chunksize))) for _ in range(3)]
             results["imap_Mps_%d" % chunksize] = items / statistics.median(times[1:]) / 1e6
             results["imap_first_Mps_%d" % chunksize] = items / times[0] / 1e6
