@@ -148,15 +148,16 @@ void worker_sweep(bool quick, const Peer& python, const std::filesystem::path& d
         // workers are ready.
         std::vector<double> starts;
         std::unique_ptr<mproc::Pool> pool;
-        std::unique_ptr<IdleChild> idle_child;
         for (int i = 0; i < (quick ? 2 : 3); ++i) {
             pool.reset();
-            idle_child = std::make_unique<IdleChild>();
             starts.push_back(seconds_of([&] {
                 pool = std::make_unique<mproc::Pool>(workers);
                 pool->apply(inc, 0);
             }));
         }
+        // Forked right after the workers, it shares the same pages of this program with them: the
+        // parent's later writes take pages from all of them alike.
+        const IdleChild idle_child;
         std::vector<double> round_trips;
         for (int i = 0; i < (quick ? 200 : 2000); ++i) round_trips.push_back(seconds_of([&] { pool->apply(inc, i); }));
         std::vector<double> maps;
@@ -170,7 +171,7 @@ void worker_sweep(bool quick, const Peer& python, const std::filesystem::path& d
             pss.push_back(footprint.pss_kib);
             private_pages.push_back(footprint.private_kib);
         }
-        const auto idle = footprint_of(idle_child->pid());
+        const auto idle = footprint_of(idle_child.pid());
         const double count = static_cast<double>(items.size());
         data.row({double(workers), median(starts) * 1e3, starts[0] * 1e3, python(key("start_ms", workers)),
                   python(key("start_first_ms", workers)), median(round_trips) * 1e6, python(key("apply_us", workers)),

@@ -86,17 +86,17 @@ def worker_sweep(results, quick):
     while workers <= 64:
         progress("%d workers" % workers)
         starts = []
-        pool = child = None
+        pool = None
         for _ in range(2 if quick else 3):
             if pool is not None:
                 pool.terminate()
                 pool.join()
-                end_child(child)
-            child = idle_child()
             start = time.perf_counter()
             pool = context.Pool(workers)
             pool.apply(inc, (0,))
             starts.append(time.perf_counter() - start)
+        # Forked right after the workers, it shares the same pages of the interpreter with them.
+        child = idle_child()
         round_trips = [timed(lambda: pool.apply(inc, (1,))) for _ in range(200 if quick else 1000)]
         maps = [timed(lambda: pool.map(inc, items)) for _ in range(2 if quick else 3)]
         footprints = [footprint_kib(process.pid) for process in pool._pool]
