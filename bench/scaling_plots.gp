@@ -60,7 +60,6 @@ set output out . "/scaling-worker-memory.png"
 set title "Memory of an idle worker (median worker), beyond an idle forked child of the program"
 set ylabel "KiB"
 unset logscale y
-set yrange [0:*]
 set key top right
 plot workers using 1:($12 - $14) with linespoints linestyle 1 title "mproc: PSS - idle child's PSS", \
      workers using 1:13 with linespoints linestyle 2 title "mproc: Private pages", \
@@ -96,7 +95,7 @@ set title "Parent memory per pending task (an int argument)"
 set ylabel "bytes per task"
 unset logscale y
 set yrange [0:*]
-set key top right
+set key top left
 plot pending using 1:2 with linespoints linestyle 1 title "mproc: malloc'd bytes in use", \
      pending using 1:3 with linespoints linestyle 2 title "mproc: resident memory (RSS)", \
      pending using 1:4 with linespoints linestyle 3 title "Python: resident memory (RSS)", \
