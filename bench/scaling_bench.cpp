@@ -6,18 +6,21 @@
 //     scaling_bench [--processes N] [--quick] [--no-python] [--python-script PATH] [--data-dir DIR]
 // --processes: the workers of the message size, pending task and imap sweeps (default 2); the
 // worker sweep always runs 1, 2, 4, ..., 64 workers.
-#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <numeric>
 #include <ranges>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -95,11 +98,11 @@ double heap_in_use() {
 }
 double resident_bytes() { return footprint_of(::getpid()).rss_kib * 1024; }
 
-// The Python peer's numbers, NaN for those it did not measure.
+// The Python peer's numbers, named as NAME_X ("start_ms_4"); NaN for those it did not measure.
 struct Peer {
     std::map<std::string, double> values;
-    double operator()(const std::string& key) const {
-        const auto found = values.find(key);
+    double operator()(const std::string& name, double x) const {
+        const auto found = values.find(name + "_" + std::to_string(static_cast<long long>(x)));
         return found == values.end() ? NAN : found->second;
     }
 };
@@ -128,8 +131,6 @@ private:
     std::unique_ptr<FILE, int (*)(FILE*)> file_;
 };
 
-std::string key(const std::string& name, double x) { return name + "_" + std::to_string(static_cast<long long>(x)); }
-
 // Pool start, apply round trip, map of 10^6 ints and idle workers' memory for 1, 2, 4, ..., 64
 // workers.
 void worker_sweep(bool quick, const Peer& python, const std::filesystem::path& dir,
@@ -137,8 +138,9 @@ void worker_sweep(bool quick, const Peer& python, const std::filesystem::path& d
     DataFile data(dir / "workers.dat",
                   {"workers", "mproc_start_ms", "mproc_start_first_ms", "python_start_ms", "python_start_first_ms",
                    "mproc_apply_us", "python_apply_us", "mproc_map_Mps", "mproc_map_first_Mps", "python_map_Mps",
-                   "python_map_first_Mps", "mproc_worker_pss_KiB", "mproc_worker_private_KiB", "mproc_idle_child_pss_KiB",
-                   "python_worker_pss_KiB", "python_worker_private_KiB", "python_idle_child_pss_KiB"});
+                   "python_map_first_Mps", "mproc_worker_pss_KiB", "mproc_worker_private_KiB",
+                   "mproc_idle_child_pss_KiB", "python_worker_pss_KiB", "python_worker_private_KiB",
+                   "python_idle_child_pss_KiB"});
     std::vector<int> items(1'000'000);
     std::iota(items.begin(), items.end(), 0);
     for (int workers = 1; workers <= 64; workers *= 2) {
@@ -173,22 +175,22 @@ void worker_sweep(bool quick, const Peer& python, const std::filesystem::path& d
         }
         const auto idle = footprint_of(idle_child.pid());
         const double count = static_cast<double>(items.size());
-        data.row({double(workers), median(starts) * 1e3, starts[0] * 1e3, python(key("start_ms", workers)),
-                  python(key("start_first_ms", workers)), median(round_trips) * 1e6, python(key("apply_us", workers)),
-                  count / map_median / 1e6, count / maps[0] / 1e6, python(key("map_Mps", workers)),
-                  python(key("map_first_Mps", workers)), median(pss), median(private_pages), idle.pss_kib,
-                  python(key("worker_pss_KiB", workers)), python(key("worker_private_KiB", workers)),
-                  python(key("idle_child_pss_KiB", workers))});
+        data.row({double(workers), median(starts) * 1e3, starts[0] * 1e3, python("start_ms", workers),
+                  python("start_first_ms", workers), median(round_trips) * 1e6, python("apply_us", workers),
+                  count / map_median / 1e6, count / maps[0] / 1e6, python("map_Mps", workers),
+                  python("map_first_Mps", workers), median(pss), median(private_pages), idle.pss_kib,
+                  python("worker_pss_KiB", workers), python("worker_private_KiB", workers),
+                  python("idle_child_pss_KiB", workers)});
         if (workers == 2 || workers == 64) {
             const std::string at = std::to_string(workers) + " workers";
             rows.push_back({"pool start + first apply, " + at, "ms", median(starts) * 1e3,
-                            python(key("start_ms", workers)), true, ""});
+                            python("start_ms", workers), true, ""});
             rows.push_back({"apply round trip, " + at, "us", median(round_trips) * 1e6,
-                            python(key("apply_us", workers)), true, ""});
+                            python("apply_us", workers), true, ""});
             rows.push_back({"map of 1e6 ints, " + at, "M/s", count / map_median / 1e6,
-                            python(key("map_Mps", workers)), false, ""});
-            rows.push_back({"idle worker PSS - idle child's PSS, " + at, "KiB", median(pss) - idle.pss_kib,
-                            python(key("worker_pss_KiB", workers)) - python(key("idle_child_pss_KiB", workers)), true,
+                            python("map_Mps", workers), false, ""});
+            rows.push_back({"worker PSS beyond an idle child, " + at, "KiB", median(pss) - idle.pss_kib,
+                            python("worker_pss_KiB", workers) - python("idle_child_pss_KiB", workers), true,
                             "<= 2048 KiB"});
         }
     }
@@ -207,7 +209,8 @@ void message_size_sweep(bool quick, int processes, const Peer& python, const std
         std::vector<std::byte> payload(size, std::byte{1});
         // Small copies are timed in batches: one alone is shorter than the clock's resolution.
         const int batch = static_cast<int>(std::max<std::size_t>(1, (std::size_t{1} << 20) / size));
-        const int repetitions = static_cast<int>(std::clamp<std::size_t>((std::size_t{256} << 20) / size, 3, quick ? 200 : 2000));
+        const int repetitions =
+            static_cast<int>(std::clamp<std::size_t>((std::size_t{256} << 20) / size, 3, quick ? 200 : 2000));
         std::vector<double> copies;
         for (int i = 0; i < std::min(repetitions, 50); ++i)
             copies.push_back(seconds_of([&] {
@@ -223,11 +226,11 @@ void message_size_sweep(bool quick, int processes, const Peer& python, const std
         const double bytes = static_cast<double>(size);
         const double echo_median = median({echoes.begin() + 1, echoes.end()});
         data.row({bytes, bytes / median(copies) / 1e9, bytes / echo_median / 1e9, bytes / echoes[0] / 1e9,
-                  python(key("echo_GBps", bytes)), python(key("echo_first_GBps", bytes))});
+                  python("echo_GBps", bytes), python("echo_first_GBps", bytes)});
         if (size == largest || size == 8) {
             const std::string what = size == 8 ? "8 B" : std::to_string(size >> 20) + " MiB";
             rows.push_back({"echo of " + what + " by apply, median", "GB/s", bytes / echo_median / 1e9,
-                            python(key("echo_GBps", bytes)), false, ""});
+                            python("echo_GBps", bytes), false, ""});
             rows.push_back({"  its time / a local copy's", "x", echo_median / median(copies), 0, true, ""});
         }
     }
@@ -237,9 +240,9 @@ void message_size_sweep(bool quick, int processes, const Peer& python, const std
 // costs the parent, then how long the N take once the workers are let go.
 void pending_sweep(bool quick, int processes, const Peer& python, const std::filesystem::path& dir,
                    std::vector<mproc::bench::Row>& rows) {
-    DataFile data(dir / "pending.dat", {"tasks", "mproc_heap_B_per_task", "mproc_rss_B_per_task", "python_rss_B_per_task",
-                                        "mproc_submit_us_per_task", "python_submit_us_per_task", "mproc_drain_s",
-                                        "python_drain_s"});
+    DataFile data(dir / "pending.dat",
+                  {"tasks", "mproc_heap_B_per_task", "mproc_rss_B_per_task", "python_rss_B_per_task",
+                   "mproc_submit_us_per_task", "python_submit_us_per_task", "mproc_drain_s", "python_drain_s"});
     mproc::Pool pool(processes);
     mproc::Semaphore started(0);
     mproc::Event gate;
@@ -264,14 +267,14 @@ void pending_sweep(bool quick, int processes, const Peer& python, const std::fil
             for (auto& result : pending) result.get();
         });
         for (auto& holder : holders) holder.get();
-        data.row({double(tasks), heap_growth / tasks, resident_growth / tasks, python(key("rss_B_per_task", tasks)),
-                  submit / tasks * 1e6, python(key("submit_us_per_task", tasks)), drain, python(key("drain_s", tasks))});
+        data.row({double(tasks), heap_growth / tasks, resident_growth / tasks, python("rss_B_per_task", tasks),
+                  submit / tasks * 1e6, python("submit_us_per_task", tasks), drain, python("drain_s", tasks)});
         if (tasks == largest) {
             const std::string at = std::to_string(tasks) + " pending tasks";
             rows.push_back({"parent heap per task, " + at, "B", heap_growth / tasks, 0, true, "<= 204 B"});
             rows.push_back({"parent RSS per task, " + at, "B", resident_growth / tasks,
-                            python(key("rss_B_per_task", tasks)), true, "<= 204 B"});
-            rows.push_back({"time to drain " + at, "s", drain, python(key("drain_s", tasks)), true, ""});
+                            python("rss_B_per_task", tasks), true, "<= 204 B"});
+            rows.push_back({"time to drain " + at, "s", drain, python("drain_s", tasks), true, ""});
         }
     }
 }
@@ -295,9 +298,9 @@ void imap_sweep(bool quick, int processes, const Peer& python, const std::filesy
             }));
         const double rate = items / median({times.begin() + 1, times.end()}) / 1e6;
         const double x = static_cast<double>(chunksize);
-        data.row({x, rate, items / times[0] / 1e6, python(key("imap_Mps", x)), python(key("imap_first_Mps", x))});
+        data.row({x, rate, items / times[0] / 1e6, python("imap_Mps", x), python("imap_first_Mps", x)});
         if (chunksize == 1 || chunksize == 4096)
-            rows.push_back({"imap, chunksize " + std::to_string(chunksize), "M/s", rate, python(key("imap_Mps", x)),
+            rows.push_back({"imap, chunksize " + std::to_string(chunksize), "M/s", rate, python("imap_Mps", x),
                             false, ""});
     }
 }
@@ -312,8 +315,8 @@ int main(int argc, char** argv) {
         if (std::string(argv[i]) == "--data-dir" && i + 1 < argc) dir = argv[++i];
         else common.push_back(argv[i]);
     }
-    const auto options =
-        mproc::bench::parse_options(static_cast<int>(common.size()), common.data(), MPROC_BENCH_DIR "/scaling_bench.py");
+    const auto options = mproc::bench::parse_options(static_cast<int>(common.size()), common.data(),
+                                                     MPROC_BENCH_DIR "/scaling_bench.py");
     if (!options) return 2;
     std::filesystem::create_directories(dir);
 
