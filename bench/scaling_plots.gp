@@ -76,12 +76,15 @@ set xtics ("8 B" 8, "512 B" 512, "32 KiB" 32768, "2 MiB" 2097152, "128 MiB" 1342
 set xrange [5:1.6e9]
 set ylabel "throughput (GB/s, message bytes / time)"
 set logscale y 10
+set format y "10^{%L}"
 set key bottom right
 plot echo using 1:2 with linespoints linestyle 5 title "local copy", \
      echo using 1:3 with linespoints linestyle 1 title "mproc echo, median", \
      echo using 1:4 with linespoints linestyle 2 title "mproc echo, first", \
      echo using 1:5 with linespoints linestyle 3 title "Python echo, median", \
      echo using 1:6 with linespoints linestyle 4 title "Python echo, first"
+
+set format y "%g"
 
 # Pending tasks: 10 to 10^6.
 set logscale x 10
