@@ -4,7 +4,7 @@
 Prints one flat JSON object ("start_ms_4": ..., "echo_GBps_4096": ...); scaling_bench runs this
 script and writes its numbers beside mproc's. Trimmed where Python would take minutes: pending
 tasks up to 10^5 (mproc goes to 10^6), imap with a tenth of mproc's items, and the echo stops at
-the size whose next two echoes would take over 20 s (1 GiB is reached on a quiet machine). Usage:
+the size whose next two echoes would take over 10 s (1 GiB is reached on a quiet machine). Usage:
     scaling_bench.py --processes 2 [--quick]
 """
 import argparse
@@ -129,9 +129,9 @@ def message_size_sweep(results, processes, quick):
             del payload, times
             size *= 8
             # A pipe moves the bytes 64 KiB at a time, a wakeup each: on a loaded machine the
-            # large sizes would take minutes. Stop where the next two echoes would pass 20 s.
-            if 2 * 8 * median > 20:
-                progress("echo trimmed: %d bytes and above would take over 20 s" % size)
+            # large sizes would take minutes. Stop where the next two echoes would pass 10 s.
+            if 2 * 8 * median > 10:
+                progress("echo trimmed: %d bytes and above would take over 10 s" % size)
                 break
 
 
