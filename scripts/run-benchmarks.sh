@@ -29,5 +29,9 @@ echo "machine: $(nproc) CPUs, $(uname -sr), load average: $(cut -d' ' -f1-3 /pro
 "$build_dir/bench/start_method_bench" "$@"
 if [[ -x $build_dir/bench/mpi_bench ]]; then "$build_dir/bench/mpi_bench" "$@"; fi
 "$build_dir/bench/scaling_bench" --data-dir "$build_dir/scaling" "$@"
-gnuplot -e "data='$build_dir/scaling'; out='docs'" bench/scaling_plots.gp
-echo "plots of the scaling benchmark: docs/scaling-*.png (data: $build_dir/scaling)"
+if command -v gnuplot >/dev/null; then
+  gnuplot -e "data='$build_dir/scaling'; out='docs'" bench/scaling_plots.gp
+  echo "plots of the scaling benchmark: docs/scaling-*.png (data: $build_dir/scaling)"
+else
+  echo "gnuplot not found (scripts/install-deps.sh installs it): plots not drawn; data in $build_dir/scaling"
+fi
