@@ -1,5 +1,8 @@
 // Tests of mproc-matrix (examples/matrix): the input parser, the generator, the kernels, and
 // Single == Multi (bit for bit) for every method on sizes that do and do not divide evenly.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -10,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <mproc/pool.hpp>
+#include <mproc/shared.hpp>
 
 #include "matrix.hpp"
 #include "parallel.hpp"
@@ -223,20 +227,44 @@ TEST(MatrixTasks, SplitRowsCoversEveryRowOnceInNearlyEqualBlocks) {
 
 TEST(MatrixTasks, BlockTaskTravelsAsHandles) {
     const matrix::SharedOperands operands(parse_input(matrix::random_input(64, 1)));
-    const matrix::BlockTask task{operands.a, operands.b, 64, 0, 64};
-    // Two descriptors and a few integers: no element of A or B is in the message.
+    const mproc::RawArray<double> result(64 * 64);
+    const matrix::BlockTask task{operands.a, operands.b, result, 64, 0, 64};
+    // Three descriptors and a few integers: no element of A, B or the result is in the message.
     std::vector<std::byte> bytes;
     mproc::Writer out(bytes);
     mproc::encode(out, task);
-    EXPECT_EQ(out.fds().size(), 2u);
+    EXPECT_EQ(out.fds().size(), 3u);
     EXPECT_LT(bytes.size(), 128u);
 }
 
 TEST(MatrixTasks, AWorkerRefusesATaskOutsideTheMatrix) {
     const matrix::SharedOperands operands(parse_input(matrix::random_input(4, 1)));
     mproc::Pool pool(1);
-    const std::vector<matrix::BlockTask> tasks{{operands.a, operands.b, 4, 3, 2}};
+    const mproc::RawArray<double> result(4 * 4);
+    const std::vector<matrix::BlockTask> tasks{{operands.a, operands.b, result, 4, 3, 2}};
     EXPECT_THROW(pool.map(&matrix::multiply_block, tasks), std::invalid_argument);
+}
+
+TEST(MatrixTasks, AWorkerRefusesAResultOfTheWrongSize) {
+    const matrix::SharedOperands operands(parse_input(matrix::random_input(4, 1)));
+    mproc::Pool pool(1);
+    const mproc::RawArray<double> result(3 * 3);
+    const std::vector<matrix::BlockTask> tasks{{operands.a, operands.b, result, 4, 0, 3}};
+    EXPECT_THROW(pool.map(&matrix::multiply_block, tasks), std::invalid_argument);
+}
+
+TEST(MatrixTasks, ATaskWritesOnlyItsOwnRowsOfTheResult) {
+    const matrix::SharedOperands operands(parse_input(matrix::random_input(6, 1)));
+    mproc::Pool pool(1);
+    mproc::RawArray<double> result(6 * 6);
+    std::fill(result.begin(), result.end(), -1.0);
+    const std::vector<matrix::BlockTask> tasks{{operands.a, operands.b, result, 6, 2, 3}};
+    EXPECT_EQ(pool.map(&matrix::add_block, tasks), (std::vector<std::uint64_t>{3}));
+    for (std::size_t index = 0; index < result.size(); ++index) {
+        const std::size_t row = index / 6;
+        const double expected = row >= 2 && row < 5 ? operands.a[index] + operands.b[index] : -1.0;
+        EXPECT_EQ(result[index], expected) << "row " << row << ", column " << index % 6;
+    }
 }
 
 // --- Single == Multi -------------------------------------------------------------------------
@@ -244,19 +272,35 @@ TEST(MatrixTasks, AWorkerRefusesATaskOutsideTheMatrix) {
 // (n, processes, tasks; 0 tasks means 4 per process)
 class SingleEqualsMulti : public ::testing::TestWithParam<std::tuple<std::size_t, int, std::size_t>> {};
 
-TEST_P(SingleEqualsMulti, ForEveryMethodBitForBit) {
+// The workers write the whole result in place into the shared array, bit for bit what Single
+// computes; the array starts as not-a-number everywhere, so a row no task wrote fails.
+TEST_P(SingleEqualsMulti, InPlaceMultiResultEqualsSingleForEveryMethodBitForBit) {
     const auto [n, processes, tasks_or_zero] = GetParam();
     const std::size_t tasks = tasks_or_zero ? tasks_or_zero : 4 * static_cast<std::size_t>(processes);
     const matrix::SharedOperands operands(parse_input(matrix::random_input(n, 1000 + n)));
     mproc::Pool pool(processes);
+    std::vector<double> single(n * n);
+    mproc::RawArray<double> multi(n * n);
     for (const Operation operation : {Operation::add, Operation::multiply}) {
-        const auto single = matrix::compute_single(operation, operands);
+        matrix::compute_single(operation, operands, single);
+        EXPECT_TRUE(same_bits(single, operation == Operation::add
+                                          ? matrix::add(operands.a.data(), operands.b.data(), n)
+                                          : matrix::multiply(operands.a.data(), operands.b.data(), n)));
         for (const Method method : {Method::map, Method::map_async, Method::imap}) {
-            const auto multi = matrix::compute_multi(pool, method, operation, operands, tasks);
-            EXPECT_TRUE(same_bits(single, multi))
+            std::fill(multi.begin(), multi.end(), std::nan(""));
+            matrix::compute_multi(pool, method, operation, operands, tasks, multi);
+            EXPECT_TRUE(same_bits(single, std::vector<double>(multi.begin(), multi.end())))
                 << matrix::operation_name(operation) << " with " << matrix::method_name(method) << ", n = " << n;
         }
     }
+}
+
+TEST(MatrixTasks, MultiRefusesAResultOfTheWrongSize) {
+    const matrix::SharedOperands operands(parse_input(matrix::random_input(4, 1)));
+    mproc::Pool pool(1);
+    mproc::RawArray<double> result(5 * 5);
+    EXPECT_THROW(matrix::compute_multi(pool, Method::map, Operation::multiply, operands, 2, result),
+                 std::invalid_argument);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, SingleEqualsMulti,

@@ -17,13 +17,16 @@
 // or the pool failed; 2 bad input or bad options (a message on stderr, nothing on stdout).
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +38,8 @@
 #include "parallel.hpp"
 
 namespace {
+
+constexpr const char* sweep_header = "processes,cores,method,n,tasks,single_seconds,multi_seconds,speedup";
 
 using matrix::Method;
 using matrix::Operation;
@@ -48,6 +53,7 @@ struct Options {
     int repeat = 1;
     bool json = false;
     bool sweep = false;
+    std::vector<std::size_t> sizes;  // --sweep over generated inputs of these sizes
 };
 
 // A mismatch between Multi and Single: exit code 1.
@@ -76,7 +82,7 @@ double seconds_of(F&& work) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-void require_same_bits(const std::vector<double>& single, const std::vector<double>& multi, std::size_t n,
+void require_same_bits(std::span<const double> single, std::span<const double> multi, std::size_t n,
                        Operation operation, const char* how) {
     if (single.size() == multi.size() &&
         std::memcmp(single.data(), multi.data(), single.size() * sizeof(double)) == 0)
@@ -106,9 +112,21 @@ std::size_t task_count(const Options& options, int processes) {
     return options.tasks != 0 ? options.tasks : 4 * static_cast<std::size_t>(processes);
 }
 
+double fastest(const std::vector<double>& runs) { return *std::min_element(runs.begin(), runs.end()); }
+
+double median(std::vector<double> runs) {
+    std::sort(runs.begin(), runs.end());
+    const std::size_t middle = runs.size() / 2;
+    return runs.size() % 2 ? runs[middle] : (runs[middle - 1] + runs[middle]) / 2;
+}
+
+// The seconds of every run of Single and of Multi, in the order they ran: the first is the first
+// (cold) call, the fastest is what is reported, as the tutorial reports its one run.
 struct Timing {
-    double single = 0, multi = 0;
-    double speedup() const { return single / multi; }
+    std::vector<double> single_runs, multi_runs;
+    double single() const { return fastest(single_runs); }
+    double multi() const { return fastest(multi_runs); }
+    double speedup() const { return single() / multi(); }
 };
 struct MethodTimings {
     Method method;
@@ -134,10 +152,10 @@ std::vector<Method> methods_of(const std::string& method) {
 
 void print_block(const MethodTimings& timings) {
     std::printf("Output (%s):\n", matrix::method_name(timings.method));
-    std::printf("addMat - Single: %s\n", shortest(timings.add.single).c_str());
-    std::printf("addMat - Multi:  %s\n", shortest(timings.add.multi).c_str());
-    std::printf("mulMat - Single: %s\n", shortest(timings.multiply.single).c_str());
-    std::printf("mulMat - Multi:  %s\n", shortest(timings.multiply.multi).c_str());
+    std::printf("addMat - Single: %s\n", shortest(timings.add.single()).c_str());
+    std::printf("addMat - Multi:  %s\n", shortest(timings.add.multi()).c_str());
+    std::printf("mulMat - Single: %s\n", shortest(timings.multiply.single()).c_str());
+    std::printf("mulMat - Multi:  %s\n", shortest(timings.multiply.multi()).c_str());
     std::fflush(stdout);
 }
 
@@ -152,11 +170,28 @@ void print_speedups(const Run& run) {
         }
         std::printf("\n");
     }
+    if (run.repeat == 1) return;
+    std::printf("mulMat first call (cold) and median of %d, Single / Multi:\n", run.repeat);
+    for (const MethodTimings& timings : run.methods) {
+        const Timing& timing = timings.multiply;
+        std::printf("  %-9s first %s / %s s (%sx)  median %s / %s s (%sx)\n", matrix::method_name(timings.method),
+                    fixed(timing.single_runs.front(), 4).c_str(), fixed(timing.multi_runs.front(), 4).c_str(),
+                    fixed(timing.single_runs.front() / timing.multi_runs.front(), 2).c_str(),
+                    fixed(median(timing.single_runs), 4).c_str(), fixed(median(timing.multi_runs), 4).c_str(),
+                    fixed(median(timing.single_runs) / median(timing.multi_runs), 2).c_str());
+    }
+}
+
+std::string json_list(const std::vector<double>& values) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + shortest(values[i]);
+    return out + "]";
 }
 
 std::string timing_json(const Timing& timing) {
-    return "{\"single\": " + shortest(timing.single) + ", \"multi\": " + shortest(timing.multi) +
-           ", \"speedup\": " + shortest(timing.speedup()) + "}";
+    return "{\"single\": " + shortest(timing.single()) + ", \"multi\": " + shortest(timing.multi()) +
+           ", \"speedup\": " + shortest(timing.speedup()) + ", \"single_runs\": " + json_list(timing.single_runs) +
+           ", \"multi_runs\": " + json_list(timing.multi_runs) + "}";
 }
 
 void print_json(const Run& run) {
@@ -167,7 +202,8 @@ void print_json(const Run& run) {
     out += "  \"cpu_count\": " + std::to_string(mproc::cpu_count()) + ",\n";
     out += "  \"tasks\": " + std::to_string(run.tasks) + ",\n";
     out += "  \"repeat\": " + std::to_string(run.repeat) + ",\n";
-    out += "  \"sharing\": \"operands in shared memory (mproc::RawArray<double>), passed to tasks as handles\",\n";
+    out += "  \"sharing\": \"operands and result in shared memory (mproc::RawArray<double>), passed to tasks as handles; "
+           "tasks write their rows into the result\",\n";
     out += "  \"pool_start_seconds\": " + shortest(run.pool_start) + ",\n";
     out += "  \"checksums\": {\"addMat\": " + shortest(run.add_checksum) + ", \"mulMat\": " +
            shortest(run.multiply_checksum) + "},\n";
@@ -181,22 +217,28 @@ void print_json(const Run& run) {
     std::fputs(out.c_str(), stdout);
 }
 
-// Single and Multi of one operation, timed back to back, `repeat` times: the fastest of each.
+// Single and Multi of one operation, timed back to back, `repeat` times.
 // Every Multi result is checked against `reference` (set from the first Single if empty).
 Timing time_operation(mproc::Pool& pool, Method method, Operation operation, const matrix::SharedOperands& operands,
                       std::size_t tasks, int repeat, std::optional<std::vector<double>>& reference) {
-    Timing best;
+    // Each result's memory is made once, before the clocks, and reused by every round, as a program
+    // that computes repeatedly would keep it: Single's a vector, Multi's a shared array that the
+    // workers write their rows into.
+    const std::size_t n = operands.n;
+    std::vector<double> single(n * n);
+    mproc::RawArray<double> multi(n * n);
+    Timing timing;
     for (int round = 0; round < repeat; ++round) {
-        std::vector<double> single, multi;
-        const double single_seconds = seconds_of([&] { single = matrix::compute_single(operation, operands); });
-        const double multi_seconds =
-            seconds_of([&] { multi = matrix::compute_multi(pool, method, operation, operands, tasks); });
-        if (!reference) reference = std::move(single);
-        require_same_bits(*reference, multi, operands.n, operation, matrix::method_name(method));
-        if (round == 0 || single_seconds < best.single) best.single = single_seconds;
-        if (round == 0 || multi_seconds < best.multi) best.multi = multi_seconds;
+        // Not a number in every element, so that a row nobody wrote cannot pass the check.
+        std::fill(single.begin(), single.end(), std::nan(""));
+        std::fill(multi.begin(), multi.end(), std::nan(""));
+        timing.single_runs.push_back(seconds_of([&] { matrix::compute_single(operation, operands, single); }));
+        timing.multi_runs.push_back(
+            seconds_of([&] { matrix::compute_multi(pool, method, operation, operands, tasks, multi); }));
+        if (!reference) reference = single;
+        require_same_bits(*reference, multi.span(), n, operation, matrix::method_name(method));
     }
-    return best;
+    return timing;
 }
 
 // One block per method: Single and Multi of each operation.
@@ -224,12 +266,11 @@ Run run_methods(const matrix::SharedOperands& operands, const Options& options) 
     return run;
 }
 
-// mulMat with 1, 2, ... 2 x cpu_count() processes: CSV on stdout.
-void run_sweep(const matrix::SharedOperands& operands, const Options& options) {
+// mulMat with 1, 2, ... 2 x cpu_count() processes on one input: lines of CSV (see main).
+void sweep_processes(const matrix::SharedOperands& operands, const Options& options) {
     const Method method = methods_of(options.method).front();
     const int cores = mproc::cpu_count();
     std::optional<std::vector<double>> reference;
-    std::printf("processes,cores,method,n,tasks,single_seconds,multi_seconds,speedup\n");
     for (int processes = 1; processes <= 2 * cores; ++processes) {
         const std::size_t tasks = std::min(task_count(options, processes), operands.n);
         mproc::Pool pool(processes);
@@ -237,7 +278,8 @@ void run_sweep(const matrix::SharedOperands& operands, const Options& options) {
         // Single is timed again with each pool, back to back with Multi.
         const Timing timing = time_operation(pool, method, Operation::multiply, operands, tasks, options.repeat, reference);
         std::printf("%d,%d,%s,%zu,%zu,%s,%s,%s\n", processes, cores, matrix::method_name(method), operands.n, tasks,
-                    shortest(timing.single).c_str(), shortest(timing.multi).c_str(), shortest(timing.speedup()).c_str());
+                    shortest(timing.single()).c_str(), shortest(timing.multi()).c_str(),
+                    shortest(timing.speedup()).c_str());
         std::fflush(stdout);
     }
 }
@@ -275,15 +317,21 @@ int main(int argc, char** argv) {
                                     "Write a random input of size N to standard output, and do nothing else")
                          ->type_name("N")
                          ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
-    app.add_option("--seed", options.seed, "Seed of --generate (default 1): the same seed gives the same input")
-        ->needs(generate);
+    app.add_option("--seed", options.seed,
+                   "Seed of --generate and --sizes (default 1): the same seed gives the same input");
     auto* json = app.add_flag("--json", options.json, "Print the results as JSON instead of text");
-    app.add_flag("--sweep", options.sweep,
-                 "Time mulMat with 1, 2, ... 2 x cpu_count() processes (one pool each; --method picks the "
-                 "method, map for all) and print CSV: processes,cores,method,n,tasks,single_seconds,"
-                 "multi_seconds,speedup")
-        ->excludes(json)
-        ->excludes(generate);
+    auto* sweep = app.add_flag("--sweep", options.sweep,
+                               "Time mulMat with 1, 2, ... 2 x cpu_count() processes (one pool each; --method "
+                               "picks the method, map for all) for the input, or for each size of --sizes, and "
+                               "print CSV: processes,cores,method,n,tasks,single_seconds,multi_seconds,speedup")
+                      ->excludes(json)
+                      ->excludes(generate);
+    app.add_option("--sizes", options.sizes,
+                   "With --sweep: sweep random inputs of these sizes (as --generate makes them, with --seed), "
+                   "e.g. 420,1000,2300, instead of reading standard input")
+        ->delimiter(',')
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+        ->needs(sweep);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
@@ -296,6 +344,13 @@ int main(int argc, char** argv) {
             matrix::write_random_input(stdout, *options.generate, options.seed);
             return 0;
         }
+        if (options.sweep && !options.sizes.empty()) {
+            std::printf("%s\n", sweep_header);
+            for (const std::size_t n : options.sizes)
+                sweep_processes(matrix::SharedOperands(matrix::parse_input(matrix::random_input(n, options.seed))),
+                                options);
+            return 0;
+        }
         if (::isatty(STDIN_FILENO))
             std::fprintf(stderr, "mproc-matrix: reading n, A and B from standard input (see --help)\n");
         std::optional<matrix::SharedOperands> operands;
@@ -306,7 +361,8 @@ int main(int argc, char** argv) {
             return 2;
         }
         if (options.sweep) {
-            run_sweep(*operands, options);
+            std::printf("%s\n", sweep_header);
+            sweep_processes(*operands, options);
             return 0;
         }
         const Run run = run_methods(*operands, options);

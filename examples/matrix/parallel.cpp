@@ -2,20 +2,26 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace matrix {
 namespace {
 
 void check(const BlockTask& task) {
     const std::uint64_t n = task.n;
-    if (n == 0 || task.a.size() != n * n || task.b.size() != n * n || task.first_row > n ||
-        task.row_count > n - task.first_row)
+    if (n == 0 || task.a.size() != n * n || task.b.size() != n * n || task.result.size() != n * n ||
+        task.first_row > n || task.row_count > n - task.first_row)
         throw std::invalid_argument("mproc-matrix: a task's rows " + std::to_string(task.first_row) + "+" +
                                     std::to_string(task.row_count) + " are not rows of its " +
-                                    std::to_string(n) + " x " + std::to_string(n) + " operands");
+                                    std::to_string(n) + " x " + std::to_string(n) + " matrices");
 }
 
-using BlockFunction = std::vector<double> (*)(const BlockTask&);
+// The task's rows of its result, where its worker writes them.
+std::span<double> rows_of(BlockTask& task) {
+    return task.result.span().subspan(task.first_row * task.n, task.row_count * task.n);
+}
+
+using BlockFunction = std::uint64_t (*)(BlockTask);
 
 BlockFunction block_function(Operation operation) {
     return operation == Operation::add ? &add_block : &multiply_block;
@@ -23,18 +29,16 @@ BlockFunction block_function(Operation operation) {
 
 }  // namespace
 
-std::vector<double> add_block(const BlockTask& task) {
+std::uint64_t add_block(BlockTask task) {
     check(task);
-    std::vector<double> rows(task.row_count * task.n);
-    add_rows(task.a.data(), task.b.data(), task.n, task.first_row, rows);
-    return rows;
+    add_rows(task.a.data(), task.b.data(), task.n, task.first_row, rows_of(task));
+    return task.row_count;
 }
 
-std::vector<double> multiply_block(const BlockTask& task) {
+std::uint64_t multiply_block(BlockTask task) {
     check(task);
-    std::vector<double> rows(task.row_count * task.n);
-    multiply_rows(task.a.data(), task.b.data(), task.n, task.first_row, rows);
-    return rows;
+    multiply_rows(task.a.data(), task.b.data(), task.n, task.first_row, rows_of(task));
+    return task.row_count;
 }
 
 const char* operation_name(Operation operation) { return operation == Operation::add ? "addMat" : "mulMat"; }
@@ -51,44 +55,48 @@ const char* method_name(Method method) {
     return "?";
 }
 
-std::vector<double> compute_single(Operation operation, const SharedOperands& operands) {
-    return operation == Operation::add ? add(operands.a.data(), operands.b.data(), operands.n)
-                                       : multiply(operands.a.data(), operands.b.data(), operands.n);
+void compute_single(Operation operation, const SharedOperands& operands, std::span<double> result) {
+    if (operation == Operation::add)
+        add_rows(operands.a.data(), operands.b.data(), operands.n, 0, result);
+    else
+        multiply_rows(operands.a.data(), operands.b.data(), operands.n, 0, result);
 }
 
-std::vector<double> compute_multi(mproc::Pool& pool, Method method, Operation operation,
-                                  const SharedOperands& operands, std::size_t tasks) {
+void compute_multi(mproc::Pool& pool, Method method, Operation operation, const SharedOperands& operands,
+                   std::size_t tasks, mproc::RawArray<double>& result) {
     const std::size_t n = operands.n;
+    if (result.size() != n * n)
+        throw std::invalid_argument("mproc-matrix: the result array holds " + std::to_string(result.size()) +
+                                    " numbers instead of " + std::to_string(n * n));
     std::vector<BlockTask> blocks;
     for (const RowBlock& rows : split_rows(n, tasks))
-        blocks.push_back({operands.a, operands.b, n, rows.first_row, rows.row_count});
+        blocks.push_back({operands.a, operands.b, result, n, rows.first_row, rows.row_count});
 
     // The items are blocks already: one per task.
     const mproc::MapOptions one_block_per_task{.chunksize = 1};
     const BlockFunction function = block_function(operation);
 
-    std::vector<double> result;
-    result.reserve(n * n);
-    const auto append = [&](const std::vector<double>& rows) { result.insert(result.end(), rows.begin(), rows.end()); };
+    // Each task has written its rows into `result` by the time its count arrives.
+    std::uint64_t rows_written = 0;
     switch (method) {
         case Method::map:
-            for (const auto& rows : pool.map(function, blocks, one_block_per_task)) append(rows);
+            for (const std::uint64_t rows : pool.map(function, blocks, one_block_per_task)) rows_written += rows;
             break;
         case Method::map_async: {
             // map_async returns at once; the work is done only when get() returns.
             auto pending = pool.map_async(function, blocks, one_block_per_task);
-            for (const auto& rows : pending.get()) append(rows);
+            for (const std::uint64_t rows : pending.get()) rows_written += rows;
             break;
         }
         case Method::imap:
-            // Blocks arrive in order, each as soon as it (and those before it) are done.
-            for (const auto& rows : pool.imap(function, blocks, one_block_per_task)) append(rows);
+            // Counts arrive in order, each as soon as its block (and those before it) are written:
+            // the rows up to there may be used while later blocks are still being computed.
+            for (const std::uint64_t rows : pool.imap(function, blocks, one_block_per_task)) rows_written += rows;
             break;
     }
-    if (result.size() != n * n)
-        throw std::logic_error("mproc-matrix: the workers returned " + std::to_string(result.size()) +
-                               " numbers instead of " + std::to_string(n * n));
-    return result;
+    if (rows_written != n)
+        throw std::logic_error("mproc-matrix: the workers wrote " + std::to_string(rows_written) + " rows instead of " +
+                               std::to_string(n));
 }
 
 }  // namespace matrix
