@@ -82,6 +82,9 @@ def main():
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--repeat", type=int, default=1,
                         help="time each Single and Multi this many times and report the fastest (default 1)")
+    parser.add_argument("--multi-only", action="store_true",
+                        help="time Multi only: pure-Python Single takes seconds at n = 420 (the results are "
+                             "still checked, through the checksums matrix_bench.sh compares with mproc-matrix's)")
     parser.add_argument("--pitfall", action="store_true",
                         help="also print mulMat timed the tutorial's wrong way: map_async without get()")
     args = parser.parse_args()
@@ -105,17 +108,22 @@ def main():
     for method in methods:
         timings = {}
         for name, function, items in (("addMat", add_row, pairs), ("mulMat", mul_row, A)):
-            single_seconds = multi_seconds = float("inf")
+            single_runs, multi_runs = [], []
             for _ in range(args.repeat):
-                seconds, single = timed(lambda: [function(item) for item in items])
-                single_seconds = min(single_seconds, seconds)
+                if not args.multi_only:
+                    seconds, single = timed(lambda: [function(item) for item in items])
+                    single_runs.append(seconds)
+                    reference.setdefault(name, single)
                 seconds, result = timed(lambda: multi(method, function, items))
-                multi_seconds = min(multi_seconds, seconds)
-                reference.setdefault(name, single)
+                multi_runs.append(seconds)
+                reference.setdefault(name, result)
                 if result != reference[name]:
                     sys.exit(f"matrix_bench.py: {name} - Multi ({method}) differs from Single")
+            single_seconds = min(single_runs, default=float("nan"))
+            multi_seconds = min(multi_runs)
             timings[name] = {"single": single_seconds, "multi": multi_seconds,
-                             "speedup": single_seconds / multi_seconds}
+                             "speedup": single_seconds / multi_seconds,
+                             "single_runs": single_runs, "multi_runs": multi_runs}
         results[method] = timings
         if not args.json:
             print(f"Output ({method}):")
