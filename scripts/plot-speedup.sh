@@ -3,10 +3,11 @@
 #
 #   build/release/examples/matrix/mproc-matrix --generate 2300 | build/release/examples/matrix/mproc-matrix --sweep > sweep.csv
 #   scripts/plot-speedup.sh sweep.csv docs/matrix-speedup.png
+#   build/release/examples/matrix/mproc-matrix --sweep --sizes 420,1000,2300 > sweep.csv   (several n)
 #   ... | mproc-matrix --sweep | scripts/plot-speedup.sh - speedup.png      (CSV from stdin)
 #
-# The plot shows mulMat's speedup (Single time / Multi time) against the number of processes,
-# with the ideal min(processes, cores) for comparison.
+# The plot shows mulMat's speedup (Single time / Multi time) against the number of processes, one
+# line per matrix size n, with the ideal min(processes, cores) for comparison.
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -29,14 +30,15 @@ if [[ $header != processes,cores,method,n,tasks,single_seconds,multi_seconds,spe
   exit 2
 fi
 # Columns: 1 processes, 2 cores, 3 method, 4 n, 5 tasks, 6 single, 7 multi, 8 speedup.
-read -r cores method n max_processes top < <(awk -F, 'NR > 1 { c = $2; m = $3; n = $4; p = $1; if ($8 > s) s = $8 }
-  END { print c, m, n, p, (s > c ? s : c) * 1.25 }' "$csv")
+read -r cores method max_processes top < <(awk -F, 'NR > 1 { c = $2; m = $3; if ($1 > p) p = $1; if ($8 > s) s = $8 }
+  END { print c, m, p, (s > c ? s : c) * 1.25 }' "$csv")
+sizes=$(awk -F, 'NR > 1 && !seen[$4]++ { print $4 }' "$csv" | tr '\n' ' ')
 
 gnuplot <<EOF
 set terminal pngcairo size 800,500 font "sans,11"
 set output "$output"
 set datafile separator ","
-set title "mproc-matrix: mulMat speedup, n = $n, pool.$method, $cores cores"
+set title "mproc-matrix: mulMat speedup, pool.$method, $cores cores"
 set xlabel "processes"
 set ylabel "speedup (Single time / Multi time)"
 set xrange [0.5:$max_processes + 0.5]
@@ -45,7 +47,7 @@ set xtics 1
 set grid
 set key bottom right
 plot "$csv" every ::1 using 1:(\$1 < \$2 ? \$1 : \$2) with lines dashtype 2 linecolor rgb "gray40" title "ideal: min(processes, cores)", \
-     "$csv" every ::1 using 1:8 with linespoints pointtype 7 linewidth 2 linecolor rgb "#1f77b4" title "measured", \
-     "$csv" every ::1 using 1:8:(sprintf("%.2f", \$8)) with labels offset 0,1 notitle
+     for [n in "$sizes"] "< awk -F, -v n=".n." 'NR > 1 && \$4 == n' $csv" using 1:8 with linespoints pointtype 7 linewidth 2 title "n = ".n, \
+     for [n in "$sizes"] "< awk -F, -v n=".n." 'NR > 1 && \$4 == n' $csv" using 1:8:(sprintf("%.2f", \$8)) with labels offset 0,1 notitle
 EOF
 echo "plot-speedup.sh: wrote $output"
