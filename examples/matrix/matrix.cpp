@@ -132,8 +132,8 @@ void append_random_row(std::string& out, std::size_t n, std::mt19937_64& random)
 }  // namespace
 
 std::uint64_t bytes_needed(std::uint64_t n) {
-    // A and B as read, A and B in shared memory, the two Single results, a Multi result and the
-    // blocks it is assembled from: eight n x n matrices of doubles.
+    // A and B as read, A and B in shared memory, the two Single results kept for the checks,
+    // Single's and Multi's result: at most eight n x n matrices of doubles.
     return 8 * n * n * sizeof(double);
 }
 

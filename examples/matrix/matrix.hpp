@@ -32,7 +32,7 @@ struct Input {
 };
 
 // Bytes of memory the program needs for matrices of size n: the operands (read, then copied into
-// shared memory), the Single results and a Multi result being assembled.
+// shared memory), the Single results and the Multi result.
 std::uint64_t bytes_needed(std::uint64_t n);
 
 // This machine's physical memory, in bytes.
