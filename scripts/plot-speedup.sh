@@ -46,7 +46,7 @@ set yrange [0:$top]
 set xtics 1
 set grid
 set key bottom right
-plot "$csv" every ::1 using 1:(\$1 < \$2 ? \$1 : \$2) with lines dashtype 2 linecolor rgb "gray40" title "ideal: min(processes, cores)", \
+plot "< awk -F, -v n=${sizes%% *} 'NR > 1 && \$4 == n' $csv" using 1:(\$1 < \$2 ? \$1 : \$2) with lines dashtype 2 linecolor rgb "gray40" title "ideal: min(processes, cores)", \
      for [n in "$sizes"] "< awk -F, -v n=".n." 'NR > 1 && \$4 == n' $csv" using 1:8 with linespoints pointtype 7 linewidth 2 title "n = ".n, \
      for [n in "$sizes"] "< awk -F, -v n=".n." 'NR > 1 && \$4 == n' $csv" using 1:8:(sprintf("%.2f", \$8)) with labels offset 0,1 notitle
 EOF
