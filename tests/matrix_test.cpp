@@ -237,20 +237,14 @@ TEST(MatrixTasks, BlockTaskTravelsAsHandles) {
     EXPECT_LT(bytes.size(), 128u);
 }
 
-TEST(MatrixTasks, AWorkerRefusesATaskOutsideTheMatrix) {
+TEST(MatrixTasks, AWorkerRefusesATaskOutsideItsMatrices) {
     const matrix::SharedOperands operands(parse_input(matrix::random_input(4, 1)));
     mproc::Pool pool(1);
-    const mproc::RawArray<double> result(4 * 4);
-    const std::vector<matrix::BlockTask> tasks{{operands.a, operands.b, result, 4, 3, 2}};
-    EXPECT_THROW(pool.map(&matrix::multiply_block, tasks), std::invalid_argument);
-}
-
-TEST(MatrixTasks, AWorkerRefusesAResultOfTheWrongSize) {
-    const matrix::SharedOperands operands(parse_input(matrix::random_input(4, 1)));
-    mproc::Pool pool(1);
-    const mproc::RawArray<double> result(3 * 3);
-    const std::vector<matrix::BlockTask> tasks{{operands.a, operands.b, result, 4, 0, 3}};
-    EXPECT_THROW(pool.map(&matrix::multiply_block, tasks), std::invalid_argument);
+    const mproc::RawArray<double> result(4 * 4), small_result(3 * 3);
+    const std::vector<matrix::BlockTask> rows_past_the_end{{operands.a, operands.b, result, 4, 3, 2}};
+    const std::vector<matrix::BlockTask> result_too_small{{operands.a, operands.b, small_result, 4, 0, 3}};
+    EXPECT_THROW(pool.map(&matrix::multiply_block, rows_past_the_end), std::invalid_argument);
+    EXPECT_THROW(pool.map(&matrix::multiply_block, result_too_small), std::invalid_argument);
 }
 
 TEST(MatrixTasks, ATaskWritesOnlyItsOwnRowsOfTheResult) {
