@@ -289,12 +289,14 @@ TEST_P(SingleEqualsMulti, InPlaceMultiResultEqualsSingleForEveryMethodBitForBit)
     }
 }
 
-TEST(MatrixTasks, MultiRefusesAResultOfTheWrongSize) {
+TEST(MatrixTasks, SingleAndMultiRefuseAResultOfTheWrongSize) {
     const matrix::SharedOperands operands(parse_input(matrix::random_input(4, 1)));
     mproc::Pool pool(1);
     mproc::RawArray<double> result(5 * 5);
+    std::vector<double> single(3 * 3);
     EXPECT_THROW(matrix::compute_multi(pool, Method::map, Operation::multiply, operands, 2, result),
                  std::invalid_argument);
+    EXPECT_THROW(matrix::compute_single(Operation::multiply, operands, single), std::invalid_argument);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, SingleEqualsMulti,

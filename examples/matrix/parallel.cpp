@@ -16,6 +16,12 @@ void check(const BlockTask& task) {
                                     std::to_string(n) + " x " + std::to_string(n) + " matrices");
 }
 
+void require_result_size(std::size_t size, std::size_t n) {
+    if (size != n * n)
+        throw std::invalid_argument("mproc-matrix: the result holds " + std::to_string(size) + " numbers instead of " +
+                                    std::to_string(n * n));
+}
+
 // The task's rows of its result, where its worker writes them.
 std::span<double> rows_of(BlockTask& task) {
     return task.result.span().subspan(task.first_row * task.n, task.row_count * task.n);
@@ -56,6 +62,7 @@ const char* method_name(Method method) {
 }
 
 void compute_single(Operation operation, const SharedOperands& operands, std::span<double> result) {
+    require_result_size(result.size(), operands.n);
     if (operation == Operation::add)
         add_rows(operands.a.data(), operands.b.data(), operands.n, 0, result);
     else
@@ -65,9 +72,7 @@ void compute_single(Operation operation, const SharedOperands& operands, std::sp
 void compute_multi(mproc::Pool& pool, Method method, Operation operation, const SharedOperands& operands,
                    std::size_t tasks, mproc::RawArray<double>& result) {
     const std::size_t n = operands.n;
-    if (result.size() != n * n)
-        throw std::invalid_argument("mproc-matrix: the result array holds " + std::to_string(result.size()) +
-                                    " numbers instead of " + std::to_string(n * n));
+    require_result_size(result.size(), n);
     std::vector<BlockTask> blocks;
     for (const RowBlock& rows : split_rows(n, tasks))
         blocks.push_back({operands.a, operands.b, result, n, rows.first_row, rows.row_count});
