@@ -38,7 +38,7 @@ while [[ $# -gt 0 ]]; do
     --processes) processes=$2; shift 2 ;;
     --repeat) repeat=$2; shift 2 ;;
     --python-repeat) python_repeat=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "matrix_bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
