@@ -15,7 +15,7 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMPROC_BUILD_BEN
   -DMPROC_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build_dir" --parallel 2 --target pool_bench futures_bench shared_bench shared_dict_bench manager_bench \
   shareable_list_bench connection_bench \
-  start_method_bench scaling_bench
+  start_method_bench scaling_bench mproc-matrix
 cmake --build "$build_dir" --parallel 2 --target mpi_bench 2>/dev/null || echo "(no MPI: mpi_bench not built)"
 
 echo "machine: $(nproc) CPUs, $(uname -sr), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -28,6 +28,8 @@ echo "machine: $(nproc) CPUs, $(uname -sr), load average: $(cut -d' ' -f1-3 /pro
 "$build_dir/bench/connection_bench" "$@"
 "$build_dir/bench/start_method_bench" "$@"
 if [[ -x $build_dir/bench/mpi_bench ]]; then "$build_dir/bench/mpi_bench" "$@"; fi
+# The matrix demo against Python's Pool.map (its own arguments: n = 420 and 2300, 2 processes).
+bench/matrix_bench.sh --build "$build_dir"
 "$build_dir/bench/scaling_bench" --data-dir "$build_dir/scaling" "$@"
 if command -v gnuplot >/dev/null; then
   gnuplot -e "data='$build_dir/scaling'; out='docs'" bench/scaling_plots.gp
