@@ -228,6 +228,26 @@ TEST(ManagerFailures, ClientKilledHoldingALockReleasesIt) {
     lock.release();
 }
 
+void acquire_condition_and_wait(mproc::ConditionProxy condition, mproc::EventProxy started) {
+    (void)condition.acquire();
+    started.set();
+    std::this_thread::sleep_for(60s);  // killed while holding the condition's lock
+}
+
+TEST(ManagerFailures, ClientKilledHoldingAConditionOverALockReleasesTheLock) {
+    mproc::Manager manager;
+    auto condition = manager.Condition(manager.Lock());  // no proxy of the lock is left but its condition
+    auto started = manager.Event();
+    mproc::Process holder(acquire_condition_and_wait, condition, started);
+    holder.start();
+    ASSERT_TRUE(started.wait(60s));
+    EXPECT_FALSE(condition.acquire(false));
+    holder.kill();
+    holder.join();
+    EXPECT_TRUE(condition.acquire(true, 30s));
+    condition.release();
+}
+
 TEST(ManagerFailures, WaiterOfAKilledClientDoesNotTakeTheLock) {
     // A client blocked in acquire() that dies must not leave the lock taken for it.
     mproc::Manager manager;

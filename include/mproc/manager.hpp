@@ -20,6 +20,11 @@
 // receiving process connects to the manager on first use. The sender must keep its proxy until
 // the receiver has used it once, as in Python.
 //
+// Python's SyncManager made first and started later is a Manager made with mproc::not_started:
+// `Manager m(options, mproc::not_started); m.start(setup, 42);` (setup(42) runs in the server),
+// or m.connect() to a manager running elsewhere, or m.get_server().serve_forever() to serve in
+// the calling process.
+//
 // Python's names are kept: d["k"] is d.at("k"), d["k"] = v is d.set("k", v), del d["k"] is
 // d.erase("k"), len(d) is d.size(). Differences on purpose: containers are typed (dict<K, V>,
 // list<T>, Value<T>; a Namespace's attributes are typed when read); a dict's keys come in sorted

@@ -241,7 +241,6 @@ struct ConditionObject {
     using Init = std::optional<ObjectId>;  // the lock it is over; none: an RLock of its own
     static constexpr bool serialized = false;
     std::shared_ptr<ConditionLock> lock;  // shared with the lock's own proxies, when given
-    bool own_lock = true;
     std::condition_variable notified_changed;
     std::list<bool> waiters;  // each waiter's "notified", oldest first; under lock->mutex
 
@@ -250,7 +249,6 @@ struct ConditionObject {
             lock = std::make_shared<RLockObject>(std::monostate{});
             return;
         }
-        own_lock = false;
         const detail::manager::HeldObject held = find(*init);
         if (held.type == lock_type)
             lock = std::static_pointer_cast<LockObject>(held.object);
@@ -264,9 +262,9 @@ struct ConditionObject {
         return lock->acquire(caller, blocking, timeout);
     }
     void release(const Caller& caller) { lock->release(caller); }
-    void client_gone(std::uint64_t client) {
-        if (own_lock) lock->client_gone(client);  // a lock it was given is told by the server itself
-    }
+    // A lock it was given is told by the server too, while the lock's proxies live: releasing
+    // for a client gone twice changes nothing.
+    void client_gone(std::uint64_t client) { lock->client_gone(client); }
     bool wait(const Caller& caller, std::optional<double> timeout) {
         std::unique_lock held(lock->mutex);
         if (!lock->held_by(caller)) throw StateError("mproc: cannot wait on un-acquired lock");
