@@ -22,6 +22,7 @@
 #include <mproc/pipe.hpp>
 #include <mproc/pool.hpp>
 #include <mproc/process.hpp>
+#include <mproc/queue.hpp>
 #include <mproc/shared.hpp>
 
 #include "connection/handshake.hpp"
@@ -959,6 +960,69 @@ TEST(Wait, WatchesProcessSentinelsAndRawDescriptorsWithConnections) {
         ::close(fds[0]);
         ::close(fds[1]);
     }
+}
+
+// Python's wait([q._reader, conn, p.sentinel]): mproc's typed Pipe ends and Queues have no
+// descriptor; wait() watches them beside the ones that do.
+TEST(Wait, TypedPipeEndsAndQueuesAreReadyWhenAReadWouldNotBlock) {
+    mproc::Queue<int> queue;
+    auto [sender, receiver] = mproc::Pipe<std::string>();
+    auto [a, b] = conn::Pipe();
+    const std::vector<conn::Waitable> objects{&queue, &receiver, &b};
+    EXPECT_TRUE(conn::wait(objects, 0s).empty());
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(conn::wait(objects, 50ms).empty());
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms) << "a timeout on a mix waits it out";
+
+    queue.put(1);
+    EXPECT_EQ(conn::wait(objects, 10s), (std::vector<conn::Waitable>{&queue}));
+    EXPECT_EQ(queue.get(), 1);
+    sender.send("item");
+    a.send_bytes("bytes");
+    EXPECT_EQ(conn::wait(objects, 10s), (std::vector<conn::Waitable>{&receiver, &b}));
+    EXPECT_EQ(receiver.recv(), "item");
+    (void)b.recv_bytes();
+    EXPECT_TRUE(conn::wait(objects, 0s).empty());
+    sender.close();  // recv() would throw EOFError: ready, as Python's
+    EXPECT_EQ(conn::wait(objects, 10s), (std::vector<conn::Waitable>{&receiver}));
+}
+
+TEST(Wait, AnItemPutByAnotherProcessWakesAWaitOnAQueue) {
+    mproc::Queue<int> queue;
+    auto [go, child_go] = conn::Pipe();
+    mproc::Process child(
+        [](mproc::Queue<int> q, conn::Connection told) {
+            (void)told.recv_bytes();
+            q.put(7);
+        },
+        queue, child_go);
+    child.start();
+    child_go.close();
+    mproc::SimpleQueue<int> simple;
+    mproc::JoinableQueue<int> joinable;
+    const std::vector<conn::Waitable> objects{&simple, &joinable, &queue, child.sentinel()};
+    EXPECT_TRUE(conn::wait(objects, 0s).empty());
+    std::thread telling([&] { go.send_bytes("put"); });
+    const auto ready = conn::wait(objects, 60s);  // asleep on the queue's futex, woken by the put
+    telling.join();
+    ASSERT_FALSE(ready.empty());
+    EXPECT_EQ(ready[0], conn::Waitable(&queue)) << "the item arrives before the child ends";
+    EXPECT_EQ(queue.get(), 7);
+    child.join();
+    EXPECT_EQ(conn::wait(objects, 60s), (std::vector<conn::Waitable>{child.sentinel()}));
+    simple.put(1);
+    joinable.put(2);
+    EXPECT_EQ(conn::wait(objects, 0s), (std::vector<conn::Waitable>{&simple, &joinable, child.sentinel()}));
+}
+
+TEST(Wait, AClosedQueueOrASendOnlyPipeEndIsStateError) {
+    mproc::Queue<int> queue;
+    queue.close();
+    EXPECT_THROW((void)conn::Waitable(&queue), mproc::StateError);
+    auto [reader, writer] = mproc::Pipe<int>(/*duplex=*/false);
+    EXPECT_THROW((void)conn::Waitable(&writer), mproc::StateError);
+    reader.close();
+    EXPECT_THROW((void)conn::Waitable(&reader), mproc::StateError);
 }
 
 }  // namespace

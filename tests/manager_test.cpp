@@ -194,7 +194,8 @@ TEST(ManagerFailures, KilledManagerMakesEveryProxyCallThrowEOFError) {
     EXPECT_THROW(((void)manager.list<int>()), mproc::EOFError);
 }
 
-void acquire_and_wait(mproc::LockProxy lock, mproc::EventProxy started) {
+template <class Lock>
+void acquire_and_wait(Lock lock, mproc::EventProxy started) {
     (void)lock.acquire();
     started.set();
     std::this_thread::sleep_for(60s);  // killed while holding the lock
@@ -214,11 +215,11 @@ TEST(ManagerFailures, ManagerKilledDuringABlockedCallFailsTheCall) {
     killer.join();
 }
 
-TEST(ManagerFailures, ClientKilledHoldingALockReleasesIt) {
-    mproc::Manager manager;
-    auto lock = manager.Lock();
+// A child takes `lock` and is killed holding it: the server must release it.
+template <class Lock>
+void expect_released_when_its_holder_is_killed(mproc::Manager& manager, Lock lock) {
     auto started = manager.Event();
-    mproc::Process holder(acquire_and_wait, lock, started);
+    mproc::Process holder(acquire_and_wait<Lock>, lock, started);
     holder.start();
     ASSERT_TRUE(started.wait(60s));
     EXPECT_FALSE(lock.acquire(false));
@@ -226,6 +227,17 @@ TEST(ManagerFailures, ClientKilledHoldingALockReleasesIt) {
     holder.join();
     EXPECT_TRUE(lock.acquire(true, 30s));
     lock.release();
+}
+
+TEST(ManagerFailures, ClientKilledHoldingALockReleasesIt) {
+    mproc::Manager manager;
+    expect_released_when_its_holder_is_killed(manager, manager.Lock());
+}
+
+TEST(ManagerFailures, ClientKilledHoldingAConditionOverALockReleasesTheLock) {
+    mproc::Manager manager;
+    // No proxy of the lock is left but its condition's.
+    expect_released_when_its_holder_is_killed(manager, manager.Condition(manager.Lock()));
 }
 
 TEST(ManagerFailures, WaiterOfAKilledClientDoesNotTakeTheLock) {
@@ -357,6 +369,109 @@ TEST(ManagerLife, TenThousandProxiesCreatedAndDroppedLeaveNoGrowth) {
 #else
     (void)after;
 #endif
+}
+
+// --- A manager started apart: SyncManager(), start(), connect(), get_server() --------------------
+
+// An abstract Unix name of this test process's own.
+std::string abstract_name(const std::string& what) {
+    return std::string(1, '\0') + "mproc-manager-" + what + "-" + std::to_string(::getpid());
+}
+
+// What the server's initializer saw, read back through a registered type: it ran in the server.
+int server_initialized_with = 0;
+struct InitializedWith {
+    using Init = std::monostate;
+    static constexpr bool serialized = true;
+    explicit InitializedWith(Init) {}
+    int get() { return server_initialized_with; }
+    static void describe(mproc::detail::manager::MethodTable<InitializedWith>& t) { t.add("get", &InitializedWith::get); }
+};
+const bool initialized_with_registered = mproc::register_managed<InitializedWith>("InitializedWith");
+
+void initialize_server(int value) { server_initialized_with = value; }
+void fail_to_initialize_server() { throw std::invalid_argument("no configuration"); }
+
+TEST(ManagerStart, NotStartedManagerStartsWithAnInitializerInTheServer) {
+    ASSERT_TRUE(initialized_with_registered);
+    mproc::Manager manager(mproc::not_started);  // Python: manager = SyncManager()
+    EXPECT_EQ(manager.pid(), std::nullopt);
+    EXPECT_EQ(manager.authkey().size(), 32u);
+    EXPECT_THROW((void)(manager.dict<int, int>()), mproc::StateError);
+    EXPECT_THROW((void)manager.address(), mproc::StateError) << "no address before it listens";
+    manager.start(initialize_server, 42);  // Python: manager.start(initialize_server, (42,))
+    ASSERT_TRUE(manager.pid().has_value());
+    EXPECT_EQ(manager.create<InitializedWith>({}).call<int>("get"), 42);
+    EXPECT_EQ(server_initialized_with, 0) << "the initializer runs in the server, not here";
+    EXPECT_THROW(manager.start(), mproc::StateError);  // Python: ProcessError, already started
+    EXPECT_THROW(manager.connect(), mproc::StateError);
+    EXPECT_THROW((void)manager.get_server(), mproc::StateError);
+    const int server = *manager.pid();
+    manager.shutdown();
+    manager.shutdown();  // idempotent, as Python's
+    EXPECT_NE(::kill(server, 0), 0);
+    EXPECT_THROW(manager.start(), mproc::StateError);  // Python: ProcessError, has shut down
+}
+
+TEST(ManagerStart, InitializerExceptionIsRethrownByStart) {
+    mproc::Manager manager(mproc::not_started);
+    EXPECT_THROW(manager.start(fail_to_initialize_server), std::invalid_argument);
+    EXPECT_EQ(manager.pid(), std::nullopt);
+    EXPECT_THROW((void)manager.list<int>(), mproc::StateError);
+}
+
+TEST(ManagerStart, ConnectReachesAServingManagerAndFailsWhereNoneServes) {
+    const mproc::connection::Address address(abstract_name("connect"));
+    mproc::Manager nobody({.address = address, .authkey = "abc"}, mproc::not_started);
+    EXPECT_EQ(nobody.address(), address);
+    EXPECT_THROW(nobody.connect(), mproc::EOFError);  // Python: ConnectionRefusedError
+    EXPECT_THROW(mproc::Manager(mproc::not_started).connect(), mproc::StateError) << "no address to connect to";
+
+    mproc::Manager server({.address = address, .authkey = "abc"});
+    server.named("greeting").Value<std::string>("hello");
+    mproc::Manager client({.address = address, .authkey = "abc"}, mproc::not_started);
+    client.connect();  // Python: m = SyncManager(address, b'abc'); m.connect()
+    EXPECT_EQ(client.named("greeting").Value<std::string>().get(), "hello");
+    EXPECT_EQ(client.pid(), std::nullopt);
+    client.shutdown();  // forgets it: the server goes on
+    EXPECT_EQ(server.named("greeting").Value<std::string>().get(), "hello");
+    mproc::Manager wrong_key({.address = address, .authkey = "not abc"}, mproc::not_started);
+    EXPECT_THROW(wrong_key.connect(), mproc::AuthenticationError);
+}
+
+// A program whose whole job is serving: Python's manager.get_server().serve_forever().
+void serve_in_this_process(std::string name, std::string authkey, mproc::connection::Connection ready) {
+    mproc::Manager manager({.address = mproc::connection::Address(name), .authkey = authkey}, mproc::not_started);
+    mproc::ManagerServer server = manager.get_server();
+    ready.send_bytes(std::string_view("listening"));
+    server.serve_forever();
+}
+
+TEST(ManagerStart, GetServerServesForeverInTheProcessThatCallsIt) {
+    MPROC_TEST_SKIP_THREADED_CHILD_OF_THREADED_FORK_UNDER_TSAN();
+    const std::string name = abstract_name("serve-forever");
+    auto [ready, theirs] = mproc::connection::Pipe();
+    mproc::Process serving(serve_in_this_process, name, std::string("xyz"), theirs);
+    serving.start();
+    theirs.close();
+    ASSERT_TRUE(ready.poll(60s));
+    ASSERT_EQ(ready.recv_bytes().size(), 9u);
+
+    const mproc::connection::Address address(name);
+    mproc::Manager client({.address = address, .authkey = "xyz"}, mproc::not_started);
+    client.connect();
+    auto jobs = client.named("jobs").list<int>({1});
+    jobs.append(2);
+    mproc::Manager other = mproc::Manager::connect(address, "xyz");
+    EXPECT_EQ(other.named("jobs").list<int>().copy(), (std::vector<int>{1, 2}));
+    auto lock = client.Lock();
+    EXPECT_TRUE(lock.acquire(false));
+    EXPECT_THROW((void)mproc::Manager({.address = address}, mproc::not_started).get_server(), mproc::StartError)
+        << "the address is in use";
+
+    serving.terminate();  // the only way a serving program ends, as Python's
+    serving.join();
+    EXPECT_THROW(jobs.append(3), mproc::EOFError);
 }
 
 void use_remote_manager(std::string host, int port, std::string key) {
@@ -493,6 +608,61 @@ TEST(ManagerSync, ConditionWaitForSeesANotifyFromAnotherProcess) {
     EXPECT_TRUE(condition.wait_for([&] { return state.get() == 1; }, 60s));
     notifier.join();
     EXPECT_FALSE(condition.wait(10ms));
+}
+
+void notify_under_the_lock(mproc::LockProxy lock, mproc::ConditionProxy condition, mproc::ValueProxy<int> state) {
+    std::lock_guard guard(lock);  // holding the lock is holding the condition
+    state.set(1);
+    condition.notify_all();
+}
+
+// Python: condition = manager.Condition(manager.Lock()).
+TEST(ManagerSync, ConditionOverALockSharesItWithTheLocksProxies) {
+    mproc::Manager manager;
+    auto lock = manager.Lock();
+    auto condition = manager.Condition(lock);
+    auto state = manager.Value<int>(0);
+    EXPECT_THROW(condition.notify(), mproc::StateError) << "the lock is not held";
+    lock.acquire();
+    condition.notify();  // holding the lock is holding the condition
+    EXPECT_FALSE(condition.wait(10ms));
+    EXPECT_FALSE(lock.acquire(false)) << "wait() takes the lock again before it returns";
+    mproc::Process notifier(notify_under_the_lock, lock, condition, state);
+    notifier.start();
+    EXPECT_TRUE(condition.wait_for([&] { return state.get() == 1; }, 60s)) << "wait() releases the lock";
+    condition.release();  // the lock's release, through the condition
+    EXPECT_TRUE(lock.acquire(false));
+    lock.release();
+    notifier.join();
+    EXPECT_EQ(notifier.exitcode(), 0);
+}
+
+// Python: condition = manager.Condition(manager.RLock()).
+TEST(ManagerSync, ConditionOverAnRLockRestoresItsDepthAfterWait) {
+    mproc::Manager manager;
+    auto rlock = manager.RLock();
+    auto condition = manager.Condition(rlock);
+    rlock.acquire();
+    rlock.acquire();
+    EXPECT_FALSE(condition.wait(10ms));
+    rlock.release();
+    rlock.release();  // held twice again after wait()
+    EXPECT_THROW(rlock.release(), mproc::StateError);
+    EXPECT_THROW(condition.notify(), mproc::StateError) << "the RLock is not held";
+    condition.acquire();
+    bool taken_by_another_thread = true;
+    std::thread([&] { taken_by_another_thread = rlock.acquire(false); }).join();
+    EXPECT_FALSE(taken_by_another_thread) << "the condition holds the RLock itself";
+    condition.notify_all();
+    rlock.release();  // the condition's acquire(), undone through the RLock
+    EXPECT_THROW(condition.release(), mproc::StateError);
+}
+
+TEST(ManagerSync, ConditionOverAnotherManagersLockIsRefused) {
+    mproc::Manager one;
+    mproc::Manager other;
+    EXPECT_THROW((void)one.Condition(other.Lock()), std::invalid_argument);
+    EXPECT_THROW((void)one.Condition(other.RLock()), std::invalid_argument);
 }
 
 // --- Queues, Barrier, Array ---------------------------------------------------------------------

@@ -26,12 +26,14 @@
 // before that. The traffic itself is neither encrypted nor authenticated afterwards: see
 // docs/connection.md. TCP without an authkey is refused unless you pass `no_authkey`.
 //
-// Python's multiprocessing.connection.wait also accepts the typed Pipe's mproc::Connection<T> and
-// Queues: mproc's are built on shared memory and futexes, with no descriptor to poll, so wait()
-// takes socket Connections, Process::sentinel() and raw descriptors only.
+// wait() takes, as Python's multiprocessing.connection.wait, socket Connections,
+// Process::sentinel() and raw descriptors, and also the typed Pipe's mproc::Connection<T> and
+// mproc's Queues (Python: a Queue's _reader), which have no descriptor: it watches each of those
+// from a thread of its own for the length of the call (see wait()).
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -42,6 +44,7 @@
 #include <utility>
 #include <vector>
 
+#include <mproc/detail/queue_readiness.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/serialize.hpp>
 
@@ -325,33 +328,51 @@ Connection Client(const Address& address, ClientOptions options = {});
 /// mproc::Pipe<T>, in pipe.hpp, outdoes for typed items between processes of one program).
 std::pair<Connection, Connection> Pipe(bool duplex = true);
 
-/// What wait() watches: a Connection, or a descriptor (Process::sentinel(), a socket of your own).
-/// Compares equal to what it was made from, so `ready[i] == &c` tells which one is ready.
+/// What wait() watches: a Connection, a descriptor (Process::sentinel(), a socket of your own),
+/// or a typed Pipe end or Queue. Compares equal to what it was made from, so `ready[i] == &c`
+/// tells which one is ready.
 class Waitable {
 public:
     /// A Connection (it must stay alive and open during the wait). OSError if it is closed.
     Waitable(const Connection* connection);
     /// A descriptor: readable means ready (Process::sentinel(): the process ended).
     Waitable(int fd) noexcept : fd_(fd) {}
+    /// A typed Pipe end (mproc::Connection<T>) or a Queue, SimpleQueue or JoinableQueue: ready
+    /// when recv() or get() would not block (an item is there; for a Pipe end, also when the
+    /// other end is closed: recv() would throw EOFError). It must stay alive and open during the
+    /// wait; StateError if it is closed (or is the sending end of a one-way Pipe). Python: a
+    /// Connection of multiprocessing.Pipe(), queue._reader.
+    template <class Object>
+        requires requires(const Object& object) {
+            { wait_readiness(object) } -> std::same_as<mproc::detail::QueueReadiness>;
+        }
+    Waitable(const Object* object) : object_(object), queue_(wait_readiness(*object)) {}
 
     /// The Connection, or nullptr for a descriptor.
     const Connection* connection() const noexcept { return connection_; }
-    /// The descriptor watched.
+    /// The descriptor watched; -1 for a typed Pipe end or a Queue.
     int fileno() const noexcept { return fd_; }
+    /// The queue watched for a typed Pipe end or a Queue (internal to mproc).
+    const mproc::detail::QueueReadiness& queue() const noexcept { return queue_; }
 
     friend bool operator==(const Waitable&, const Waitable&) = default;
 
 private:
     const Connection* connection_ = nullptr;
     int fd_ = -1;
+    const void* object_ = nullptr;  // a typed Pipe end or a Queue
+    mproc::detail::QueueReadiness queue_;
 };
 
 /// Waits until at least one of `objects` is ready, or `timeout` passes (none: forever); returns
 /// the ready ones, in their order in `objects` (empty on timeout). A Connection is ready when a
 /// message, or the end of the connection, can be read; a descriptor when it is readable or hung
-/// up. OSError for a closed Connection or an invalid descriptor. Python:
-/// multiprocessing.connection.wait(object_list, timeout). Thread safety: any thread. Cost: one
-/// ppoll over all the descriptors.
+/// up; a typed Pipe end or a Queue as its Waitable constructor says. OSError for a closed
+/// Connection or an invalid descriptor. Python: multiprocessing.connection.wait(object_list,
+/// timeout). Thread safety: any thread. Cost: one ppoll over all the descriptors; with typed
+/// Pipe ends or Queues, a look at each first and, when none of them is ready, a thread per
+/// typed Pipe end or Queue sleeping on its futex for the length of the wait (tens of
+/// microseconds to start; their put() and send() are not slowed).
 std::vector<Waitable> wait(const std::vector<Waitable>& objects,
                            std::optional<std::chrono::duration<double>> timeout = std::nullopt);
 

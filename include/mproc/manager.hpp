@@ -20,6 +20,11 @@
 // receiving process connects to the manager on first use. The sender must keep its proxy until
 // the receiver has used it once, as in Python.
 //
+// Python's SyncManager made first and started later is a Manager made with mproc::not_started:
+// `Manager m(options, mproc::not_started); m.start(setup, 42);` (setup(42) runs in the server),
+// or m.connect() to a manager running elsewhere, or m.get_server().serve_forever() to serve in
+// the calling process.
+//
 // Python's names are kept: d["k"] is d.at("k"), d["k"] = v is d.set("k", v), del d["k"] is
 // d.erase("k"), len(d) is d.size(). Differences on purpose: containers are typed (dict<K, V>,
 // list<T>, Value<T>; a Namespace's attributes are typed when read); a dict's keys come in sorted
@@ -59,6 +64,7 @@
 #include <mproc/detail/manager_containers.hpp>
 #include <mproc/detail/manager_served.hpp>
 #include <mproc/errors.hpp>
+#include <mproc/pool_options.hpp>
 #include <mproc/serialize.hpp>
 #include <mproc/start_method.hpp>
 
@@ -519,20 +525,82 @@ struct ManagerOptions {
     std::optional<StartMethod> start_method = std::nullopt;
 };
 
+/// The tag of a Manager made without starting its server: Python's SyncManager(address, authkey)
+/// or BaseManager(address, authkey) before start(), connect() or get_server():
+/// `mproc::Manager manager({.authkey = "abc"}, mproc::not_started);`
+struct NotStarted {
+    explicit NotStarted() = default;
+};
+/// See NotStarted.
+inline constexpr NotStarted not_started{};
+
+/// A manager's server run in the calling process, for a program whose whole job is serving.
+/// Python: multiprocessing.managers.Server, from manager.get_server(). Made by
+/// Manager::get_server(), which listens at once (StartError when it cannot: the address is in
+/// use); serve_forever() serves until the process is killed or signalled.
+class ManagerServer {
+public:
+    /// Where it listens (port 0 or no address: the one picked). Python: server.address.
+    const connection::Address& address() const;
+    /// The key its clients must know.
+    const std::string& authkey() const noexcept { return authkey_; }
+    /// Serves every client, each connection on a thread of its own, in this process, and never
+    /// returns: the process ends when it is killed or signalled (SIGTERM, SIGINT), as Python's.
+    /// Python: serve_forever().
+    [[noreturn]] void serve_forever();
+
+    /// Moves the server; the moved-from object may only be destroyed.
+    ManagerServer(ManagerServer&&) noexcept;
+    /// Stops listening (if serve_forever() was never called).
+    ~ManagerServer();
+
+private:
+    friend class Manager;
+    ManagerServer(std::unique_ptr<connection::Listener> listener, std::string authkey);
+    std::unique_ptr<connection::Listener> listener_;
+    std::string authkey_;
+};
+
 /// A server process holding shared objects, and the factory of their proxies. Python:
-/// multiprocessing.Manager() (a started SyncManager), and BaseManager(address, authkey).connect()
-/// as Manager::connect.
+/// multiprocessing.Manager() (a started SyncManager); SyncManager(address, authkey) not started
+/// yet, with start(), connect() and get_server(), as Manager(options, not_started); and
+/// BaseManager(address, authkey).connect() as Manager::connect.
 ///
-/// Errors: the constructor throws StartError when the server does not start (the address is in
-/// use: its OSError's text), the factories EOFError when the manager is gone and StateError after
-/// shutdown(). Thread safety: one thread at a time. Cost: a process, and one thread in it per
-/// connection (one per thread of each process that has used a proxy).
+/// Errors: the constructor and start() throw StartError when the server does not start (the
+/// address is in use: its OSError's text), and what the initializer threw; start() twice or after
+/// shutdown() is StateError (Python: ProcessError). The factories throw EOFError when the manager
+/// is gone, StateError before start() or connect() and after shutdown(). Thread safety: one
+/// thread at a time. Cost: a process, and one thread in it per connection (one per thread of each
+/// process that has used a proxy).
 class Manager {
 public:
-    /// Starts a manager with the default options. Python: Manager().
+    /// Starts a manager with the default options. Python: Manager(), or `with Manager() as m`
+    /// (the destructor shuts it down, as leaving the block).
     Manager();
     /// Starts a manager. Python: BaseManager(address, authkey).start().
     explicit Manager(ManagerOptions options);
+    /// A manager not started yet: start(), connect() or get_server() comes next. Python:
+    /// SyncManager(address, authkey). No address: start() picks an abstract Unix name of its own;
+    /// no authkey: 32 random bytes, drawn now.
+    Manager(ManagerOptions options, NotStarted);
+    /// Manager(ManagerOptions{}, not_started). Python: SyncManager().
+    explicit Manager(NotStarted);
+
+    /// Starts the server process of a Manager made with not_started, which runs `initializer`
+    /// before it serves (empty: nothing). Python: start(initializer, initargs). The
+    /// initializer's exception is rethrown here; StateError when started (or connected) already
+    /// or shut down; std::invalid_argument for an initializer whose arguments hold descriptors
+    /// (shared memory objects: pass them through a proxy instead).
+    void start(const Call& initializer = {});
+    /// start(mproc::call(initializer, initargs...)). Python: start(initializer, initargs).
+    template <class F, class... Args>
+    void start(F initializer, Args&&... initargs) {
+        start(mproc::call(initializer, std::forward<Args>(initargs)...));
+    }
+    /// Makes this Manager, made with not_started, a client of the manager serving at its
+    /// options' address with their authkey (Python: connect()): as Manager::connect. StateError
+    /// when started already, shut down, or made with no address.
+    void connect();
     /// A client of a manager running elsewhere (another program, or host): checks it can be
     /// reached with this authkey, but owns nothing (shutdown() only forgets it). OSError-based
     /// EOFError when nobody serves there, AuthenticationError for a wrong key. Python:
@@ -553,8 +621,13 @@ public:
     const connection::Address& address() const;
     /// The key its clients use. Python: the authkey given, or the process's.
     const std::string& authkey() const;
-    /// The server's pid; nothing for a connected client or after shutdown().
+    /// The server's pid; nothing for a connected client, before start() or after shutdown().
     std::optional<int> pid() const;
+    /// A server of this manager, made with not_started, to run in the calling process; it listens
+    /// at the options' address (none: an abstract Unix name of its own) with their authkey.
+    /// StateError when started, connected or shut down; StartError when it cannot listen. Python:
+    /// get_server() (then server.serve_forever()).
+    [[nodiscard]] ManagerServer get_server() const;
 
     /// A handle on this manager whose factories give the object called `name`: the first call
     /// with a name creates it from its arguments, every later one (from any client, here or on
@@ -620,6 +693,12 @@ public:
     SemaphoreProxy BoundedSemaphore(std::int64_t value = 1);
     /// Python: manager.Condition() (over a reentrant lock of its own).
     ConditionProxy Condition();
+    /// A condition over `lock`, which it shares: holding the lock is holding the condition, and
+    /// wait() releases it. Python: manager.Condition(manager.Lock()). std::invalid_argument when
+    /// the lock is another manager's.
+    ConditionProxy Condition(const LockProxy& lock);
+    /// The same over a reentrant lock. Python: manager.Condition(manager.RLock()).
+    ConditionProxy Condition(const RLockProxy& lock);
     /// Python: manager.Event().
     EventProxy Event();
     /// Python: manager.Namespace().
@@ -627,7 +706,6 @@ public:
 
 private:
     struct Server;
-    Manager(std::unique_ptr<Server> server, std::shared_ptr<detail::manager::Client> client);
     template <class Proxy, class Init>
     Proxy make_of_type(const std::string& type, const Init& init) {
         return detail::manager::ProxyAccess::make<Proxy>(detail::manager::create(client_shared(), type, init, name_));
@@ -638,7 +716,13 @@ private:
         return make_of_type<Proxy>(detail::manager::served_type_name<Served>(), init);
     }
     const std::shared_ptr<detail::manager::Client>& client_shared() const;
+    // StateError unless this Manager was made with not_started and has not started since.
+    void check_not_started(const char* what) const;
+    ConditionProxy condition_over(const AcquirerProxy& lock);
 
+    enum class State { initial, started, shut_down };
+    State state_ = State::started;
+    ManagerOptions options_;  // what start(), connect() and get_server() use
     std::unique_ptr<Server> server_;
     std::shared_ptr<detail::manager::Client> client_;
     std::string name_;  // a handle from named(): the name its factories ask for

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include <mproc/detail/message_queue.hpp>
+#include <mproc/detail/queue_readiness.hpp>
 #include <mproc/detail/shared_block.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/queue.hpp>
@@ -147,6 +148,12 @@ private:
             throw StateError(std::string("mproc::Connection::") + operation + ": this end of a one-way pipe cannot " +
                              operation);
         return *local_;
+    }
+
+    // What mproc::connection::wait() watches.
+    friend detail::QueueReadiness wait_readiness(const Connection& connection) {
+        auto& local = connection.usable(connection.local_ && connection.local_->readable, "wait");
+        return {&local.incoming, &detail::peer_open, &local};
     }
 
     bool poll_until(const detail::Deadline& deadline) {

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include <mproc/detail/message_queue.hpp>
+#include <mproc/detail/queue_readiness.hpp>
 #include <mproc/detail/shared_block.hpp>
 #include <mproc/errors.hpp>
 #include <mproc/serialize.hpp>
@@ -140,6 +141,9 @@ public:
         if (local_) *local_ = QueueLocal{};
     }
     bool closed() const noexcept { return !local_ || !local_->queue; }
+
+    // What mproc::connection::wait() watches.
+    friend QueueReadiness wait_readiness(const QueueBase& queue) { return {&queue.queue()}; }
 
 protected:
     QueueBase() = default;
@@ -271,6 +275,9 @@ public:
     using Base::close;
     using Base::closed;
     using Base::empty;
+
+    // What mproc::connection::wait() watches (the base's is private here).
+    friend detail::QueueReadiness wait_readiness(const SimpleQueue& queue) { return {&queue.queue()}; }
 
 private:
     struct Decoding {};

@@ -32,17 +32,35 @@ std::string random_authkey() {
 
 Manager::Manager() : Manager(ManagerOptions{}) {}
 
-Manager::Manager(ManagerOptions options) {
-    std::string authkey = options.authkey ? *options.authkey : random_authkey();
+Manager::Manager(ManagerOptions options) : Manager(std::move(options), not_started) { start(); }
+
+Manager::Manager(NotStarted) : Manager(ManagerOptions{}, not_started) {}
+
+Manager::Manager(ManagerOptions options, NotStarted) : state_(State::initial), options_(std::move(options)) {
+    if (!options_.authkey) options_.authkey = random_authkey();
+}
+
+void Manager::check_not_started(const char* what) const {
+    if (state_ == State::started) throw StateError(std::string("mproc::Manager::") + what + ": started or connected already");
+    if (state_ == State::shut_down) throw StateError(std::string("mproc::Manager::") + what + ": the Manager has shut down");
+}
+
+void Manager::start(const Call& initializer) {
+    check_not_started("start");
+    if (initializer.fds() && !initializer.fds()->empty())
+        throw std::invalid_argument(
+            "mproc::Manager::start: the initializer's arguments hold descriptors (shared memory objects); "
+            "pass them through a manager's proxy instead");
+    const std::string& authkey = *options_.authkey;
     ms::ServerAddress where;
-    if (options.address) where = ms::from_address(*options.address);
+    if (options_.address) where = ms::from_address(*options_.address);
     auto [mine, theirs] = connection::Pipe();
     ProcessOptions process_options;
     process_options.name = "SyncManager";
     process_options.daemon = true;
-    process_options.start_method = options.start_method;
-    auto server = std::make_unique<Server>(
-        Server{Process(std::move(process_options), &ms::serve, theirs, std::move(where), authkey), mine});
+    process_options.start_method = options_.start_method;
+    auto server = std::make_unique<Server>(Server{
+        Process(std::move(process_options), &ms::serve, theirs, std::move(where), authkey, initializer.packed()), mine});
     server->process.start();
     theirs.close();
     std::vector<std::byte> ready;
@@ -53,6 +71,10 @@ Manager::Manager(ManagerOptions options) {
         throw StartError(std::string("mproc: the manager's server ended before it listened (") + e.what() + ")");
     }
     Reader in(ready);
+    if (in.read_value<bool>()) {  // the initializer threw: its exception, as it is
+        server->process.join();
+        (void)detail::unpack_reply<std::monostate>(in);
+    }
     ms::ServerAddress listening;
     try {
         listening = detail::unpack_reply<ms::ServerAddress>(in);
@@ -62,15 +84,45 @@ Manager::Manager(ManagerOptions options) {
     }
     client_ = detail::manager::Client::of(ms::to_address(listening), authkey);
     server_ = std::move(server);
+    state_ = State::started;
 }
 
-Manager::Manager(std::unique_ptr<Server> server, std::shared_ptr<detail::manager::Client> client)
-    : server_(std::move(server)), client_(std::move(client)) {}
+void Manager::connect() {
+    check_not_started("connect");
+    if (!options_.address) throw StateError("mproc::Manager::connect: the Manager was made with no address");
+    auto client = detail::manager::Client::of(*options_.address, *options_.authkey);
+    client->check();
+    client_ = std::move(client);
+    state_ = State::started;
+}
+
+ManagerServer Manager::get_server() const {
+    check_not_started("get_server");
+    ms::ServerAddress where;
+    if (options_.address) where = ms::from_address(*options_.address);
+    try {
+        return ManagerServer(ms::listen(where, *options_.authkey), *options_.authkey);
+    } catch (const Error& e) {
+        throw StartError(std::string("mproc: the manager's server could not listen: ") + e.what());
+    }
+}
+
+ManagerServer::ManagerServer(std::unique_ptr<connection::Listener> listener, std::string authkey)
+    : listener_(std::move(listener)), authkey_(std::move(authkey)) {}
+ManagerServer::ManagerServer(ManagerServer&&) noexcept = default;
+ManagerServer::~ManagerServer() = default;
+
+const connection::Address& ManagerServer::address() const { return listener_->address(); }
+
+void ManagerServer::serve_forever() { ms::serve_forever(*listener_); }
 
 Manager Manager::connect(const connection::Address& address, const std::string& authkey) {
     auto client = detail::manager::Client::of(address, authkey);
     client->check();
-    return Manager(nullptr, std::move(client));
+    Manager manager(ManagerOptions{.address = address, .authkey = authkey}, not_started);
+    manager.client_ = std::move(client);
+    manager.state_ = State::started;
+    return manager;
 }
 
 Manager::Manager(Manager&&) noexcept = default;
@@ -78,6 +130,8 @@ Manager::Manager(Manager&&) noexcept = default;
 Manager& Manager::operator=(Manager&& other) noexcept {
     if (this != &other) {
         shutdown();
+        state_ = other.state_;
+        options_ = std::move(other.options_);
         server_ = std::move(other.server_);
         client_ = std::move(other.client_);
         name_ = std::move(other.name_);
@@ -88,7 +142,9 @@ Manager& Manager::operator=(Manager&& other) noexcept {
 Manager Manager::named(std::string name) const {
     if (name.empty() || name.size() > detail::manager::max_name_bytes)
         throw std::invalid_argument("mproc::Manager::named: a name of 1 to 512 bytes");
-    Manager view(nullptr, client_shared());
+    Manager view(ManagerOptions{.address = address(), .authkey = authkey()}, not_started);
+    view.client_ = client_shared();
+    view.state_ = State::started;
     view.name_ = std::move(name);
     return view;
 }
@@ -96,7 +152,8 @@ Manager Manager::named(std::string name) const {
 Manager::~Manager() { shutdown(); }
 
 void Manager::shutdown() noexcept {
-    if (!client_) return;
+    if (state_ == State::shut_down) return;
+    state_ = State::shut_down;
     client_.reset();
     if (!server_) return;
     std::unique_ptr<Server> server = std::move(server_);
@@ -116,8 +173,15 @@ void Manager::shutdown() noexcept {
     }
 }
 
-const connection::Address& Manager::address() const { return client_shared()->address(); }
-const std::string& Manager::authkey() const { return client_shared()->authkey(); }
+const connection::Address& Manager::address() const {
+    if (state_ == State::initial && options_.address) return *options_.address;
+    return client_shared()->address();
+}
+
+const std::string& Manager::authkey() const {
+    if (state_ == State::initial) return *options_.authkey;
+    return client_shared()->authkey();
+}
 
 std::optional<int> Manager::pid() const {
     if (!server_) return std::nullopt;
@@ -125,6 +189,8 @@ std::optional<int> Manager::pid() const {
 }
 
 const std::shared_ptr<detail::manager::Client>& Manager::client_shared() const {
+    if (state_ == State::initial)
+        throw StateError("mproc: the Manager is not started (start() or connect() it first)");
     if (!client_) throw StateError("mproc: the Manager was shut down");
     return client_;
 }
@@ -143,7 +209,17 @@ SemaphoreProxy Manager::BoundedSemaphore(std::int64_t value) {
                                       std::pair<std::int64_t, std::optional<std::int64_t>>(value, value));
 }
 ConditionProxy Manager::Condition() {
-    return make_of_type<ConditionProxy>(std::string(ms::condition_type), std::monostate{});
+    return make_of_type<ConditionProxy>(std::string(ms::condition_type), std::optional<detail::manager::ObjectId>());
+}
+ConditionProxy Manager::Condition(const LockProxy& lock) { return condition_over(lock); }
+ConditionProxy Manager::Condition(const RLockProxy& lock) { return condition_over(lock); }
+
+ConditionProxy Manager::condition_over(const AcquirerProxy& lock) {
+    // Python's server finds the lock among its own objects by its token's address; a lock of
+    // another manager would be a proxy there, which a Condition cannot share.
+    if (lock.address() != address() || detail::manager::ProxyAccess::core(lock).client().authkey() != authkey())
+        throw std::invalid_argument("mproc::Manager::Condition(lock): the lock belongs to another manager");
+    return make_of_type<ConditionProxy>(std::string(ms::condition_type), std::optional(lock.id()));
 }
 EventProxy Manager::Event() { return make_of_type<EventProxy>(std::string(ms::event_type), std::monostate{}); }
 NamespaceProxy Manager::Namespace() {

@@ -41,47 +41,64 @@ void serve_connection(const std::shared_ptr<Objects>& objects, connection::Conne
 
 }  // namespace
 
-void serve(connection::Connection owner, ServerAddress where, std::string authkey) {
+std::unique_ptr<connection::Listener> listen(const ServerAddress& where, const std::string& authkey) {
+    connection::ListenerOptions options;
+    options.backlog = 128;
+    if (authkey.empty())
+        options.authkey = connection::no_authkey;
+    else
+        options.authkey = authkey;
+    if (where.place.empty() && !where.tcp) return std::make_unique<connection::Listener>(std::move(options));
+    return std::make_unique<connection::Listener>(to_address(where), std::move(options));
+}
+
+void serve_forever(connection::Listener& listener) {
     register_sync_objects();
+    auto objects = std::make_shared<Objects>();
+    for (;;) {
+        connection::Connection connection;
+        try {
+            connection = listener.accept();
+        } catch (const AuthenticationError&) {
+            continue;  // a client without the key: refused, the others go on
+        } catch (const Error&) {
+            continue;  // a client gone during its handshake
+        }
+        std::thread(serve_connection, objects, std::move(connection)).detach();
+    }
+}
+
+void serve(connection::Connection owner, ServerAddress where, std::string authkey, std::vector<std::byte> initializer) {
     std::vector<std::byte> ready;
     Writer out(ready);
+    out.write_value(false);  // the initializer did not throw
+    if (!initializer.empty()) {
+        Reader call(initializer);
+        std::vector<std::byte> reply;
+        Writer reply_out(reply);
+        detail::run_packed_call(call, reply_out);
+        if (Reader status(reply); status.read_value<detail::ReplyStatus>() != detail::ReplyStatus::value) {
+            out.truncate(0);
+            out.write_value(true);
+            out.write(reply.data(), reply.size());
+            owner.send_bytes(ready);
+            std::_Exit(1);
+        }
+    }
     std::unique_ptr<connection::Listener> listener;
     try {
-        connection::ListenerOptions options;
-        options.backlog = 128;
-        if (authkey.empty())
-            options.authkey = connection::no_authkey;
-        else
-            options.authkey = authkey;
-        if (where.place.empty() && !where.tcp) {
-            listener = std::make_unique<connection::Listener>(std::move(options));
-        } else {
-            listener = std::make_unique<connection::Listener>(to_address(where), std::move(options));
-        }
+        listener = listen(where, authkey);
         out.write_value(detail::ReplyStatus::value);
         encode(out, from_address(listener->address()));
     } catch (...) {
-        out.truncate(0);
+        out.truncate(sizeof(bool));
         detail::encode_current_exception(out);
         owner.send_bytes(ready);
         std::_Exit(1);
     }
     owner.send_bytes(ready);
 
-    auto objects = std::make_shared<Objects>();
-    std::thread([&listener, objects] {
-        for (;;) {
-            connection::Connection connection;
-            try {
-                connection = listener->accept();
-            } catch (const AuthenticationError&) {
-                continue;  // a client without the key: refused, the others go on
-            } catch (const Error&) {
-                continue;  // a client gone during its handshake
-            }
-            std::thread(serve_connection, objects, std::move(connection)).detach();
-        }
-    }).detach();
+    std::thread([&listener] { serve_forever(*listener); }).detach();
 
     try {
         (void)owner.recv_bytes();  // shutdown, or the owner's end closed

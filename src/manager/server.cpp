@@ -46,16 +46,20 @@ void Objects::run(Session& session, const Request& request, Writer& reply) {
             if (!type || (allow_ && !allow_(*type)))
                 throw std::invalid_argument("mproc: the manager has no type registered as '" + request.type +
                                             "' (both programs must be built from the same sources)");
-            const auto make_entry = [&](std::uint64_t references) {
+            // `held`: whether this thread holds mutex_ (a named object is made under it).
+            const auto make_entry = [&](std::uint64_t references, bool held) {
                 Reader in(request.arguments);
                 auto entry = std::make_shared<Entry>();
-                entry->object = type->create(in);
+                entry->object = type->create(in, [this, held](ObjectId id) {
+                    const std::shared_ptr<Entry> found = held ? find_held(id) : find(id);
+                    return detail::manager::HeldObject{found->object, found->type->name};
+                });
                 entry->type = type;
                 entry->references = references;
                 return entry;
             };
             std::shared_ptr<Entry> created;
-            if (request.op == Op::create) created = make_entry(1);
+            if (request.op == Op::create) created = make_entry(1, false);
             std::lock_guard lock(mutex_);  // a named object is created once, by whoever asks first
             ObjectId id = 0;
             if (request.op == Op::share) {
@@ -67,7 +71,7 @@ void Objects::run(Session& session, const Request& request, Writer& reply) {
                                                     entry.type->name + "', not a '" + request.type + "'");
                     ++entry.references;
                 } else {
-                    created = make_entry(2);  // the server's own reference and the caller's
+                    created = make_entry(2, true);  // the server's own reference and the caller's
                 }
             }
             if (created) {
@@ -127,6 +131,10 @@ void Objects::run(Session& session, const Request& request, Writer& reply) {
 
 std::shared_ptr<Objects::Entry> Objects::find(ObjectId id) const {
     std::lock_guard lock(mutex_);
+    return find_held(id);
+}
+
+std::shared_ptr<Objects::Entry> Objects::find_held(ObjectId id) const {
     const auto found = entries_.find(id);
     if (found == entries_.end())
         throw std::out_of_range("mproc: the manager holds no object " + std::to_string(id));

@@ -59,6 +59,7 @@ private:
 
     void run(Session& session, const detail::manager::Request& request, Writer& reply);
     std::shared_ptr<Entry> find(ObjectId id) const;
+    std::shared_ptr<Entry> find_held(ObjectId id) const;  // with mutex_ held
     // Drops `count` references to `id`; with its last, moves the object to `dropped`, to be
     // destroyed once mutex_ is released (an object holding proxies sends decrefs to this server).
     // Called with mutex_ held.

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -24,6 +25,7 @@ namespace {
 using detail::manager::Caller;
 using detail::manager::deadline_after;
 using detail::manager::MethodTable;
+using detail::manager::ObjectId;
 using detail::manager::wait_for_caller;
 
 // An optional<double> timeout that is not given with blocking = false means "do not wait".
@@ -31,40 +33,64 @@ std::optional<double> effective_timeout(bool blocking, std::optional<double> tim
     return blocking ? timeout : std::optional<double>(0.0);
 }
 
-struct LockObject {
+// What a Condition needs of the lock it is over (its own RLock, or a Lock or RLock it was given,
+// as Python's threading.Condition(lock)). The Condition waits under the lock's mutex.
+struct ConditionLock {
+    std::mutex mutex;
+
+    virtual ~ConditionLock() = default;
+    virtual bool acquire(const Caller& caller, bool blocking, std::optional<double> timeout) = 0;
+    virtual void release(const Caller& caller) = 0;
+    virtual void client_gone(std::uint64_t client) = 0;
+    // With `mutex` held: whether `caller` may wait and notify (Python's Condition._is_owned: a
+    // Lock held by anyone, an RLock held by the caller).
+    virtual bool held_by(const Caller& caller) const = 0;
+    // With `mutex` held: releases it however many times it is held; what restore() takes.
+    virtual std::uint64_t release_all() = 0;
+    // With `mutex` held: takes it again as release_all() found it, waiting as long as it takes.
+    virtual void restore(const Caller& caller, std::unique_lock<std::mutex>& lock, std::uint64_t saved) = 0;
+};
+
+struct LockObject final : ConditionLock {
     using Init = std::monostate;
     static constexpr bool serialized = false;
-    std::mutex mutex;
     std::condition_variable released;
     bool locked = false;
     std::uint64_t holder = 0;  // the client that locked it
 
     explicit LockObject(Init) {}
-    bool acquire(const Caller& caller, bool blocking, std::optional<double> timeout) {
+    bool acquire(const Caller& caller, bool blocking, std::optional<double> timeout) override {
         std::unique_lock lock(mutex);
-        if (!wait_for_caller(caller, released, lock, deadline_after(effective_timeout(blocking, timeout)),
-                             [&] { return !locked; }))
-            return false;
+        return take(caller, lock, deadline_after(effective_timeout(blocking, timeout)));
+    }
+    bool take(const Caller& caller, std::unique_lock<std::mutex>& lock,
+              std::optional<std::chrono::steady_clock::time_point> deadline) {
+        if (!wait_for_caller(caller, released, lock, deadline, [&] { return !locked; })) return false;
         locked = true;
         holder = caller.client;
         return true;
     }
-    void release() {
+    void release(const Caller&) override {
         std::lock_guard lock(mutex);
         if (!locked) throw StateError("mproc: release unlocked lock");
-        locked = false;
-        released.notify_one();
+        release_all();
     }
     bool is_locked() {
         std::lock_guard lock(mutex);
         return locked;
     }
-    void client_gone(std::uint64_t client) {
+    void client_gone(std::uint64_t client) override {
         std::lock_guard lock(mutex);
-        if (locked && holder == client) {
-            locked = false;
-            released.notify_one();
-        }
+        if (locked && holder == client) release_all();
+    }
+    bool held_by(const Caller&) const override { return locked; }
+    std::uint64_t release_all() override {
+        locked = false;
+        released.notify_one();
+        return 1;
+    }
+    void restore(const Caller& caller, std::unique_lock<std::mutex>& lock, std::uint64_t) override {
+        (void)take(caller, lock, std::nullopt);
     }
     static void describe(MethodTable<LockObject>& t) {
         t.add("acquire", &LockObject::acquire);
@@ -73,7 +99,7 @@ struct LockObject {
     }
 };
 
-// An owner (client and thread) and a count: what RLock is, and what Condition holds.
+// An owner (client and thread) and a count: what RLock is.
 struct Reentrant {
     std::uint64_t client = 0;
     std::uint64_t thread = 0;
@@ -104,32 +130,39 @@ struct Reentrant {
     }
 };
 
-struct RLockObject {
+struct RLockObject final : ConditionLock {
     using Init = std::monostate;
     static constexpr bool serialized = false;
-    std::mutex mutex;
     std::condition_variable changed;
     Reentrant owner;
 
     explicit RLockObject(Init) {}
-    bool acquire(const Caller& caller, bool blocking, std::optional<double> timeout) {
+    bool acquire(const Caller& caller, bool blocking, std::optional<double> timeout) override {
         std::unique_lock lock(mutex);
         return owner.acquire(caller, changed, lock, deadline_after(effective_timeout(blocking, timeout)));
     }
-    void release(const Caller& caller) {
+    void release(const Caller& caller) override {
         std::lock_guard lock(mutex);
         owner.release(caller, changed);
     }
-    void client_gone(std::uint64_t client) {
+    void client_gone(std::uint64_t client) override {
         std::lock_guard lock(mutex);
         owner.client_gone(client, changed);
     }
-    template <class S>
-    static void describe_lock(MethodTable<S>& t) {
+    bool held_by(const Caller& caller) const override { return owner.owned_by(caller); }
+    std::uint64_t release_all() override {
+        const std::uint64_t count = owner.count;
+        owner.count = 0;
+        changed.notify_all();
+        return count;
+    }
+    void restore(const Caller& caller, std::unique_lock<std::mutex>& lock, std::uint64_t saved) override {
+        (void)owner.acquire(caller, changed, lock, std::nullopt, saved);
+    }
+    static void describe(MethodTable<RLockObject>& t) {
         t.add("acquire", &RLockObject::acquire);
         t.add("release", &RLockObject::release);
     }
-    static void describe(MethodTable<RLockObject>& t) { describe_lock(t); }
 };
 
 struct SemaphoreObject {
@@ -203,32 +236,54 @@ struct EventObject {
     }
 };
 
-// Python's threading.Condition over its own RLock.
-struct ConditionObject : RLockObject {
-    std::list<bool> waiters;  // each waiter's "notified", oldest first
+// Python's threading.Condition, over an RLock of its own or over the Lock or RLock it is given.
+struct ConditionObject {
+    using Init = std::optional<ObjectId>;  // the lock it is over; none: an RLock of its own
+    static constexpr bool serialized = false;
+    std::shared_ptr<ConditionLock> lock;  // shared with the lock's own proxies, when given
+    std::condition_variable notified_changed;
+    std::list<bool> waiters;  // each waiter's "notified", oldest first; under lock->mutex
 
-    explicit ConditionObject(Init init) : RLockObject(init) {}
+    ConditionObject(Init init, const detail::manager::FindObject& find) {
+        if (!init) {
+            lock = std::make_shared<RLockObject>(std::monostate{});
+            return;
+        }
+        const detail::manager::HeldObject held = find(*init);
+        if (held.type == lock_type)
+            lock = std::static_pointer_cast<LockObject>(held.object);
+        else if (held.type == rlock_type)
+            lock = std::static_pointer_cast<RLockObject>(held.object);
+        else
+            throw std::invalid_argument("mproc: a manager's Condition is over a Lock or an RLock, not a '" +
+                                        std::string(held.type) + "'");
+    }
+    bool acquire(const Caller& caller, bool blocking, std::optional<double> timeout) {
+        return lock->acquire(caller, blocking, timeout);
+    }
+    void release(const Caller& caller) { lock->release(caller); }
+    // A lock it was given is told by the server too, while the lock's proxies live: releasing
+    // for a client gone twice changes nothing.
+    void client_gone(std::uint64_t client) { lock->client_gone(client); }
     bool wait(const Caller& caller, std::optional<double> timeout) {
-        std::unique_lock lock(mutex);
-        if (!owner.owned_by(caller)) throw StateError("mproc: cannot wait on un-acquired lock");
-        const std::uint64_t count = owner.count;
-        owner.count = 0;
-        changed.notify_all();
+        std::unique_lock held(lock->mutex);
+        if (!lock->held_by(caller)) throw StateError("mproc: cannot wait on un-acquired lock");
+        const std::uint64_t saved = lock->release_all();
         const auto me = waiters.insert(waiters.end(), false);
         bool notified = false;
         try {
-            notified = wait_for_caller(caller, changed, lock, deadline_after(timeout), [&] { return *me; });
+            notified = wait_for_caller(caller, notified_changed, held, deadline_after(timeout), [&] { return *me; });
         } catch (...) {
             waiters.erase(me);
             throw;
         }
         waiters.erase(me);
-        owner.acquire(caller, changed, lock, std::nullopt, count);
+        lock->restore(caller, held, saved);
         return notified;
     }
     void notify(const Caller& caller, std::uint64_t n) {
-        std::lock_guard lock(mutex);
-        if (!owner.owned_by(caller)) throw StateError("mproc: cannot notify on un-acquired lock");
+        std::lock_guard held(lock->mutex);
+        if (!lock->held_by(caller)) throw StateError("mproc: cannot notify on un-acquired lock");
         for (bool& notified : waiters) {
             if (n == 0) break;
             if (!notified) {
@@ -236,11 +291,12 @@ struct ConditionObject : RLockObject {
                 --n;
             }
         }
-        changed.notify_all();
+        notified_changed.notify_all();
     }
     void notify_all(const Caller& caller) { notify(caller, UINT64_MAX); }
     static void describe(MethodTable<ConditionObject>& t) {
-        describe_lock(t);
+        t.add("acquire", &ConditionObject::acquire);
+        t.add("release", &ConditionObject::release);
         t.add("wait", &ConditionObject::wait);
         t.add("notify", &ConditionObject::notify);
         t.add("notify_all", &ConditionObject::notify_all);

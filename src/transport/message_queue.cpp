@@ -484,6 +484,8 @@ MessageQueue::Status MessageQueue::wait_readable(const Deadline& deadline, WaitH
     }
 }
 
+void MessageQueue::wake_readers() const noexcept { os::futex_wake(control_->puts); }
+
 std::size_t MessageQueue::qsize() const noexcept {
     // An item may be taken before its producer has counted it: never below zero.
     return static_cast<std::size_t>(std::max(difference(control_->puts.load(), control_->gets.load()), 0));

@@ -14,6 +14,8 @@
 //   static constexpr bool serialized = ...;        true: the server runs one call at a time on an
 //                                                  object (containers); false: S synchronizes
 //                                                  itself (locks, queues, whose calls block)
+// (or S(Init, const FindObject&), for an object made over another one the server holds: a
+// Condition over a Lock),
 // and optionally `void client_gone(std::uint64_t client)`, called when every connection of a
 // client process has closed (a Lock it held is released).
 // A method may take `const Caller&` first: who calls it.
@@ -78,10 +80,18 @@ inline std::optional<std::chrono::steady_clock::time_point> deadline_after(std::
 // value (after ReplyStatus::value) to `reply`. Throws what the method throws.
 using MethodFunction = std::function<void(void* object, const Caller& caller, Reader& arguments, Writer& reply)>;
 
+// An object the server holds, and the name of its type.
+struct HeldObject {
+    std::shared_ptr<void> object;
+    std::string_view type;
+};
+// The object the server holds under an id; std::out_of_range when it holds none.
+using FindObject = std::function<HeldObject(ObjectId id)>;
+
 struct ServedType {
     std::string name;
     bool serialized = true;
-    std::function<std::shared_ptr<void>(Reader& init)> create;
+    std::function<std::shared_ptr<void>(Reader& init, const FindObject& find)> create;
     std::map<std::string, MethodFunction, std::less<>> methods;
     std::function<void(void* object, std::uint64_t client)> client_gone;  // may be empty
 };
@@ -147,10 +157,13 @@ bool register_served(std::string name = served_type_name<S>()) {
     ServedType type;
     type.name = std::move(name);
     type.serialized = S::serialized;
-    type.create = [](Reader& in) -> std::shared_ptr<void> {
+    type.create = [](Reader& in, const FindObject& find) -> std::shared_ptr<void> {
         auto init = decode<typename S::Init>(in);
         if (!in.at_end()) in.fail("bytes left after the initial value");
-        return std::make_shared<S>(std::move(init));
+        if constexpr (std::is_constructible_v<S, typename S::Init, const FindObject&>)
+            return std::make_shared<S>(std::move(init), find);
+        else
+            return std::make_shared<S>(std::move(init));
     };
     if constexpr (requires(S& s, std::uint64_t client) { s.client_gone(client); })
         type.client_gone = [](void* object, std::uint64_t client) { static_cast<S*>(object)->client_gone(client); };

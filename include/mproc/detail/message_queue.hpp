@@ -107,6 +107,9 @@ public:
     Status get(std::vector<std::byte>& message, const Deadline& deadline, WaitHook hook = {});
     // Waits until the queue is not empty, without taking anything.
     Status wait_readable(const Deadline& deadline, WaitHook hook = {});
+    // Wakes every get() and wait_readable() asleep on it, to look at their hooks again (a
+    // watcher of connection::wait() told to stop). They go back to sleep if nothing changed.
+    void wake_readers() const noexcept;
 
     std::size_t qsize() const noexcept;
     std::uint64_t maxsize() const noexcept;
