@@ -59,6 +59,8 @@ bool settle(MutexState& mutex, os::RobustMutex::Outcome outcome, bool waits_for_
     return false;
 }
 
+[[noreturn]] void throw_not_held() { throw StateError("mproc: release of a lock this thread does not hold"); }
+
 constexpr int lock_spin_checks = 8;
 constexpr int pauses_between_lock_checks = 256;
 
@@ -119,10 +121,12 @@ bool mutex_try_lock(MutexState& mutex) {
 
 void mutex_unlock(MutexState& mutex) {
     os::RobustMutex native_mutex = native(mutex);
-    if (!native_mutex.held_by_this_thread())
-        throw StateError("mproc: release of a lock this thread does not hold");
-    if (mutex.recursive && --mutex.recursion > 0) return;
-    or_throw(native_mutex.unlock());
+    if (mutex.recursive) {
+        if (!native_mutex.held_by_this_thread()) throw_not_held();
+        if (--mutex.recursion > 0) return;
+    }
+    // Fails (EPERM) only when this thread does not hold it: one look at the word instead of two.
+    if (!native_mutex.unlock()) throw_not_held();
 }
 
 std::uint32_t mutex_unlock_all(MutexState& mutex) {
