@@ -26,13 +26,13 @@ os::RobustMutex native(const MutexState& mutex) noexcept {
     return os::RobustMutex(const_cast<std::byte*>(mutex.native));
 }
 
-// The mutex is consistent already (os::RobustMutex clears the mark of a dead holder as it takes
-// it): whatever the caller does with the exception, it stays usable.
 // A newly taken mutex is held once.
 void count_first_level(MutexState& mutex) noexcept {
     if (mutex.recursive) mutex.recursion = 1;
 }
 
+// The mutex is consistent already (os::RobustMutex clears the mark of a dead holder as it takes
+// it): whatever the caller does with the exception, it stays usable.
 [[noreturn]] void owner_died(MutexState& mutex) {
     count_first_level(mutex);
     throw OwnerDied(

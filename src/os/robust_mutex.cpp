@@ -27,7 +27,7 @@ constexpr long futex_offset = -static_cast<long>(offsetof(pthread_mutex_t, __dat
 static_assert(offsetof(pthread_mutex_t, __data.__lock) == 0 && sizeof(pthread_mutex_t) == RobustMutex::native_size &&
                   offsetof(pthread_mutex_t, __data.__list.__prev) + sizeof(void*) ==
                       offsetof(pthread_mutex_t, __data.__list.__next),
-              "RobustMutex lays itself out as glibc's pthread_mutex_t on 64-bit Linux: adapt State elsewhere");
+              "RobustMutex::State copies the layout of glibc's pthread_mutex_t on 64-bit Linux: match it on this platform");
 
 // Looks up this thread's robust list once: the one glibc registered, with the offset our layout
 // needs.

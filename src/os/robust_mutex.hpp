@@ -42,7 +42,10 @@
 #endif
 #ifdef MPROC_ROBUST_MUTEX_TSAN
 // ThreadSanitizer cannot see a mutex made of atomics: told through these, it knows what the
-// mutex protects, instead of reporting races on every shared object.
+// mutex protects, instead of reporting races on every shared object. Its interface cannot say
+// that a holder died: a thread of this process that exits holding the mutex stays its holder for
+// ThreadSanitizer, which reports the next lock as a double lock (a dead holder process is not
+// one of its threads, and goes unnoticed).
 #include <sanitizer/tsan_interface.h>
 #endif
 
