@@ -24,6 +24,7 @@
 #include <linux/futex.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
