@@ -2,13 +2,17 @@
 // Python semantics, std guard compatibility, timeouts, dead holders, and how they travel.
 #include <mproc/sync.hpp>
 
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -148,6 +152,156 @@ TEST(Lock, HolderThatExitsWithoutReleasingIsReportedToo) {
     EXPECT_EQ(mproc::test::run_child([](mproc::Lock l) { l.acquire(); }, lock), 0);
     EXPECT_THROW((void)lock.acquire(1s), mproc::OwnerDied);
     lock.release();
+}
+
+TEST(Lock, HolderThreadThatExitsWithoutReleasingIsReportedAsOwnerDied) {
+    mproc::Lock lock;
+    mproc::RLock rlock;
+    std::thread([&] {
+        lock.acquire();
+        rlock.acquire();
+        rlock.acquire();
+    }).join();
+    EXPECT_THROW((void)lock.acquire(10s), mproc::OwnerDied);
+    EXPECT_TRUE(lock.held_by_this_thread());
+    lock.release();
+    EXPECT_THROW((void)rlock.try_lock(), mproc::OwnerDied);
+    rlock.release();  // held once by this thread, whatever the dead thread's count was
+    EXPECT_FALSE(rlock.held_by_this_thread());
+    EXPECT_TRUE(lock.acquire(0s) && rlock.acquire(0s));
+    lock.release();
+    rlock.release();
+}
+
+TEST(Lock, WaiterIsWokenWithOwnerDiedWhenTheHolderIsKilled) {
+    mproc::test::LeakCheck leaks;
+    mproc::Lock lock;
+    mproc::Event held, never;
+    mproc::Process holder([](mproc::Lock l, mproc::Event h, mproc::Event n) {
+        l.acquire();
+        h.set();
+        n.wait();
+    }, lock, held, never);
+    holder.start();
+    ASSERT_TRUE(held.wait(30s));
+    std::atomic<int> outcome{0};  // 1: OwnerDied, 2: acquired without it, 3: timed out
+    std::thread waiter([&] {
+        try {
+            outcome = lock.acquire(60s) ? 2 : 3;
+        } catch (const mproc::OwnerDied&) {
+            outcome = 1;
+        }
+        if (lock.held_by_this_thread()) lock.release();
+    });
+    std::this_thread::sleep_for(100ms);  // most likely asleep on the lock by now; either way it must see the death
+    holder.kill();
+    holder.join();
+    waiter.join();
+    EXPECT_EQ(outcome.load(), 1);
+    EXPECT_TRUE(lock.acquire(0s));
+    lock.release();
+}
+
+// Under fork, the child starts as a copy of a thread that holds the lock: it must not hold it
+// (another thread id), may not release it, and its death must not count as the holder's. (Under
+// the other start methods: another process may not release it either.)
+TEST(Lock, ChildForkedWhileTheParentHoldsItDoesNotHoldIt) {
+    mproc::test::LeakCheck leaks;
+    mproc::Lock lock, other;
+    lock.acquire();
+    EXPECT_EQ(mproc::test::run_child([](mproc::Lock l, mproc::Lock o) {
+        require(!l.held_by_this_thread(), "not held by the child");
+        require(!l.try_lock() && !l.acquire(10ms), "held by the parent");
+        bool refused = false;
+        try {
+            l.release();
+        } catch (const mproc::StateError&) {
+            refused = true;
+        }
+        require(refused, "the child may not release it");
+        o.acquire();  // the child's own robust list works
+        ::raise(SIGKILL);
+    }, lock, other), -SIGKILL);
+    EXPECT_TRUE(lock.held_by_this_thread());
+    lock.release();  // no OwnerDied: the child never held it
+    EXPECT_TRUE(lock.acquire(0s));
+    lock.release();
+    EXPECT_THROW(other.acquire(), mproc::OwnerDied);
+    other.release();
+}
+
+// glibc links its robust pthread mutexes into the same per-thread list as mproc's locks, which
+// the kernel walks when a thread dies: whatever the order of locks and unlocks, every mutex still
+// held by a killed process is recovered, and no other.
+pthread_mutex_t& init_glibc_robust_mutex(mproc::RawValue<pthread_mutex_t>& storage) {
+    pthread_mutexattr_t attributes;
+    pthread_mutexattr_init(&attributes);
+    pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&storage.value(), &attributes);
+    pthread_mutexattr_destroy(&attributes);
+    return storage.value();
+}
+
+TEST(Lock, SharesTheRobustListWithGlibcRobustMutexesInAnyOrder) {
+    mproc::test::LeakCheck leaks;
+    // A plan names the mutexes to lock, in order ('a', 'b': mproc Locks; 'g', 'h': glibc robust
+    // mutexes), "-x" unlocking x; the child then kills itself.
+    const std::vector<std::string> plans = {
+        "a g",       "g a",       "a g -a",    "a g -g",       "g a -a",          "g a -g",
+        "g a h -a",  "a g b -g",  "a g b -a",  "a g b -b",     "a g -a -g b",     "a g -g -a h",
+        "a b g h -b -g", "g a h b -h -a", "a -a g -g",
+        // Relocking a released mutex follows links that a removal left behind: both a's
+        // neighbours must have been updated when b and a were removed, or g drops off the list.
+        "g a b -b -a a",
+    };
+    for (const std::string& plan : plans) {
+        SCOPED_TRACE(plan);
+        mproc::Lock a, b;
+        mproc::RawValue<pthread_mutex_t> g_storage, h_storage;
+        pthread_mutex_t& g = init_glibc_robust_mutex(g_storage);
+        pthread_mutex_t& h = init_glibc_robust_mutex(h_storage);
+        const int code = mproc::test::run_child(
+            [](std::string steps, mproc::Lock l1, mproc::Lock l2, mproc::RawValue<pthread_mutex_t> m1,
+               mproc::RawValue<pthread_mutex_t> m2) {
+                for (std::size_t i = 0; i < steps.size(); ++i) {
+                    if (steps[i] == ' ') continue;
+                    const bool unlock = steps[i] == '-';
+                    if (unlock) ++i;
+                    switch (steps[i]) {
+                        case 'a': unlock ? l1.release() : l1.lock(); break;
+                        case 'b': unlock ? l2.release() : l2.lock(); break;
+                        case 'g': require((unlock ? pthread_mutex_unlock : pthread_mutex_lock)(&m1.value()) == 0, "g"); break;
+                        case 'h': require((unlock ? pthread_mutex_unlock : pthread_mutex_lock)(&m2.value()) == 0, "h"); break;
+                    }
+                }
+                ::raise(SIGKILL);
+            },
+            plan, a, b, g_storage, h_storage);
+        ASSERT_EQ(code, -SIGKILL);
+        const auto held_at_death = [&](char name) {
+            bool held = false;
+            for (std::size_t i = 0; i < plan.size(); ++i)
+                if (plan[i] == name) held = i == 0 || plan[i - 1] != '-';
+            return held;
+        };
+        for (auto [name, lock] : {std::pair{'a', &a}, std::pair{'b', &b}}) {
+            SCOPED_TRACE(name);
+            if (held_at_death(name)) {
+                EXPECT_THROW((void)lock->acquire(0s), mproc::OwnerDied);
+            } else {
+                EXPECT_TRUE(lock->acquire(0s));
+            }
+            lock->release();
+        }
+        for (auto [name, mutex] : {std::pair{'g', &g}, std::pair{'h', &h}}) {
+            SCOPED_TRACE(name);
+            const int locked = pthread_mutex_trylock(mutex);
+            EXPECT_EQ(locked, held_at_death(name) ? EOWNERDEAD : 0);
+            if (locked == EOWNERDEAD) pthread_mutex_consistent(mutex);
+            pthread_mutex_unlock(mutex);
+        }
+    }
 }
 
 // A zero or negative timeout is a non-blocking try (Python's acquire(timeout=0)): never a block,

@@ -12,12 +12,13 @@
 // as a file descriptor) all refer to the same lock. Nothing is left behind in /dev/shm or
 // anywhere else once the processes using it are gone, however they ended.
 //
-// Lock and RLock are robust pthread mutexes and meet the Lockable and TimedLockable requirements:
-// std::lock_guard, std::unique_lock and std::scoped_lock work with them (and with Condition and
-// Semaphore, which are lockable too). A Lock and an RLock are owned by the thread that acquired
-// them: releasing one this thread does not hold throws StateError (Python allows another process
-// to release a multiprocessing.Lock; mproc does not). Acquiring a Lock this thread already holds
-// throws StateError instead of never returning.
+// Lock and RLock are robust, process-shared mutexes (futexes that follow the kernel's robust-futex
+// protocol, as glibc's robust pthread mutexes do) and meet the Lockable and TimedLockable
+// requirements: std::lock_guard, std::unique_lock and std::scoped_lock work with them (and with
+// Condition and Semaphore, which are lockable too). A Lock and an RLock are owned by the thread
+// that acquired them: releasing one this thread does not hold throws StateError (Python allows
+// another process to release a multiprocessing.Lock; mproc does not). Acquiring a Lock this
+// thread already holds throws StateError instead of never returning.
 //
 // A holder that dies does not deadlock the others. When a process (or thread) dies holding a
 // Lock or RLock, the next acquirer gets it, and its lock()/acquire()/try_lock() throws
@@ -151,8 +152,8 @@ protected:
 ///
 /// Thread safety: made to be used from any number of threads and processes at once, through one
 /// handle or its copies; the lock belongs to the thread that acquired it. Cost: acquiring and
-/// releasing an uncontended lock is an atomic operation, no system call (a robust, process-shared
-/// pthread mutex); a contended one sleeps in the kernel.
+/// releasing an uncontended lock is one atomic operation each, no system call (a robust,
+/// process-shared futex); a contended one sleeps in the kernel.
 class Lock : public detail::MutexHandle {
 public:
     /// A new, unlocked lock. Python: multiprocessing.Lock().

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 
@@ -18,6 +19,20 @@ bool futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
     }
     const long result = ::syscall(SYS_futex, &word, FUTEX_WAIT, expected, timeout ? &relative : nullptr,
                                   nullptr, 0);
+    return !(result == -1 && errno == ETIMEDOUT);
+}
+
+bool futex_wait_until(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                      std::optional<std::chrono::steady_clock::time_point> deadline) {
+    timespec when{};
+    if (deadline) {
+        const auto ns = std::max<long long>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count(), 0);
+        when = {static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    }
+    // FUTEX_WAIT_BITSET takes an absolute time, on CLOCK_MONOTONIC unless told otherwise.
+    const long result = ::syscall(SYS_futex, &word, FUTEX_WAIT_BITSET, expected, deadline ? &when : nullptr,
+                                  nullptr, FUTEX_BITSET_MATCH_ANY);
     return !(result == -1 && errno == ETIMEDOUT);
 }
 

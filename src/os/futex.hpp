@@ -13,6 +13,10 @@ namespace mproc::os {
 // re-check their condition in a loop. Returns false on timeout.
 bool futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
                 std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+// As futex_wait, until a point on steady_clock (CLOCK_MONOTONIC) instead of for a while: a
+// caller that loops keeps its deadline however often it is woken. Returns false once it passed.
+bool futex_wait_until(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                      std::optional<std::chrono::steady_clock::time_point> deadline);
 // Wakes up to `count` waiters (all by default).
 void futex_wake(const std::atomic<std::uint32_t>& word, int count = 0x7fffffff);
 

@@ -139,12 +139,13 @@ void check_header(const SharedBlock& block, ObjectKind kind, const char* what,
                   std::uint32_t element_size = 0, std::uint32_t element_align = 0);
 
 // ---------------------------------------------------------------------------------------------
-// A robust, process-shared mutex. `native` holds a pthread_mutex_t (robust, process-shared,
-// error-checking); the library checks at compile time that it fits.
+// A robust, process-shared, error-checking mutex. `native` holds a futex word that follows the
+// kernel's robust-futex protocol, laid out as glibc's pthread_mutex_t (src/os/robust_mutex.hpp);
+// the library checks at compile time that it fits.
 
 struct alignas(8) MutexState {
     std::byte native[40];
-    // RLock: how many times the owner holds it. Only the owner touches it.
+    // RLock: how many times the owner holds it. Only the owner touches it; a Lock does not.
     std::uint32_t recursion;
     std::uint32_t recursive;  // 1 for an RLock
 };
