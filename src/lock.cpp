@@ -68,6 +68,8 @@ constexpr int pauses_between_lock_checks = 256;
 // the uncontended path saves no registers for it.
 [[gnu::noinline]] bool lock_contended(MutexState& mutex, const Deadline& deadline) {
     os::RobustMutex native_mutex = native(mutex);
+    // Set up first: until then lock_if_free fails, and the spin below would look in vain.
+    or_throw(os::RobustMutex::set_up_this_thread());
     // Critical sections on shared objects are short: a holder on another CPU is likely to release
     // the lock within a microsecond or two, sooner than a sleep in the kernel and the wake-up
     // that ends it. The spinner looks only every few microseconds: looking more often takes the

@@ -29,9 +29,9 @@ static_assert(offsetof(pthread_mutex_t, __data.__lock) == 0 && sizeof(pthread_mu
                       offsetof(pthread_mutex_t, __data.__list.__next),
               "RobustMutex::State copies the layout of glibc's pthread_mutex_t on 64-bit Linux: match it on this platform");
 
-// Looks up this thread's robust list once: the one glibc registered, with the offset our layout
-// needs.
-SysResult set_up_this_thread() noexcept {
+}  // namespace
+
+SysResult RobustMutex::set_up_this_thread() noexcept {
     if (robust_list_of_this_thread.thread_id != 0) return {};
     robust_list_head* head = nullptr;
     std::size_t length = 0;
@@ -41,8 +41,6 @@ SysResult set_up_this_thread() noexcept {
     robust_list_of_this_thread = {head, static_cast<std::uint32_t>(::gettid())};
     return {};
 }
-
-}  // namespace
 
 SysResult RobustMutex::init() noexcept {
     if (const auto ready = set_up_this_thread(); !ready) return ready;
@@ -89,6 +87,10 @@ Result<RobustMutex::Outcome> RobustMutex::lock_contended(
             break;
         }
         if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+            // A waiter that slept may have been woken by an unlock just before its deadline,
+            // while a third thread took the word without FUTEX_WAITERS: giving up silently would
+            // leave the other sleepers asleep through that thread's unlock. Pass the wake-up on.
+            if (waiters != 0) futex_wake(state_->word, 1);
             outcome = Outcome::busy;
             break;
         }

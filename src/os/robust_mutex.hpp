@@ -72,6 +72,13 @@ public:
     // A free mutex. Fails (EOPNOTSUPP) where this thread has no robust list laid out as glibc's.
     [[nodiscard]] SysResult init() noexcept;
 
+    // Looks up this thread's robust list (the one glibc registered, with the offset this layout
+    // needs) and kernel thread id, once per thread and again in a child made by fork(). lock and
+    // try_lock do it; lock_if_free fails until it is done. A child made without fork handlers
+    // (vfork, _Fork, a raw clone) would inherit its parent's thread id here: such a child must not
+    // use these mutexes before it execs (glibc allows it only async-signal-safe calls anyway).
+    [[nodiscard]] static SysResult set_up_this_thread() noexcept;
+
     enum class Outcome {
         acquired,
         busy,          // held by another thread (try_lock), or the deadline passed (lock)

@@ -113,7 +113,9 @@ enum class ObjectKind : std::uint16_t {
 };
 
 struct ObjectHeader {
-    static constexpr std::uint32_t expected_magic = 0x6d70726f;  // "mpro"
+    // "mpr" and a layout version: 2 since locks are mproc's own robust futexes, which a build
+    // that locks them as glibc mutexes must not be handed.
+    static constexpr std::uint32_t expected_magic = 0x6d707202;
     std::uint32_t magic;
     ObjectKind kind;
     // 1 once the process that created the block has dropped its last handle to it: other
