@@ -117,11 +117,8 @@ const connection::Address& ManagerServer::address() const { return listener_->ad
 void ManagerServer::serve_forever() { ms::serve_forever(*listener_); }
 
 Manager Manager::connect(const connection::Address& address, const std::string& authkey) {
-    auto client = detail::manager::Client::of(address, authkey);
-    client->check();
     Manager manager(ManagerOptions{.address = address, .authkey = authkey}, not_started);
-    manager.client_ = std::move(client);
-    manager.state_ = State::started;
+    manager.connect();
     return manager;
 }
 

@@ -9,14 +9,20 @@
 #include <ctime>
 
 namespace mproc::os {
+namespace {
+
+// A time as the futex call takes it: a relative timeout, or an absolute time on CLOCK_MONOTONIC
+// (FUTEX_WAIT_BITSET). Never negative.
+timespec timespec_of(std::chrono::nanoseconds time) noexcept {
+    const auto ns = std::max<long long>(time.count(), 0);
+    return {static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+}
+
+}  // namespace
 
 bool futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
                 std::optional<std::chrono::nanoseconds> timeout) {
-    timespec relative{};
-    if (timeout) {
-        const auto ns = std::max<long long>(timeout->count(), 0);
-        relative = {static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-    }
+    const timespec relative = timeout ? timespec_of(*timeout) : timespec{};
     const long result = ::syscall(SYS_futex, &word, FUTEX_WAIT, expected, timeout ? &relative : nullptr,
                                   nullptr, 0);
     return !(result == -1 && errno == ETIMEDOUT);
@@ -24,12 +30,7 @@ bool futex_wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
 
 bool futex_wait_until(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
                       std::optional<std::chrono::steady_clock::time_point> deadline) {
-    timespec when{};
-    if (deadline) {
-        const auto ns = std::max<long long>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count(), 0);
-        when = {static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-    }
+    const timespec when = deadline ? timespec_of(deadline->time_since_epoch()) : timespec{};
     // FUTEX_WAIT_BITSET takes an absolute time, on CLOCK_MONOTONIC unless told otherwise.
     const long result = ::syscall(SYS_futex, &word, FUTEX_WAIT_BITSET, expected, deadline ? &when : nullptr,
                                   nullptr, FUTEX_BITSET_MATCH_ANY);
