@@ -114,6 +114,64 @@ TEST(Queue, BlockedPutWakesWhenAnotherProcessGets) {
     EXPECT_EQ(queue.get_nowait(), 2);
 }
 
+// The queue changes just before a get (or put) that found it empty (full) goes to sleep, too late
+// for the other side to see a sleeper: the sleeper must notice the change itself, or it sleeps
+// until its timeout with an item there (or room).
+mproc::Queue<int>* queue_changed_before_sleep = nullptr;
+TEST(Queue, GetNoticesAnItemPutJustBeforeItSleeps) {
+    mproc::Queue<int> queue;
+    queue_changed_before_sleep = &queue;
+    mproc::detail::queue_before_sleep_hook = [] {
+        mproc::detail::queue_before_sleep_hook = nullptr;
+        queue_changed_before_sleep->put(5);
+    };
+    const auto start = Clock::now();
+    EXPECT_EQ(queue.get(5s), 5);
+    EXPECT_LT(Clock::now() - start, 4s);
+    EXPECT_EQ(mproc::detail::queue_before_sleep_hook, nullptr) << "the get never went to sleep";
+    mproc::detail::queue_before_sleep_hook = nullptr;
+}
+
+TEST(Queue, PutNoticesRoomMadeJustBeforeItSleeps) {
+    mproc::Queue<int> queue(1);
+    queue.put(1);
+    queue_changed_before_sleep = &queue;
+    mproc::detail::queue_before_sleep_hook = [] {
+        mproc::detail::queue_before_sleep_hook = nullptr;
+        require(queue_changed_before_sleep->get_nowait() == 1, "the item put first");
+    };
+    const auto start = Clock::now();
+    queue.put(2, 5s);
+    EXPECT_LT(Clock::now() - start, 4s);
+    EXPECT_EQ(mproc::detail::queue_before_sleep_hook, nullptr) << "the put never went to sleep";
+    mproc::detail::queue_before_sleep_hook = nullptr;
+    EXPECT_EQ(queue.get_nowait(), 2);
+}
+
+// Bursts separated by pauses, so that the side waiting goes to sleep again and again, and is woken
+// while the other side keeps going: a wake-up lost in any of those races leaves an item (or the
+// room for one) unnoticed, and the wait below runs into its timeout instead of returning.
+TEST(Queue, SidesThatSleepBetweenBurstsAreAlwaysWoken) {
+    mproc::test::LeakCheck leaks;
+    constexpr int bursts = 400;
+    mproc::Queue<int> queue(8);  // bounded: the producer sleeps too, while the consumer pauses
+    mproc::Process producer([](mproc::Queue<int> q) {
+        int next = 0;
+        for (int burst = 0; burst < bursts; ++burst) {
+            for (int i = 0; i <= burst % 24; ++i) q.put(next++, 10s);
+            std::this_thread::sleep_for(std::chrono::microseconds(burst % 7 * 40));
+        }
+    }, queue);
+    producer.start();
+    int expected = 0;
+    for (int burst = 0; burst < bursts; ++burst) {
+        for (int i = 0; i <= burst % 24; ++i) ASSERT_EQ(queue.get(10s), expected++);
+        std::this_thread::sleep_for(std::chrono::microseconds(burst % 5 * 30));
+    }
+    producer.join();
+    EXPECT_EQ(producer.exitcode(), 0);
+}
+
 // Items larger than the ring go through the spill area; several producers take turns with it.
 TEST(Queue, ItemsLargerThanTheRingTravelThroughSharedMemory) {
     mproc::test::LeakCheck leaks;

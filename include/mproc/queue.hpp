@@ -50,7 +50,8 @@ namespace mproc {
 
 /// Options of Queue, JoinableQueue and SimpleQueue (Python has none).
 struct QueueOptions {
-    /// Bytes of the shared ring that holds the items waiting in the queue.
+    /// Bytes of the shared ring that holds the items waiting in the queue (rounded up to a power
+    /// of two, at least 1 KiB).
     std::size_t buffer_bytes = detail::MessageQueue::default_capacity;
 };
 
@@ -155,11 +156,16 @@ protected:
 
     bool put_until(const T& item, const Deadline& deadline) {
         MessageQueue& q = queue();
-        auto& buffer = item_buffer();
-        const auto bytes = encode_item(buffer, item);
-        const bool done = q.put(bytes, deadline) == MessageQueue::Status::ok;
-        trim_item_buffer(buffer);
-        return done;
+        if constexpr (trivially_transferable<T>) {
+            // Its encoding is its bytes (mproc::encode): put them as they are.
+            return q.put(std::as_bytes(std::span(&item, 1)), deadline) == MessageQueue::Status::ok;
+        } else {
+            auto& buffer = item_buffer();
+            const auto bytes = encode_item(buffer, item);
+            const bool done = q.put(bytes, deadline) == MessageQueue::Status::ok;
+            trim_item_buffer(buffer);
+            return done;
+        }
     }
 
     std::optional<T> get_until(const Deadline& deadline) {

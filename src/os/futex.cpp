@@ -41,4 +41,11 @@ void futex_wake(const std::atomic<std::uint32_t>& word, int count) {
     ::syscall(SYS_futex, &word, FUTEX_WAKE, count, nullptr, nullptr, 0);
 }
 
+void futex_add_and_wake_all(std::atomic<std::uint32_t>& word, std::uint32_t add) {
+    // The operation's target is the woken word itself; no second set of waiters is woken (the
+    // count in the timeout's place is 0).
+    ::syscall(SYS_futex, &word, FUTEX_WAKE_OP, 0x7fffffff, 0, &word,
+              FUTEX_OP(FUTEX_OP_ADD, static_cast<int>(add), FUTEX_OP_CMP_EQ, 0));
+}
+
 }  // namespace mproc::os

@@ -19,6 +19,9 @@ bool futex_wait_until(const std::atomic<std::uint32_t>& word, std::uint32_t expe
                       std::optional<std::chrono::steady_clock::time_point> deadline);
 // Wakes up to `count` waiters (all by default).
 void futex_wake(const std::atomic<std::uint32_t>& word, int count = 0x7fffffff);
+// Adds `add` (below 4096) to *word and wakes every waiter on it, in one system call
+// (FUTEX_WAKE_OP): a process killed meanwhile has done both or neither.
+void futex_add_and_wake_all(std::atomic<std::uint32_t>& word, std::uint32_t add);
 
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free,
               "futex words must be lock-free 32-bit atomics");

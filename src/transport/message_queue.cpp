@@ -2,6 +2,7 @@
 #include <mproc/detail/message_queue.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <new>
 #include <string>
@@ -18,6 +19,7 @@ namespace mproc::detail {
 
 void (*queue_locked_hook)() = nullptr;
 void (*queue_published_hook)() = nullptr;
+void (*queue_before_sleep_hook)() = nullptr;
 
 namespace {
 
@@ -96,30 +98,51 @@ void order_store_before_load() noexcept {
 
 thread_local os::SpinBudget queue_spin;
 
-// Returns once `ready()` or `word` differs from `seen`, the deadline passes, or after a wake-up
-// (callers re-check their condition): a short spin on `ready` first, then a futex sleep on `word`.
-// With a hook, the sleep lasts at most a slice, and false is returned when the hook, asked before
-// sleeping, gives up.
+// Returns once `ready()`, the deadline passes, or after a wake-up (callers re-check their
+// condition): a short spin on `ready` first, then a futex sleep on `event`. With a hook, the sleep
+// lasts at most a slice, and false is returned when the hook, asked before sleeping, gives up.
 //
-// `sleepers` counts us only while we sleep, so that the other side pays for a wake-up (a system
-// call) only when someone is really asleep, not on every item while we spin. No wake-up is lost:
-// the other side changes `word` and then reads `sleepers`; we count ourselves and then the kernel
-// compares `word` with `seen`; both sequences are totally ordered, so one of us sees the other.
+// `event` is an event count: an epoch, times two, plus a bit saying that someone may be asleep on
+// it. So the other side pays for a wake-up (a system call) only when someone may be asleep, not
+// on every item while we spin; and only once per sleep: the wake-up adds 1, which clears the bit
+// and starts a new epoch, so the items put (or taken) while a woken sleeper waits for a CPU cost
+// nothing more. (On a busy machine that wait is a scheduler's time slice: thousands of items.)
+//
+// No wake-up is lost: the other side makes `ready()` true and then reads `event`; we set the bit
+// and then check `ready()` once more before the kernel compares `event` with what we set. Both
+// sequences are totally ordered, so either we see `ready()`, or the other side sees the bit and
+// changes the epoch, which the kernel's comparison (or the wake-up that comes with the change)
+// catches. The change and the wake-up are one system call, so a waker killed between them cannot
+// leave the bit cleared and the sleepers asleep. A sleeper that timed out leaves the bit set, and
+// two wakers may both add 1, setting it again: one wake-up too many, never one too few.
 template <class Ready>
-bool wait_for_change(Ready ready, const FutexWord& word, std::uint32_t seen, FutexWord& sleepers,
-                     const Deadline& deadline, const QueueWaitHook& hook = {}) {
+bool wait_for_change(Ready ready, FutexWord& event, const Deadline& deadline, const QueueWaitHook& hook = {}) {
     if (os::spin_until(queue_spin, ready)) return true;
-    if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return false;
     Deadline until = deadline;
     if (hook.keep_waiting) until = std::min(deadline.value_or(Clock::time_point::max()), Clock::now() + 50ms);
     const transport::TimeLeft left = time_left(until);
     if (transport::passed(left)) return true;
-    sleepers.fetch_add(1);
-    os::futex_wait(word, seen, left);
-    sleepers.fetch_sub(1);
+    if (queue_before_sleep_hook) queue_before_sleep_hook();
+    const std::uint32_t asleep = event.fetch_or(1) | 1;
+    order_store_before_load();
+    if (ready()) return true;
+    // Asked after the bit is set, so that a waker that changes what the hook says and then calls
+    // wake_all is never missed.
+    if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return false;
+    os::futex_wait(event, asleep, left);
     queue_spin.woke();
     return true;
 }
+
+// The other half of wait_for_change, called once `ready()` is true for the sleepers on `event`:
+// wakes them all if any may be asleep.
+void wake_sleepers(FutexWord& event) noexcept {
+    if ((event.load(std::memory_order_relaxed) & 1) != 0) os::futex_add_and_wake_all(event, 1);
+}
+
+// Wakes every sleeper on `event` whatever it says, including one about to sleep: a new epoch,
+// the bit kept.
+void wake_all(FutexWord& event) noexcept { os::futex_add_and_wake_all(event, 2); }
 
 }  // namespace
 
@@ -128,9 +151,10 @@ bool wait_for_change(Ready ready, const FutexWord& word, std::uint32_t seen, Fut
 
 SharedBlock MessageQueue::create_block(ObjectKind kind, std::size_t queues, std::size_t capacity,
                                        std::uint64_t maxsize) {
-    capacity = static_cast<std::size_t>(pad(std::max<std::size_t>(capacity, 1024), record_alignment));
     // At most 2^31 records of 16 bytes: item counts (mod 2^32) never differ by 2^31 or more.
     if (capacity > (std::size_t{1} << 35)) throw std::invalid_argument("mproc: queue buffer too large");
+    // A power of two: a position's place in the ring is then a mask, not a division.
+    capacity = std::bit_ceil(std::max<std::size_t>(capacity, 1024));
     const std::size_t stride = control_stride + capacity;
     const std::size_t file_size = block_header_size + queues * stride;
     const std::size_t spill_base = pad(file_size, spill_alignment);
@@ -164,13 +188,15 @@ MessageQueue MessageQueue::at(const SharedBlock& block, std::size_t index) {
     const std::uint64_t stride = control_stride + capacity;
     const std::uint64_t offset = block_header_size + index * stride;
     auto* control = std::launder(reinterpret_cast<QueueControl*>(block.data() + offset));
-    const bool valid = capacity % record_alignment == 0 && capacity >= 1024 && capacity <= (std::uint64_t{1} << 35) &&
+    // Read once: the handle keeps what was checked, whatever a process sharing the block writes
+    // into it later.
+    const std::uint64_t spill_offset = std::atomic_ref(control->spill_offset).load(std::memory_order_relaxed);
+    const bool valid = std::has_single_bit(capacity) && capacity >= 1024 && capacity <= (std::uint64_t{1} << 35) &&
                        offset + stride <= block.file_size() && control->capacity == capacity &&
-                       control->ring_offset == offset + control_stride &&
-                       control->spill_offset >= offset + stride &&
-                       control->spill_offset + max_item_bytes <= block.mapped_size();
+                       control->ring_offset == offset + control_stride && spill_offset >= offset + stride &&
+                       spill_offset + max_item_bytes <= block.mapped_size();
     if (!valid) throw SerializationError("mproc: cannot decode message: corrupt queue layout");
-    return MessageQueue(block, control);
+    return MessageQueue(block, control, block.data() + offset + control_stride, capacity, spill_offset);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,14 +252,14 @@ void MessageQueue::repair(unsigned dead_sides) noexcept {
         const bool spilled = (length & spilled_flag) != 0;
         const std::uint64_t bytes = length & ~spilled_flag;
         const std::uint64_t size = record_size(bytes, spilled);
-        if ((spilled ? bytes > max_item_bytes : bytes > c.capacity / 4) || position - head + size > c.capacity)
+        if ((spilled ? bytes > max_item_bytes : bytes > capacity_ / 4) || position - head + size > capacity_)
             break;
         ++records;
         spill_in_ring = spill_in_ring || spilled;
         position += size;
     }
     c.tail.store(position);
-    if (c.capacity - (position - head) >= sizeof(RecordHeader)) tag(position).store(0);
+    if (capacity_ - (position - head) >= sizeof(RecordHeader)) tag(position).store(0);
     // A producer that died between its record and its count left `puts` one short; a consumer,
     // `gets`. When both did, the difference is right as it is.
     if (dead_sides == dead_producer) c.puts.store(c.gets.load() + records);
@@ -244,47 +270,42 @@ void MessageQueue::repair(unsigned dead_sides) noexcept {
     // A consumer that died copying the large item out had not yet taken its record off the ring:
     // the item is still the queue's.
     if ((c.spill_state.load() & spill_kind_mask) == spill_reading && spill_in_ring) c.spill_state.store(spill_published);
-    os::futex_wake(c.puts);
-    os::futex_wake(c.gets);
+    wake_all(c.readers_event);
+    wake_all(c.writers_event);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Ring access
+// Ring access: inline, each put and get makes several of these calls.
 
-std::atomic_ref<std::uint64_t> MessageQueue::tag(std::uint64_t position) const noexcept {
-    auto* word = reinterpret_cast<std::uint64_t*>(block_.data() + control_->ring_offset + position % control_->capacity);
+[[gnu::always_inline]] inline std::atomic_ref<std::uint64_t> MessageQueue::tag(std::uint64_t position) const noexcept {
+    auto* word = reinterpret_cast<std::uint64_t*>(ring_ + (position & (capacity_ - 1)));
     return std::atomic_ref<std::uint64_t>(*word);
 }
 
-bool MessageQueue::published(std::uint64_t position) const noexcept {
+[[gnu::always_inline]] inline bool MessageQueue::published(std::uint64_t position) const noexcept {
     return tag(position).load(std::memory_order_acquire) == tag_of(position);
 }
 
-std::uint64_t MessageQueue::record_length(std::uint64_t position) const noexcept {
+[[gnu::always_inline]] inline std::uint64_t MessageQueue::record_length(std::uint64_t position) const noexcept {
     std::uint64_t length;
-    std::memcpy(&length, block_.data() + control_->ring_offset + position % control_->capacity + sizeof(std::uint64_t),
-                sizeof length);
+    std::memcpy(&length, ring_ + (position & (capacity_ - 1)) + sizeof(std::uint64_t), sizeof length);
     return length;
 }
 
-void MessageQueue::write_bytes(std::uint64_t position, const void* data, std::size_t size) noexcept {
-    std::byte* ring = block_.data() + control_->ring_offset;
+[[gnu::always_inline]] inline void MessageQueue::write_bytes(std::uint64_t position, const void* data, std::size_t size) noexcept {
     const auto* from = static_cast<const std::byte*>(data);
-    const std::uint64_t capacity = control_->capacity;
-    const std::size_t offset = static_cast<std::size_t>(position % capacity);
-    const std::size_t first = std::min<std::size_t>(size, capacity - offset);
-    copy_bytes(ring + offset, from, first);
-    if (first < size) std::memcpy(ring, from + first, size - first);
+    const std::size_t offset = static_cast<std::size_t>(position & (capacity_ - 1));
+    const std::size_t first = std::min<std::size_t>(size, capacity_ - offset);
+    copy_bytes(ring_ + offset, from, first);
+    if (first < size) std::memcpy(ring_, from + first, size - first);
 }
 
-void MessageQueue::read_bytes(std::uint64_t position, void* data, std::size_t size) const noexcept {
-    const std::byte* ring = block_.data() + control_->ring_offset;
+[[gnu::always_inline]] inline void MessageQueue::read_bytes(std::uint64_t position, void* data, std::size_t size) const noexcept {
     auto* to = static_cast<std::byte*>(data);
-    const std::uint64_t capacity = control_->capacity;
-    const std::size_t offset = static_cast<std::size_t>(position % capacity);
-    const std::size_t first = std::min<std::size_t>(size, capacity - offset);
-    copy_bytes(to, ring + offset, first);
-    if (first < size) std::memcpy(to + first, ring, size - first);
+    const std::size_t offset = static_cast<std::size_t>(position & (capacity_ - 1));
+    const std::size_t first = std::min<std::size_t>(size, capacity_ - offset);
+    copy_bytes(to, ring_ + offset, first);
+    if (first < size) std::memcpy(to + first, ring_, size - first);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,7 +359,7 @@ void MessageQueue::release_spill() noexcept {
 MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const Deadline& deadline, WaitHook hook) {
     auto& c = *control_;
     const std::uint64_t length = message.size();
-    const bool spilled = length > c.capacity / 4;
+    const bool spilled = length > capacity_ / 4;
     if (spilled && length > max_item_bytes)
         throw SerializationError("mproc: an item of " + std::to_string(length) +
                                  " bytes exceeds the largest a queue or pipe carries (16 GiB)");
@@ -349,10 +370,10 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
         try {
             const std::uint64_t needed = pad(length, 4096);
             if (c.spill_allocated.load() < needed) {
-                block_.grow_file(c.spill_offset, needed);
+                block_.grow_file(spill_offset_, needed);
                 c.spill_allocated.store(needed);
             }
-            std::memcpy(block_.data() + c.spill_offset, message.data(), length);
+            std::memcpy(block_.data() + spill_offset_, message.data(), length);
         } catch (...) {
             release_spill();
             throw;
@@ -375,7 +396,7 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
             // Signed: during a repair, an item may be counted as taken before it is counted as put.
             // The ring keeps room for the zero word after the record.
             return (c.maxsize == 0 || static_cast<std::uint64_t>(std::max(difference(puts, c.gets_seen), 0)) < c.maxsize) &&
-                   c.capacity - (tail - c.head_seen) >= record + sizeof(RecordHeader);
+                   capacity_ - (tail - c.head_seen) >= record + sizeof(RecordHeader);
         };
         // The consumers' side is read only when what was last seen of it leaves no room.
         const auto look_again = [&] {
@@ -386,7 +407,7 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
         std::uint32_t seen = 0;
         if (!room()) {
             // Before sleeping: the count first, then the positions once more, so that a get that
-            // makes room from here on changes the count we sleep on.
+            // makes room from here on changes the count we wait to change.
             seen = c.gets.load();
             look_again();
         }
@@ -402,17 +423,17 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
             c.tail.store(tail + record, std::memory_order_release);
             c.puts.store(puts + 1, std::memory_order_release);
             mutex_unlock(c.put_mutex);
-            // A consumer that saw the queue empty either sees the new count or counted itself in
-            // getters_waiting before it sleeps (wait_for_change). Every sleeper is woken: one woken
-            // alone might be a poll() (wait_readable) while a get() sleeps on.
+            // A consumer that saw the queue empty either sees the record or set the sleepers' bit
+            // before it sleeps (wait_for_change). Every sleeper is woken: one woken alone might be
+            // a poll() (wait_readable) while a get() sleeps on.
             order_store_before_load();
-            if (c.getters_waiting.load() != 0) os::futex_wake(c.puts);
+            wake_sleepers(c.readers_event);
             return Status::ok;
         }
         mutex_unlock(c.put_mutex);
         if (expired(deadline)) return give_up(Status::timed_out);
         const auto taken = [&] { return c.gets.load(std::memory_order_relaxed) != seen; };
-        if (!wait_for_change(taken, c.gets, seen, c.putters_waiting, deadline, hook)) return give_up(Status::abandoned);
+        if (!wait_for_change(taken, c.writers_event, deadline, hook)) return give_up(Status::abandoned);
     }
 }
 
@@ -423,13 +444,9 @@ MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const De
     for (;;) {
         lock(c.get_mutex);
         if (arrived()) break;
-        // Before sleeping: the count first, then the record once more, so that a put from here on
-        // changes the count we sleep on.
-        const std::uint32_t seen = c.puts.load();
-        if (arrived()) break;
         mutex_unlock(c.get_mutex);
         if (expired(deadline)) return Status::timed_out;
-        const bool keep_waiting = wait_for_change(arrived, c.puts, seen, c.getters_waiting, deadline, hook);
+        const bool keep_waiting = wait_for_change(arrived, c.readers_event, deadline, hook);
         // Whatever arrived before the other end went away is still delivered.
         if (!keep_waiting && !arrived()) return Status::abandoned;
     }
@@ -437,7 +454,7 @@ MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const De
     const std::uint64_t header_length = record_length(head);
     const bool spilled = (header_length & spilled_flag) != 0;
     const std::uint64_t length = header_length & ~spilled_flag;
-    if (spilled ? length > max_item_bytes : length > c.capacity / 4) {
+    if (spilled ? length > max_item_bytes : length > capacity_ / 4) {
         repair_holding(c.get_mutex);
         throw SerializationError("mproc: corrupt record in a queue's shared memory (it was dropped)");
     }
@@ -453,7 +470,7 @@ MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const De
     mutex_unlock(c.get_mutex);
     // Every waiting producer: the space freed may fit more than one of them.
     order_store_before_load();
-    if (c.putters_waiting.load() != 0) os::futex_wake(c.gets);
+    wake_sleepers(c.writers_event);
     if (spilled) {
         try {
             message.resize(static_cast<std::size_t>(length));
@@ -461,9 +478,9 @@ MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const De
             release_spill();
             throw;
         }
-        std::memcpy(message.data(), block_.data() + c.spill_offset, message.size());
+        std::memcpy(message.data(), block_.data() + spill_offset_, message.size());
         if (c.spill_allocated.load() > spill_keep) {
-            block_.discard(c.spill_offset + spill_keep, c.spill_allocated.load() - spill_keep);
+            block_.discard(spill_offset_ + spill_keep, c.spill_allocated.load() - spill_keep);
             c.spill_allocated.store(spill_keep);
         }
         release_spill();
@@ -475,16 +492,14 @@ MessageQueue::Status MessageQueue::wait_readable(const Deadline& deadline, WaitH
     auto& c = *control_;
     const auto readable = [&] { return c.tail.load() != c.head.load(); };
     for (;;) {
-        const std::uint32_t seen = c.puts.load();
         if (readable()) return Status::ok;
         if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return Status::abandoned;
         if (expired(deadline)) return Status::timed_out;
-        // Counted as a getter while asleep, so that producers wake us.
-        wait_for_change(readable, c.puts, seen, c.getters_waiting, deadline, hook);
+        wait_for_change(readable, c.readers_event, deadline, hook);
     }
 }
 
-void MessageQueue::wake_readers() const noexcept { os::futex_wake(control_->puts); }
+void MessageQueue::wake_readers() const noexcept { wake_all(control_->readers_event); }
 
 std::size_t MessageQueue::qsize() const noexcept {
     // An item may be taken before its producer has counted it: never below zero.

@@ -21,8 +21,9 @@
 //
 // Producers take one robust mutex, consumers another, so that a producer and a consumer never
 // wait for each other. Each side owns one position (a producer also publishes tail, after the
-// record, for the repair and for poll) and a count of items, on which the other side sleeps
-// (futex words, after spinning briefly). If a process dies holding either mutex, the next one to
+// record, for the repair and for poll) and a count of items. A side that finds the queue empty
+// (or full) spins briefly, then sleeps on an event count that the other side bumps, with a system
+// call only when someone sleeps. If a process dies holding either mutex, the next one to
 // take it walks the published records from head under both mutexes and reports OwnerDied: the
 // queue is consistent again, and only the item the dead process was putting or getting may be
 // lost.
@@ -41,7 +42,7 @@ namespace mproc::detail {
 
 struct QueueControl {
     // Fixed at creation.
-    std::uint64_t capacity;      // ring bytes, a multiple of 16
+    std::uint64_t capacity;      // ring bytes, a power of two
     std::uint64_t ring_offset;   // from the start of the block
     std::uint64_t spill_offset;  // from the start of the block
     std::uint64_t maxsize;       // items; 0: unbounded
@@ -52,17 +53,19 @@ struct QueueControl {
     std::uint32_t gets_seen;  // gets, as last read (bounded queues only)
     // Read by consumers only before they sleep, and by poll.
     alignas(64) std::atomic<std::uint64_t> tail;  // byte position, ever increasing
-    FutexWord puts;  // items put, counted once published (mod 2^32); consumers sleep on it
+    FutexWord puts;  // items put, counted once published (mod 2^32)
 
     // Consumers: written under get_mutex.
     alignas(64) MutexState get_mutex;
     // Read by producers when they run out of room.
     alignas(64) std::atomic<std::uint64_t> head;  // byte position, ever increasing
-    FutexWord gets;  // items taken, counted once off the ring (mod 2^32); producers sleep on it
+    FutexWord gets;  // items taken, counted once off the ring (mod 2^32)
 
     // Rarely written.
-    alignas(64) FutexWord getters_waiting;  // asleep in get() or wait_readable()
-    FutexWord putters_waiting;
+    // Event counts (message_queue.cpp: wait_for_change) that get() and wait_readable() sleep on
+    // until something is put, and put() until something is taken.
+    alignas(64) FutexWord readers_event;
+    FutexWord writers_event;
     FutexWord tasks_done;                        // JoinableQueue: task_done() calls
     FutexWord tasks_done_sequence;               // bumped when tasks_done catches up with puts
     FutexWord spill_state;                       // free, or claimed (see message_queue.cpp)
@@ -90,7 +93,7 @@ public:
 
     MessageQueue() = default;
 
-    // A new block holding `queues` queues of `capacity` bytes (rounded up) each.
+    // A new block holding `queues` queues of `capacity` bytes (rounded up to a power of two) each.
     static SharedBlock create_block(ObjectKind kind, std::size_t queues, std::size_t capacity,
                                     std::uint64_t maxsize);
     // The index-th queue of a block (checked against the block's layout).
@@ -122,23 +125,30 @@ public:
     explicit operator bool() const noexcept { return control_ != nullptr; }
 
 private:
-    MessageQueue(SharedBlock block, QueueControl* control) : block_(std::move(block)), control_(control) {}
+    MessageQueue(SharedBlock block, QueueControl* control, std::byte* ring, std::uint64_t capacity,
+                 std::uint64_t spill_offset)
+        : block_(std::move(block)), control_(control), ring_(ring), capacity_(capacity), spill_offset_(spill_offset) {}
 
     // Takes one side's mutex. If its holder died, repairs the queue and throws OwnerDied.
     void lock(MutexState& mutex);
     void repair_holding(MutexState& held);
     enum DeadSides : unsigned { dead_producer = 1, dead_consumer = 2 };
     void repair(unsigned dead_sides) noexcept;
-    std::atomic_ref<std::uint64_t> tag(std::uint64_t position) const noexcept;
-    bool published(std::uint64_t position) const noexcept;
-    std::uint64_t record_length(std::uint64_t position) const noexcept;
+    inline std::atomic_ref<std::uint64_t> tag(std::uint64_t position) const noexcept;
+    inline bool published(std::uint64_t position) const noexcept;
+    inline std::uint64_t record_length(std::uint64_t position) const noexcept;
     bool claim_spill(const Deadline& deadline);
     void release_spill() noexcept;
-    void write_bytes(std::uint64_t position, const void* data, std::size_t size) noexcept;
-    void read_bytes(std::uint64_t position, void* data, std::size_t size) const noexcept;
+    inline void write_bytes(std::uint64_t position, const void* data, std::size_t size) noexcept;
+    inline void read_bytes(std::uint64_t position, void* data, std::size_t size) const noexcept;
 
     SharedBlock block_;
     QueueControl* control_ = nullptr;
+    // The ring, its size and the spill area's offset in the block, as checked when this handle
+    // was made: no process sharing the block can make this one read or write outside them.
+    std::byte* ring_ = nullptr;
+    std::uint64_t capacity_ = 0;
+    std::uint64_t spill_offset_ = 0;
 };
 
 // The liveness link between the two ends of a Pipe: each end holds one socket of a socketpair,
