@@ -202,7 +202,10 @@ public:
         if (ResultExtras* extras = extras_.load(std::memory_order_relaxed)) extras->observers.remove(key);
     }
 
+    // Completion, by one thread: the first outcome counts, with its callback; a later one (a job
+    // failed after it had delivered) is dropped.
     void set_error(std::exception_ptr error) {
+        if (ready()) return;
         const ResultExtras* extras = extras_.load(std::memory_order_acquire);
         if (extras && extras->error_callback) {
             try {
@@ -248,10 +251,8 @@ protected:
     };
 
     // Stores the outcome, then marks the result done, wakes its waiters and tells its observers.
-    // Only the first outcome counts.
     template <class Store>
     void finish(Store store) {
-        if (ready()) return;
         store();
         const std::uint32_t before = mark_done();
         if ((before & sleepers_bit) != 0) wake_sleepers();
@@ -331,6 +332,7 @@ class ResultState : public ResultStateBase {
 public:
     using value_type = T;
     void set_value(T value) {
+        if (this->ready()) return;
         if (const ResultExtras* extras = this->extras(); extras && extras->callback)
             run_callback([&] { extras->callback(&value); });
         finish([&] { value_.emplace(std::move(value)); });
@@ -370,6 +372,7 @@ class ResultState<void> : public ResultStateBase {
 public:
     using value_type = void;
     void set_value() {
+        if (this->ready()) return;
         if (const ResultExtras* extras = this->extras(); extras && extras->callback)
             run_callback([&] { extras->callback(nullptr); });
         finish([] {});
