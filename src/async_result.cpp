@@ -14,30 +14,14 @@ constexpr std::chrono::hours longest_timeout{24 * 365 * 100};
 
 }  // namespace
 
-void ResultStateBase::lock() const noexcept {
+std::uint32_t ResultStateBase::set_when_unlocked(std::uint32_t bits, std::memory_order order) const noexcept {
     std::atomic<std::uint32_t>& word = status();
     std::uint32_t seen = word.load(std::memory_order_relaxed);
     for (;;) {
         if ((seen & lock_bit) != 0) {
             std::this_thread::yield();
             seen = word.load(std::memory_order_relaxed);
-        } else if (word.compare_exchange_weak(seen, seen | lock_bit, std::memory_order_acquire,
-                                              std::memory_order_relaxed)) {
-            return;
-        }
-    }
-}
-
-std::uint32_t ResultStateBase::mark_done() noexcept {
-    std::atomic<std::uint32_t>& word = status();
-    std::uint32_t seen = word.load(std::memory_order_relaxed);
-    for (;;) {
-        // An observer being added or removed now sees the result done, or is in the list.
-        if ((seen & lock_bit) != 0) {
-            std::this_thread::yield();
-            seen = word.load(std::memory_order_relaxed);
-        } else if (word.compare_exchange_weak(seen, seen | done_bit, std::memory_order_acq_rel,
-                                              std::memory_order_relaxed)) {
+        } else if (word.compare_exchange_weak(seen, seen | bits, order, std::memory_order_relaxed)) {
             return seen;
         }
     }

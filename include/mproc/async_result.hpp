@@ -241,7 +241,9 @@ protected:
     // instructions (and an allocation the first time), so waiting for it just yields.
     class ExtrasLock {
     public:
-        explicit ExtrasLock(const ResultStateBase& state) noexcept : state_(state) { state_.lock(); }
+        explicit ExtrasLock(const ResultStateBase& state) noexcept : state_(state) {
+            state_.set_when_unlocked(lock_bit, std::memory_order_acquire);
+        }
         ~ExtrasLock() { state_.status().fetch_and(~lock_bit, std::memory_order_release); }
         ExtrasLock(const ExtrasLock&) = delete;
         ExtrasLock& operator=(const ExtrasLock&) = delete;
@@ -254,7 +256,8 @@ protected:
     template <class Store>
     void finish(Store store) {
         store();
-        const std::uint32_t before = mark_done();
+        // An observer being added or removed now either sees the result done or is in the list.
+        const std::uint32_t before = set_when_unlocked(done_bit, std::memory_order_acq_rel);
         if ((before & sleepers_bit) != 0) wake_sleepers();
         // Done: no observer is added or removed any more. Taken out, so that an observer holding a
         // handle to this result does not keep it alive.
@@ -294,9 +297,8 @@ protected:
 
 private:
     std::atomic<std::uint32_t>& status() const noexcept { return control_.status; }
-    void lock() const noexcept;
-    // Sets done_bit once the lock bit is clear; returns the word before.
-    std::uint32_t mark_done() noexcept;
+    // Sets `bits` in the status word once the lock bit is clear; returns the word before.
+    std::uint32_t set_when_unlocked(std::uint32_t bits, std::memory_order order) const noexcept;
     void wake_sleepers() noexcept;
     // Sleeps until ready, or until the timeout passes (none: no limit); returns ready().
     bool sleep_until_ready(std::optional<std::chrono::duration<double>> timeout) const;
