@@ -4,8 +4,10 @@
 // (plain columns: the x value, then mproc's and Python's curves; NaN where Python was not run),
 // which bench/scaling_plots.gp draws, and prints a table of the points that have targets. Usage:
 //     scaling_bench [--processes N] [--quick] [--no-python] [--python-script PATH] [--data-dir DIR]
+//                   [--sweep workers|messages|pending|imap]
 // --processes: the workers of the message size, pending task and imap sweeps (default 2); the
-// worker sweep always runs 1, 2, 4, ..., 64 workers.
+// worker sweep always runs 1, 2, 4, ..., 64 workers. --sweep: that sweep only (repeatable; all by
+// default), to measure one curve again without waiting for the others.
 #include <malloc.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -312,13 +314,16 @@ void imap_sweep(bool quick, int processes, const Peer& python, const std::filesy
 }  // namespace
 
 int main(int argc, char** argv) {
-    // --data-dir is this benchmark's own option; the rest are every benchmark's.
+    // --data-dir and --sweep are this benchmark's own options; the rest are every benchmark's.
     std::filesystem::path dir = "scaling-data";
+    std::vector<std::string> sweeps;
     std::vector<char*> common;
     for (int i = 0; i < argc; ++i) {
         if (std::string(argv[i]) == "--data-dir" && i + 1 < argc) dir = argv[++i];
+        else if (std::string(argv[i]) == "--sweep" && i + 1 < argc) sweeps.emplace_back(argv[++i]);
         else common.push_back(argv[i]);
     }
+    const auto runs = [&](const char* sweep) { return sweeps.empty() || std::ranges::count(sweeps, sweep) != 0; };
     const auto options = mproc::bench::parse_options(static_cast<int>(common.size()), common.data(),
                                                      MPROC_BENCH_DIR "/scaling_bench.py");
     if (!options) return 2;
@@ -326,14 +331,22 @@ int main(int argc, char** argv) {
 
     const Peer python{mproc::bench::run_python_peer(*options, "Python's multiprocessing.Pool")};
     std::vector<mproc::bench::Row> rows;
-    std::printf("running mproc: workers 1 to 64 ...\n");
-    worker_sweep(options->quick, python, dir, rows);
-    std::printf("running mproc: message sizes ...\n");
-    message_size_sweep(options->quick, options->processes, python, dir, rows);
-    std::printf("running mproc: pending tasks ...\n");
-    pending_sweep(options->quick, options->processes, python, dir, rows);
-    std::printf("running mproc: imap chunksizes ...\n");
-    imap_sweep(options->quick, options->processes, python, dir, rows);
+    if (runs("workers")) {
+        std::printf("running mproc: workers 1 to 64 ...\n");
+        worker_sweep(options->quick, python, dir, rows);
+    }
+    if (runs("messages")) {
+        std::printf("running mproc: message sizes ...\n");
+        message_size_sweep(options->quick, options->processes, python, dir, rows);
+    }
+    if (runs("pending")) {
+        std::printf("running mproc: pending tasks ...\n");
+        pending_sweep(options->quick, options->processes, python, dir, rows);
+    }
+    if (runs("imap")) {
+        std::printf("running mproc: imap chunksizes ...\n");
+        imap_sweep(options->quick, options->processes, python, dir, rows);
+    }
 
     std::printf("\nmachine: %d CPUs; data files in %s (plots: bench/scaling_plots.gp)\n", mproc::cpu_count(),
                 dir.c_str());

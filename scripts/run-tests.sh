@@ -9,9 +9,9 @@
 #   release  build/relwithdebinfo  RelWithDebInfo; unit, process and install tests; then the API
 #                                  reference (scripts/build-reference.sh: no doxygen warning)
 #   asan     build/asan            -DMPROC_SANITIZE=address,undefined at -O1 (install tests skipped)
-#   tsan     build/tsan            -DMPROC_SANITIZE=thread at -O1: the multi-threaded parts (pool
-#                                  engines, ThreadPool, rings, shared objects in tasks, the
-#                                  Manager's server, SharedDict, connection::wait)
+#   tsan     build/tsan            -DMPROC_SANITIZE=thread at -O1: the multi-threaded parts (result
+#                                  states, pool engines, ThreadPool, rings, shared objects in
+#                                  tasks, the Manager's server, SharedDict, connection::wait)
 #   fuzz     build/fuzz            clang + libFuzzer: mproc_fuzz_decode, mproc_fuzz_connection, then
 #                                  mproc_fuzz_manager, each for MPROC_FUZZ_SECONDS; skipped with a message if the
 #                                  project defines no such target
@@ -158,7 +158,7 @@ run_asan() {
 
 run_tsan() {
   local dir=build/tsan started
-  local targets=(pool_test thread_pool_test futures_test ring_test pool_shared_objects_test pool_descriptor_test task_test
+  local targets=(async_result_test pool_test thread_pool_test futures_test ring_test pool_shared_objects_test pool_descriptor_test task_test
                  manager_test shared_dict_test connection_test)
   started=$(now)
   banner "tsan: thread sanitizer in $dir (${targets[*]})"
@@ -173,7 +173,7 @@ run_tsan() {
   fi
   # Manager and SharedDict tests under every start method: the manager's server is a forked
   # copy of the test under fork and a fresh program under spawn and forkserver.
-  local filter='^(Pool|ThreadPool|Futures|Crashes/PoolCrash|Ring|TaskShipping|((spawn|forkserver)/)?(Manager|SharedDict|FixedString|Wait))'
+  local filter='^(AsyncResult|Pool|ThreadPool|Futures|Crashes/PoolCrash|Ring|TaskShipping|((spawn|forkserver)/)?(Manager|SharedDict|FixedString|Wait))'
   rm -f "$dir/failed-rerun.log"
   echo "+ ctest --test-dir $dir -R '$filter' --output-on-failure -j$jobs --timeout $test_timeout ${ctest_args[*]}"
   if ! (export "${tsan_env[@]}"; ctest --test-dir "$dir" -R "$filter" --output-on-failure -j"$jobs" \

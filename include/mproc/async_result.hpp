@@ -15,12 +15,10 @@
 #include <cstdint>
 #include <cstddef>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -34,14 +32,30 @@ namespace mproc {
 namespace detail {
 
 // What cancel() and terminate() of one call (an apply, or a map_async's chunks) reach: shared by
-// the call's result and its jobs. Set by the engine, under its lock.
+// the call's result and its jobs. The counts are set by the engine, under its lock. Kept small:
+// a pool may hold a million pending applies, each with one.
 struct TaskControl {
-    std::size_t jobs = 0;                  // how many jobs the call was cut into; 0: not cancellable
-    std::size_t queued = 0;                // how many of them wait in the engine's queue
-    std::int64_t queue_position = 0;       // where the last one queued went (pool::Scheduler's numbering)
-    std::atomic<bool> dispatched{false};   // a job of it was handed to a worker
-    std::atomic<bool> cancelled{false};    // it ends with CancelledError, whatever its jobs deliver
+    static constexpr std::uint32_t dispatched_bit = 1u << 0;  // a job of it was handed to a worker
+    static constexpr std::uint32_t cancelled_bit = 1u << 1;   // it ends with CancelledError, whatever its jobs deliver
+    // The bits from here up are free for the call's result (ResultStateBase), whose futex word
+    // this is.
+    static constexpr std::uint32_t first_free_bit = 1u << 2;
+
+    std::uint32_t jobs = 0;            // how many jobs the call was cut into; 0: not cancellable
+    std::uint32_t queued = 0;          // how many of them wait in the engine's queue
+    std::uint32_t queue_position = 0;  // where the last one queued went (pool::Scheduler's numbering, modulo 2^32)
+    std::atomic<std::uint32_t> status{0};
+
+    [[nodiscard]] bool dispatched() const noexcept { return (status.load() & dispatched_bit) != 0; }
+    [[nodiscard]] bool cancelled() const noexcept { return (status.load() & cancelled_bit) != 0; }
+    void mark_dispatched() noexcept {
+        // Once per call, not once per job: the read is cheaper than a locked write.
+        if ((status.load(std::memory_order_relaxed) & dispatched_bit) == 0)
+            status.fetch_or(dispatched_bit, std::memory_order_relaxed);
+    }
+    void mark_cancelled() noexcept { status.fetch_or(cancelled_bit); }
 };
+static_assert(sizeof(TaskControl) == 16, "TaskControl is in every pending result: keep it to four 32-bit words");
 
 // The engine as a result sees it (PoolCore implements it).
 class ResultSource {
@@ -67,7 +81,7 @@ protected:
 
 // What as_completed and wait listen with: told `completed(tag)` on the thread that completes
 // a result it observes. An object rather than a std::function, so that observing one more
-// result allocates nothing.
+// result allocates no function object.
 class CompletionListener {
 public:
     virtual void completed(std::size_t tag) noexcept = 0;
@@ -76,41 +90,89 @@ protected:
     ~CompletionListener() = default;
 };
 
+// What waits for a result: a done callback (add_done_callback), or an as_completed or wait.
+struct ResultObserver {
+    std::uint64_t key;
+    std::function<void()> call;                    // a done callback, or
+    std::shared_ptr<CompletionListener> listener;  // an as_completed or wait
+    std::size_t tag;
+};
+
+// The observers of one result, in the order added. Most results have one at most: it is kept in
+// place.
+class ResultObserverList {
+public:
+    void add(ResultObserver observer) {
+        if (!first_)
+            first_.emplace(std::move(observer));
+        else
+            rest_.push_back(std::move(observer));
+    }
+    void remove(std::uint64_t key) {
+        if (first_ && first_->key == key) {
+            first_.reset();
+            if (!rest_.empty()) {
+                first_.emplace(std::move(rest_.front()));
+                rest_.erase(rest_.begin());
+            }
+            return;
+        }
+        std::erase_if(rest_, [&](const ResultObserver& o) { return o.key == key; });
+    }
+    template <class Fn>
+    void for_each(Fn fn) {
+        if (first_) fn(*first_);
+        for (auto& observer : rest_) fn(observer);
+    }
+
+private:
+    std::optional<ResultObserver> first_;
+    std::vector<ResultObserver> rest_;
+};
+
+// What few results have: callbacks and observers. Allocated by the first one added, so that a
+// result without any stays small.
+struct ResultExtras {
+    // The callback on the value, given a pointer to it (ResultState<T> knows its type).
+    std::function<void(const void*)> callback;
+    std::function<void(const std::exception&)> error_callback;
+    ResultObserverList observers;
+    std::uint64_t last_observer = 0;
+};
+
+// The state of one result, shared by its handles (AsyncResult, Future) and the job that
+// completes it. Its one 32-bit word (TaskControl::status) holds the call's control bits, whether
+// it is done, a lock bit guarding its extras, and whether a thread sleeps on it (a futex). One
+// thread completes it (the engine's), once; any number of threads wait for it.
 class ResultStateBase {
 public:
+    ResultStateBase() = default;
+    ResultStateBase(const ResultStateBase&) = delete;
+    ResultStateBase& operator=(const ResultStateBase&) = delete;
+    ~ResultStateBase() { delete extras_.load(std::memory_order_acquire); }
+
     void wait() const {
         if (ready()) return;
         const auto source = source_.lock();
         if (source && source->help_until([this] { return ready(); })) return;
-        {
-            std::unique_lock lock(mutex_);
-            ready_.wait(lock, [&] { return ready(); });
-        }
+        sleep_until_ready(std::nullopt);
         if (source) source->sleep_ended();
     }
     bool wait(std::chrono::duration<double> timeout) const {
         if (ready()) return true;
         const auto source = timeout.count() > 0 ? source_.lock() : nullptr;
         if (source && source->help_until([this] { return ready(); })) return true;
-        bool done;
-        {
-            std::unique_lock lock(mutex_);
-            done = ready_.wait_for(lock, timeout, [&] { return ready(); });
-        }
+        const bool done = sleep_until_ready(timeout);
         if (source) source->sleep_ended();
         return done;
     }
-    bool ready() const noexcept { return done_.load(std::memory_order_acquire); }
-    bool successful() const {
-        std::lock_guard lock(mutex_);
+    [[nodiscard]] bool ready() const noexcept { return (status().load(std::memory_order_acquire) & done_bit) != 0; }
+    [[nodiscard]] bool successful() const {
         if (!ready()) throw StateError("mproc::AsyncResult::successful: the result is not ready");
         return !error_;
     }
-    // The failure, once ready (null for a result).
-    std::exception_ptr error() const {
-        std::lock_guard lock(mutex_);
-        return error_;
-    }
+    // The failure, once ready (null for a result, or before).
+    [[nodiscard]] std::exception_ptr error() const { return ready() ? error_ : nullptr; }
 
     bool cancel(bool running) {
         if (control_.jobs == 0) return false;
@@ -118,63 +180,104 @@ public:
         const auto source = source_.lock();
         return source && source->cancel(control_, running);
     }
-    bool cancelled() const noexcept { return ready() && control_.cancelled.load(); }
-    bool running() const noexcept {
-        return !ready() && control_.dispatched.load() && !control_.cancelled.load();
+    [[nodiscard]] bool cancelled() const noexcept { return ready() && control_.cancelled(); }
+    [[nodiscard]] bool running() const noexcept {
+        return !ready() && control_.dispatched() && !control_.cancelled();
     }
 
     // Calls `observer` once the result is ready: at once, on this thread, if it is; otherwise on
     // the thread that completes it. Returns a key for remove_observer (0: it ran already).
     std::uint64_t add_observer(std::function<void()> observer) {
-        return add_observer(Observer{0, std::move(observer), nullptr, 0});
+        return add_observer(ResultObserver{0, std::move(observer), nullptr, 0});
     }
     // The same for a listener, told `completed(tag)`.
     std::uint64_t add_observer(std::shared_ptr<CompletionListener> listener, std::size_t tag) {
-        return add_observer(Observer{0, nullptr, std::move(listener), tag});
+        return add_observer(ResultObserver{0, nullptr, std::move(listener), tag});
     }
     // Drops an observer that has not run yet.
     void remove_observer(std::uint64_t key) {
-        std::lock_guard lock(mutex_);
-        observers_.remove(key);
+        const ExtrasLock lock(*this);
+        // Once done, the completing thread owns the observers.
+        if (ready()) return;
+        if (ResultExtras* extras = extras_.load(std::memory_order_relaxed)) extras->observers.remove(key);
     }
 
+    // Completion, by one thread: the first outcome counts, with its callback; a later one (a job
+    // failed after it had delivered) is dropped.
     void set_error(std::exception_ptr error) {
-        if (error_callback_) {
+        if (ready()) return;
+        const ResultExtras* extras = extras_.load(std::memory_order_acquire);
+        if (extras && extras->error_callback) {
             try {
                 std::rethrow_exception(error);
             } catch (const std::exception& e) {
-                run_callback([&] { error_callback_(e); });
+                run_callback([&] { extras->error_callback(e); });
             } catch (...) {
             }
         }
         finish([&] { error_ = std::move(error); });
     }
 
+    // Callbacks are set before the result is shared (the submitting call does it).
     void set_error_callback(std::function<void(const std::exception&)> callback) {
-        error_callback_ = std::move(callback);
+        const ExtrasLock lock(*this);
+        extras_locked().error_callback = std::move(callback);
     }
     void set_source(std::weak_ptr<ResultSource> source) { source_ = std::move(source); }
     std::shared_ptr<ResultSource> source() const { return source_.lock(); }
     // Makes the call cancellable: its `jobs` jobs share the returned control, which lives as
-    // long as this state (jobs hold it through an aliasing shared_ptr to the state).
+    // long as this state (the jobs keep the state alive through their sink).
     TaskControl& enable_cancel(std::size_t jobs) {
-        control_.jobs = jobs;
+        control_.jobs = static_cast<std::uint32_t>(jobs);
         return control_;
     }
 
 protected:
+    static constexpr std::uint32_t done_bit = TaskControl::first_free_bit;
+    static constexpr std::uint32_t lock_bit = TaskControl::first_free_bit << 1;     // guards extras_
+    static constexpr std::uint32_t sleepers_bit = TaskControl::first_free_bit << 2;  // a thread sleeps on the word
+
+    // Holds the lock bit: adding and removing observers, against completion. Held for a few
+    // instructions (and an allocation the first time), so waiting for it just yields.
+    class ExtrasLock {
+    public:
+        explicit ExtrasLock(const ResultStateBase& state) noexcept : state_(state) {
+            state_.set_when_unlocked(lock_bit, std::memory_order_acquire);
+        }
+        ~ExtrasLock() { state_.status().fetch_and(~lock_bit, std::memory_order_release); }
+        ExtrasLock(const ExtrasLock&) = delete;
+        ExtrasLock& operator=(const ExtrasLock&) = delete;
+
+    private:
+        const ResultStateBase& state_;
+    };
+
+    // Stores the outcome, then marks the result done, wakes its waiters and tells its observers.
     template <class Store>
     void finish(Store store) {
-        ObserverList observers;
-        {
-            std::lock_guard lock(mutex_);
-            store();
-            done_.store(true, std::memory_order_release);
-            observers = std::exchange(observers_, {});
+        store();
+        // An observer being added or removed now either sees the result done or is in the list.
+        const std::uint32_t before = set_when_unlocked(done_bit, std::memory_order_acq_rel);
+        if ((before & sleepers_bit) != 0) wake_sleepers();
+        // Done: no observer is added or removed any more. Taken out, so that an observer holding a
+        // handle to this result does not keep it alive.
+        if (ResultExtras* extras = extras_.load(std::memory_order_acquire)) {
+            ResultObserverList observers = std::move(extras->observers);
+            extras->observers = {};
+            observers.for_each([](ResultObserver& observer) { notify(observer); });
         }
-        ready_.notify_all();
-        observers.for_each([](Observer& observer) { notify(observer); });
     }
+
+    // Under the lock; allocates the extras the first time.
+    ResultExtras& extras_locked() {
+        ResultExtras* extras = extras_.load(std::memory_order_relaxed);
+        if (!extras) {
+            extras = new ResultExtras;
+            extras_.store(extras, std::memory_order_release);
+        }
+        return *extras;
+    }
+    const ResultExtras* extras() const noexcept { return extras_.load(std::memory_order_acquire); }
 
     // A throwing callback must not take the pool's thread down with it.
     template <class Call>
@@ -192,71 +295,38 @@ protected:
         if (error_) std::rethrow_exception(error_);
     }
 
-    struct Observer {
-        std::uint64_t key;
-        std::function<void()> call;                    // a done callback, or
-        std::shared_ptr<CompletionListener> listener;  // an as_completed or wait
-        std::size_t tag;
-    };
-    // In the order added. Most results have one observer at most: it is kept in place.
-    class ObserverList {
-    public:
-        void add(Observer observer) {
-            if (!first_)
-                first_.emplace(std::move(observer));
-            else
-                rest_.push_back(std::move(observer));
-        }
-        void remove(std::uint64_t key) {
-            if (first_ && first_->key == key) {
-                first_.reset();
-                if (!rest_.empty()) {
-                    first_.emplace(std::move(rest_.front()));
-                    rest_.erase(rest_.begin());
-                }
-                return;
-            }
-            std::erase_if(rest_, [&](const Observer& o) { return o.key == key; });
-        }
-        template <class Fn>
-        void for_each(Fn fn) {
-            if (first_) fn(*first_);
-            for (auto& observer : rest_) fn(observer);
-        }
+private:
+    std::atomic<std::uint32_t>& status() const noexcept { return control_.status; }
+    // Sets `bits` in the status word once the lock bit is clear; returns the word before.
+    std::uint32_t set_when_unlocked(std::uint32_t bits, std::memory_order order) const noexcept;
+    void wake_sleepers() noexcept;
+    // Sleeps until ready, or until the timeout passes (none: no limit); returns ready().
+    bool sleep_until_ready(std::optional<std::chrono::duration<double>> timeout) const;
 
-    private:
-        std::optional<Observer> first_;
-        std::vector<Observer> rest_;
-    };
-
-    std::uint64_t add_observer(Observer observer) {
+    std::uint64_t add_observer(ResultObserver observer) {
         {
-            std::lock_guard lock(mutex_);
+            const ExtrasLock lock(*this);
             if (!ready()) {
-                observer.key = ++last_observer_;
-                observers_.add(std::move(observer));
-                return last_observer_;
+                ResultExtras& extras = extras_locked();
+                observer.key = ++extras.last_observer;
+                extras.observers.add(std::move(observer));
+                return extras.last_observer;
             }
         }
         notify(observer);
         return 0;
     }
-    static void notify(Observer& observer) {
+    static void notify(ResultObserver& observer) {
         if (observer.listener)
             observer.listener->completed(observer.tag);
         else
             run_callback(observer.call);
     }
 
-    mutable std::mutex mutex_;
-    mutable std::condition_variable ready_;
-    std::atomic<bool> done_{false};  // written under mutex_, read anywhere
-    std::exception_ptr error_;
-    std::function<void(const std::exception&)> error_callback_;
     std::weak_ptr<ResultSource> source_;
-    TaskControl control_;
-    ObserverList observers_;
-    std::uint64_t last_observer_ = 0;
+    std::exception_ptr error_;                        // written before done_bit, read after
+    std::atomic<ResultExtras*> extras_{nullptr};      // owned; made under the lock bit
+    mutable TaskControl control_;                     // and the status word
 };
 
 template <class T>
@@ -264,10 +334,19 @@ class ResultState : public ResultStateBase {
 public:
     using value_type = T;
     void set_value(T value) {
-        if (callback_) run_callback([&] { callback_(value); });
+        if (this->ready()) return;
+        if (const ResultExtras* extras = this->extras(); extras && extras->callback)
+            run_callback([&] { extras->callback(&value); });
         finish([&] { value_.emplace(std::move(value)); });
     }
-    void set_callback(std::function<void(const T&)> callback) { callback_ = std::move(callback); }
+    // Before the result is shared, as set_error_callback.
+    template <class Callback>
+    void set_callback(Callback callback) {
+        const ExtrasLock lock(*this);
+        extras_locked().callback = [callback = std::move(callback)](const void* value) mutable {
+            callback(*static_cast<const T*>(value));
+        };
+    }
 
     const T& get() const {
         wait();
@@ -288,7 +367,6 @@ public:
 
 private:
     std::optional<T> value_;
-    std::function<void(const T&)> callback_;
 };
 
 template <>
@@ -296,10 +374,17 @@ class ResultState<void> : public ResultStateBase {
 public:
     using value_type = void;
     void set_value() {
-        if (callback_) run_callback([&] { callback_(); });
+        if (this->ready()) return;
+        if (const ResultExtras* extras = this->extras(); extras && extras->callback)
+            run_callback([&] { extras->callback(nullptr); });
         finish([] {});
     }
-    void set_callback(std::function<void()> callback) { callback_ = std::move(callback); }
+    // Before the result is shared, as set_error_callback.
+    template <class Callback>
+    void set_callback(Callback callback) {
+        const ExtrasLock lock(*this);
+        extras_locked().callback = [callback = std::move(callback)](const void*) mutable { callback(); };
+    }
     void get() const {
         wait();
         rethrow_if_failed();
@@ -309,9 +394,6 @@ public:
         rethrow_if_failed();
     }
     void take() { get(); }
-
-private:
-    std::function<void()> callback_;
 };
 
 // How futures.hpp's free functions reach the state under a Future or an AsyncResult.

@@ -158,8 +158,9 @@ ResultStateBase& mutable_state_of(const Handle& handle) {
 }
 
 // The futures of one as_completed or wait, told of each completion by a listener on its
-// result: a waiter sleeps until one completes, and no thread polls. Observing a future costs no
-// allocation, and the waiter takes the completions gathered meanwhile under one lock.
+// result: a waiter sleeps until one completes, and no thread polls. Observing a future costs one
+// allocation at most (its result's extras, made by the first observer), and the waiter takes the
+// completions gathered meanwhile under one lock.
 template <class Handle>
 class Completions {
 public:

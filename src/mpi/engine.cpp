@@ -171,12 +171,12 @@ private:
             if (!chosen) return;
             auto job = next_queued_job();
             try {
-                if (job->timeout && options_.local_processes == 0)
+                if (job->timeout() && options_.local_processes == 0)
                     throw Error("mproc::mpi::Pool: per-task timeouts need PoolOptions::local_processes > 0 (a rank "
                                 "cannot stop a task that runs in its own process)");
                 const std::uint64_t id = next_id_++;
                 std::vector<std::byte> message;
-                append(message, TaskHeader{id, job->timeout ? job->timeout->count() : -1,
+                append(message, TaskHeader{id, job->timeout() ? job->timeout()->count() : -1,
                                            static_cast<std::int64_t>(job->first_index)});
                 Writer out(message);
                 job->encode(out);

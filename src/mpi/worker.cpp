@@ -186,7 +186,7 @@ private:
         const auto header = read_header<TaskHeader>(message);
         if (local_) {
             auto job = std::make_unique<ForwardJob>(header.id, std::move(message), outbox_);
-            if (header.timeout_ns >= 0) job->timeout = std::chrono::nanoseconds(header.timeout_ns);
+            if (header.timeout_ns >= 0) job->set_timeout(std::chrono::nanoseconds(header.timeout_ns));
             job->first_index = static_cast<long>(header.first_index);
             std::vector<std::unique_ptr<Job>> jobs;
             jobs.push_back(std::move(job));

@@ -317,7 +317,7 @@ private:
             auto job = next_queued_job();
             const std::uint64_t tag = next_tag_++;
             auto& tasks = chosen->channel->tasks;
-            Writer& out = tasks.begin(job->timeout ? pool::timed_task_message : pool::task_message, tag);
+            Writer& out = tasks.begin(job->timeout() ? pool::timed_task_message : pool::task_message, tag);
             try {
                 job->encode(out);
                 if (!out.fds().empty()) send_fds(chosen->fd_socket.get(), out.fds());
@@ -546,7 +546,7 @@ private:
     bool terminate_running(TaskControl& control) override {
         for (auto& worker : workers_)
             for (const auto& entry : worker->in_flight)
-                if (entry.job->control.get() == &control) {
+                if (entry.job->control == &control) {
                     worker->cancelled_tags.push_back(entry.tag);
                     return true;
                 }
@@ -578,12 +578,12 @@ private:
                     if (!next || look_again < *next) next = look_again;
                 }
             }
-            if (!front.job->timeout) continue;
+            if (!front.job->timeout()) continue;
             std::chrono::steady_clock::time_point deadline;
             if (front_started) {
                 const auto started = std::chrono::steady_clock::time_point(
                     std::chrono::nanoseconds(status.item_started_ns.load(std::memory_order_acquire)));
-                deadline = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*front.job->timeout);
+                deadline = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*front.job->timeout());
                 if (deadline <= now) {
                     worker->killed_for_tag = front.tag;
                     log_parts(LogLevel::warning, "task timed out; killing worker ", worker->name, " (pid ",
@@ -618,7 +618,7 @@ private:
     bool pool_thread_must_look() const {
         if (state() != State::running) return true;
         return std::any_of(workers_.begin(), workers_.end(), [](const auto& worker) {
-            return !worker->in_flight.empty() && worker->in_flight.front().job->timeout.has_value();
+            return !worker->in_flight.empty() && worker->in_flight.front().job->timeout().has_value();
         });
     }
 

@@ -19,7 +19,7 @@ void Scheduler::submit(std::vector<std::unique_ptr<Job>>& jobs, Submission kind)
         }
         bool timed = false;
         for (auto& job : jobs) {
-            timed |= job->timeout.has_value();
+            timed |= job->timeout().has_value();
             queue_back(std::move(job));
         }
         jobs.clear();
@@ -33,7 +33,7 @@ void Scheduler::submit(std::unique_ptr<Job> job) {
     {
         std::lock_guard lock(mutex_);
         refuse_new_work();
-        const bool timed = job->timeout.has_value();
+        const bool timed = job->timeout().has_value();
         queue_back(std::move(job));
         wake_engine = jobs_queued(timed);
     }
@@ -102,9 +102,9 @@ void Scheduler::terminate() {
 std::size_t Scheduler::cancel_queued(const detail::TaskControl* of) {
     std::unique_lock lock(mutex_);
     auto cancelled = unqueue_if([&](const Job& job) {
-        return job.control && (of ? job.control.get() == of : job.control->jobs == 1);
+        return job.control && (of ? job.control == of : job.control->jobs == 1);
     });
-    for (auto& job : cancelled) job->control->cancelled.store(true);
+    for (auto& job : cancelled) job->control->mark_cancelled();
     const std::size_t count = cancelled.size();
     fail_cancelled(std::move(cancelled), lock);
     return count;
@@ -112,22 +112,22 @@ std::size_t Scheduler::cancel_queued(const detail::TaskControl* of) {
 
 bool Scheduler::cancel(detail::TaskControl& control, bool running) {
     std::unique_lock lock(mutex_);
-    if (control.cancelled.load()) return true;
+    if (control.cancelled()) return true;
     // All of the call's jobs are still queued, or none may be cancelled.
     if (control.queued == control.jobs) {
         std::vector<std::unique_ptr<Job>> cancelled;
         if (control.jobs == 1) {
-            cancelled.push_back(unqueue(queued_[static_cast<std::size_t>(control.queue_position - front_position_)]));
+            cancelled.push_back(unqueue(queued_[control.queue_position - front_position_]));
             drop_empty_slots();
         } else {
-            cancelled = unqueue_if([&](const Job& job) { return job.control.get() == &control; });
+            cancelled = unqueue_if([&](const Job& job) { return job.control == &control; });
         }
-        control.cancelled.store(true);
+        control.mark_cancelled();
         fail_cancelled(std::move(cancelled), lock);
         return true;
     }
     if (!running || control.queued != 0 || control.jobs != 1 || !terminate_running(control)) return false;
-    control.cancelled.store(true);
+    control.mark_cancelled();
     lock.unlock();
     wake();
     return true;
@@ -136,7 +136,7 @@ bool Scheduler::cancel(detail::TaskControl& control, bool running) {
 void Scheduler::queue_back(std::unique_ptr<Job> job) {
     if (job->control) {
         ++job->control->queued;
-        job->control->queue_position = front_position_ + static_cast<std::int64_t>(queued_.size());
+        job->control->queue_position = front_position_ + static_cast<std::uint32_t>(queued_.size());
     }
     queued_.push_back(std::move(job));
     ++queued_jobs_;
@@ -170,7 +170,7 @@ std::vector<std::unique_ptr<Job>> Scheduler::unqueue_if(Take take) {
 
 void Scheduler::drop_empty_slots() {
     if (queued_jobs_ != 0) return;
-    front_position_ += static_cast<std::int64_t>(queued_.size());
+    front_position_ += static_cast<std::uint32_t>(queued_.size());
     queued_.clear();
 }
 
@@ -182,7 +182,7 @@ std::unique_ptr<Job> Scheduler::next_queued_job() {
         if (!slot) continue;  // a cancelled job's
         if (slot->control) {
             --slot->control->queued;
-            slot->control->dispatched.store(true, std::memory_order_relaxed);
+            slot->control->mark_dispatched();
         }
         --queued_jobs_;
         return slot;

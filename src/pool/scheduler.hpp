@@ -140,6 +140,8 @@ private:
     void fail_cancelled(std::vector<std::unique_ptr<Job>> jobs, std::unique_lock<std::mutex>& lock);
     // The queue. Each job in it has a position that does not change while it waits, so that a
     // call of one job is cancelled without a search: `queued_[position - front_position_]`.
+    // Positions count modulo 2^32 (TaskControl keeps them in 32 bits): the difference is right as
+    // long as fewer jobs than that are queued.
     // A cancelled job leaves an empty slot behind, dropped when it reaches the front.
     void queue_back(std::unique_ptr<Job> job);
     void queue_front(std::unique_ptr<Job> job);
@@ -152,7 +154,7 @@ private:
 
     State state_ = State::running;
     std::deque<std::unique_ptr<Job>> queued_;  // jobs, and empty slots of cancelled ones
-    std::int64_t front_position_ = 0;          // the position of queued_.front()
+    std::uint32_t front_position_ = 0;         // the position of queued_.front()
     std::size_t queued_jobs_ = 0;              // jobs in queued_
     int open_streams_ = 0;            // imap iterations still reading their input
     bool streams_abandoned_ = false;  // see abandon_streams()

@@ -168,14 +168,14 @@ private:
 
     bool terminate_running(TaskControl& control) override {
         for (auto& worker : workers_)
-            if (worker->job && worker->job->control.get() == &control) {
+            if (worker->job && worker->job->control == &control) {
                 fail_later(std::move(worker->job), cancelled_error());
                 log_parts(LogLevel::info, "task cancelled while running; its thread finishes it in the background");
                 return true;
             }
         // Its reply is in but not delivered: the delivery sees the call cancelled.
         return std::any_of(deliveries_.begin(), deliveries_.end(),
-                           [&](const PendingDelivery& delivery) { return delivery.job->control.get() == &control; });
+                           [&](const PendingDelivery& delivery) { return delivery.job->control == &control; });
     }
 
     // --- The engine thread ---
@@ -208,9 +208,9 @@ private:
         std::optional<Clock::time_point> next;
         const auto now = Clock::now();
         for (auto& worker : workers_) {
-            if (!worker->job || !worker->job->timeout) continue;
+            if (!worker->job || !worker->job->timeout()) continue;
             const Clock::time_point started{std::chrono::nanoseconds(worker->item_started_ns.load(std::memory_order_acquire))};
-            const auto deadline = started + std::chrono::duration_cast<Clock::duration>(*worker->job->timeout);
+            const auto deadline = started + std::chrono::duration_cast<Clock::duration>(*worker->job->timeout());
             if (deadline > now) {
                 if (!next || deadline < *next) next = deadline;
                 continue;
@@ -296,7 +296,7 @@ private:
                 poke_engine();
                 continue;
             }
-            self.timed = job->timeout.has_value();
+            self.timed = job->timeout().has_value();
             self.current_item.store(0, std::memory_order_relaxed);
             self.item_started_ns.store(pool::steady_now_ns(), std::memory_order_release);
             if (self.timed) poke_engine();  // to watch its clock

@@ -92,7 +92,7 @@ std::vector<std::unique_ptr<Job>> chunk_jobs(const F& f, const std::shared_ptr<c
         const std::size_t count = std::min(plan.chunksize, items.size() - offset);
         auto job = std::make_unique<ChunkJob<F, Item, Spread, Sink>>(f, owner, items.data() + offset, count, sink);
         job->first_index = plan.first_index + static_cast<long>(offset);
-        job->timeout = plan.timeout;
+        job->set_timeout(plan.timeout);
         job->runs_callbacks = plan.runs_callbacks;
         jobs.push_back(std::move(job));
     }

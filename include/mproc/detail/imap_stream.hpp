@@ -50,7 +50,7 @@ public:
           timeout_(to_timeout(options.timeout)),
           sink_(std::make_shared<Sink>(Ordered, options.progress ? std::make_unique<Progress>(known_size(input_->view), progress_output(options))
                                                                  : nullptr)),
-          control_(reading == Reading::at_once ? std::make_shared<TaskControl>() : nullptr) {
+          control_(reading == Reading::at_once ? &sink_->control : nullptr) {
         refill(PoolCore::Submission::new_work);
     }
     ImapStream(ImapStream&&) noexcept = default;
@@ -60,7 +60,7 @@ public:
     // its iterator is closed.
     ~ImapStream() {
         if (!sink_) return;
-        if (control_ && sink_->in_flight() != 0) input_->core->cancel_queued(control_.get());
+        if (control_ && sink_->in_flight() != 0) input_->core->cancel_queued(control_);
         sink_->finish();
     }
 
@@ -194,7 +194,7 @@ private:
     std::size_t window_;
     std::optional<std::chrono::nanoseconds> timeout_;
     std::shared_ptr<Sink> sink_;
-    std::shared_ptr<TaskControl> control_;  // an executor's map: shared by its jobs, to cancel them
+    TaskControl* control_;  // an executor's map: shared by its jobs, to cancel them (in sink_)
     // The run taken from the sink last, handed out one by one without its lock.
     typename Sink::Run taken_;
     std::size_t taken_position_ = 0;

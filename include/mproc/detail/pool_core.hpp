@@ -4,8 +4,10 @@
 // src/mpi/engine.cpp on MPI ranks, all built on src/pool/scheduler.hpp.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -32,18 +34,30 @@ public:
     virtual void fail(std::exception_ptr error) = 0;
 
     // Limit on the run time of each item, counted from the moment a worker starts the job.
-    std::optional<std::chrono::nanoseconds> timeout;
+    [[nodiscard]] std::optional<std::chrono::nanoseconds> timeout() const noexcept {
+        if (timeout_ns_ < 0) return std::nullopt;
+        return std::chrono::nanoseconds(timeout_ns_);
+    }
+    void set_timeout(std::optional<std::chrono::nanoseconds> timeout) noexcept {
+        timeout_ns_ = timeout ? std::max<std::int64_t>(timeout->count(), 0) : -1;
+    }
     // Position of the job's first item in its map/imap input; -1 if it is not part of one.
     long first_index = -1;
     // Whether deliver() or fail() may run user callbacks, which run on the pool's thread only.
     bool runs_callbacks = false;
     // Shared with the call's result, for its cancel(), or with an executor's map; null for an
-    // imap's jobs.
-    std::shared_ptr<TaskControl> control;
+    // imap's jobs. It lives as long as the job does: in the result state or the sink that the
+    // job holds.
+    TaskControl* control = nullptr;
 
 protected:
     // Whether the call was cancelled: the job then fails with CancelledError, whatever it delivers.
-    bool cancelled() const noexcept { return control && control->cancelled.load(); }
+    bool cancelled() const noexcept { return control && control->cancelled(); }
+
+private:
+    // -1: none. A count rather than a std::optional, which would take 8 bytes more in each of
+    // what may be a million pending jobs.
+    std::int64_t timeout_ns_ = -1;
 };
 
 inline std::exception_ptr cancelled_error() {

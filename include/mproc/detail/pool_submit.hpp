@@ -95,8 +95,8 @@ auto submit_map(const std::shared_ptr<PoolCore>& core, F f, Range&& range, const
                                        .timeout = to_timeout(options.timeout),
                                        .runs_callbacks = has_callbacks(handlers)});
     if (!jobs.empty()) {
-        const std::shared_ptr<TaskControl> control(result, &result->enable_cancel(jobs.size()));
-        for (auto& job : jobs) job->control = control;
+        TaskControl& control = result->enable_cancel(jobs.size());
+        for (auto& job : jobs) job->control = &control;
     }
     // All at once: if the pool refuses them (closed meanwhile), none was queued, and none reads a
     // borrowed input after this call throws.
@@ -116,9 +116,9 @@ auto submit_apply(const std::shared_ptr<PoolCore>& core, const TaskOptions& opti
     attach_callbacks(*result, handlers);
     result->set_source(core);
     auto job = std::make_unique<ApplyJob<F, Item, Sink>>(f, Item(std::forward<Args>(args)...), Sink(result));
-    job->timeout = to_timeout(options.timeout);
+    job->set_timeout(to_timeout(options.timeout));
     job->runs_callbacks = has_callbacks(handlers);
-    job->control = std::shared_ptr<TaskControl>(result, &result->enable_cancel(1));
+    job->control = &result->enable_cancel(1);
     core->submit(std::move(job));
     return result;
 }

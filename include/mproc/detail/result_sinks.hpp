@@ -184,6 +184,9 @@ public:
         if (progress_) progress_->finish();
     }
 
+    // What an executor's map cancels its jobs through: here, since every job holds the sink.
+    TaskControl control;
+
 private:
     bool due_locked() const {
         if (!ordered_) return !unordered_.empty();
