@@ -31,7 +31,8 @@ void ResultStateBase::wake_sleepers() noexcept { os::futex_wake(status()); }
 
 bool ResultStateBase::sleep_until_ready(std::optional<std::chrono::duration<double>> timeout) const {
     std::optional<std::chrono::steady_clock::time_point> deadline;
-    if (timeout && *timeout <= std::chrono::duration<double>::zero()) return ready();
+    // Not a number waits no time, as any timeout that is not positive.
+    if (timeout && !(*timeout > std::chrono::duration<double>::zero())) return ready();
     if (timeout && *timeout < longest_timeout)
         deadline = std::chrono::steady_clock::now() +
                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -29,6 +30,7 @@ TEST(AsyncResultState, TimedWaitsTimeOutUntilTheValueIsSetThenReturnItAtOnce) {
     EXPECT_FALSE(state.ready());
     EXPECT_FALSE(state.wait(0s));
     EXPECT_FALSE(state.wait(-1s));
+    EXPECT_FALSE(state.wait(std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())));  // no time
     const auto start = std::chrono::steady_clock::now();
     EXPECT_FALSE(state.wait(30ms));
     EXPECT_GE(std::chrono::steady_clock::now() - start, 29ms);

@@ -142,8 +142,10 @@ struct ResultExtras {
 
 // The state of one result, shared by its handles (AsyncResult, Future) and the job that
 // completes it. Its one 32-bit word (TaskControl::status) holds the call's control bits, whether
-// it is done, a lock bit guarding its extras, and whether a thread sleeps on it (a futex). One
-// thread completes it (the engine's), once; any number of threads wait for it.
+// it is done, a lock bit guarding its extras, and whether a thread sleeps on it (a futex). It is
+// completed once, by whichever thread owns its job then (the engine's, a canceller, a thread-pool
+// worker, or a waiter receiving replies): a job passes from thread to thread only under the
+// engine's lock, so two completions never run at once. Any number of threads wait for it.
 class ResultStateBase {
 public:
     ResultStateBase() = default;
