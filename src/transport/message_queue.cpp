@@ -292,7 +292,8 @@ void MessageQueue::repair(unsigned dead_sides) noexcept {
     return length;
 }
 
-[[gnu::always_inline]] inline void MessageQueue::write_bytes(std::uint64_t position, const void* data, std::size_t size) noexcept {
+[[gnu::always_inline]] inline void MessageQueue::write_bytes(std::uint64_t position, const void* data,
+                                                            std::size_t size) noexcept {
     const auto* from = static_cast<const std::byte*>(data);
     const std::size_t offset = static_cast<std::size_t>(position & (capacity_ - 1));
     const std::size_t first = std::min<std::size_t>(size, capacity_ - offset);
@@ -300,7 +301,8 @@ void MessageQueue::repair(unsigned dead_sides) noexcept {
     if (first < size) std::memcpy(ring_, from + first, size - first);
 }
 
-[[gnu::always_inline]] inline void MessageQueue::read_bytes(std::uint64_t position, void* data, std::size_t size) const noexcept {
+[[gnu::always_inline]] inline void MessageQueue::read_bytes(std::uint64_t position, void* data,
+                                                           std::size_t size) const noexcept {
     auto* to = static_cast<std::byte*>(data);
     const std::size_t offset = static_cast<std::size_t>(position & (capacity_ - 1));
     const std::size_t first = std::min<std::size_t>(size, capacity_ - offset);
