@@ -15,8 +15,9 @@
 // window of a file of its own. The queue copies finished messages into a window reserved inside
 // its shared block, claimed by one of many producers through a state word that names the
 // claimant's pid, so that a claim left by a process that died is found and undone. A sleeper here
-// raises a flag that the waker clears (one wake-up per sleep); the queue's many processes count
-// their sleepers instead. One spill area for both would put the queue's crash recovery on the
+// raises a flag that the waker clears (one wake-up per sleep); the queue's many processes set a bit
+// in an event count that the waker clears and bumps in the wake-up's own system call, so that a
+// waker killed in between leaves nobody asleep. One spill area for both would put the queue's crash recovery on the
 // pool's fast path, or take it from the queue. What they share is the deadline arithmetic of their
 // futex waits (futex_wait.hpp).
 //
