@@ -94,10 +94,7 @@ public:
     /// send(obj).
     void send(const T& item) {
         auto& local = usable(local_ && local_->writable, "send");
-        auto& buffer = detail::item_buffer();
-        const auto bytes = detail::encode_item(buffer, item);
-        const auto status = local.outgoing.put(bytes, std::nullopt, {&detail::peer_open, &local});
-        detail::trim_item_buffer(buffer);
+        const auto status = detail::put_item(local.outgoing, item, std::nullopt, {&detail::peer_open, &local});
         if (status != detail::MessageQueue::Status::ok)
             throw OSError("Connection::send: the other end of the pipe is closed", EPIPE);
     }

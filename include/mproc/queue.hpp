@@ -85,6 +85,20 @@ std::span<const std::byte> encode_item(std::vector<std::byte>& buffer, const T& 
     return {buffer.data(), out.size()};
 }
 
+// Puts `item` into `queue`: its bytes as they are where they are its encoding (mproc::encode),
+// otherwise encoded into this thread's buffer first.
+template <class T>
+MessageQueue::Status put_item(MessageQueue& queue, const T& item, const Deadline& deadline, QueueWaitHook hook = {}) {
+    if constexpr (trivially_transferable<T>) {
+        return queue.put(std::as_bytes(std::span(&item, 1)), deadline, hook);
+    } else {
+        auto& buffer = item_buffer();
+        const auto status = queue.put(encode_item(buffer, item), deadline, hook);
+        trim_item_buffer(buffer);
+        return status;
+    }
+}
+
 // What every copy of one queue handle in this process shares.
 struct QueueLocal {
     SharedBlock block;
@@ -155,17 +169,7 @@ protected:
     }
 
     bool put_until(const T& item, const Deadline& deadline) {
-        MessageQueue& q = queue();
-        if constexpr (trivially_transferable<T>) {
-            // Its encoding is its bytes (mproc::encode): put them as they are.
-            return q.put(std::as_bytes(std::span(&item, 1)), deadline) == MessageQueue::Status::ok;
-        } else {
-            auto& buffer = item_buffer();
-            const auto bytes = encode_item(buffer, item);
-            const bool done = q.put(bytes, deadline) == MessageQueue::Status::ok;
-            trim_item_buffer(buffer);
-            return done;
-        }
+        return put_item(queue(), item, deadline) == MessageQueue::Status::ok;
     }
 
     std::optional<T> get_until(const Deadline& deadline) {
