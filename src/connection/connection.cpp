@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <optional>
 
 #include "connection/connection_state.hpp"
 #include "connection/wire.hpp"
 #include "os/fd_passing.hpp"
 #include "os/poll.hpp"
 #include "os/socket.hpp"
+#include "os/spin.hpp"
 #include "os_error.hpp"
 
 namespace mproc::connection {
@@ -17,6 +20,38 @@ namespace mproc::connection {
 namespace {
 
 [[noreturn]] void throw_closed() { throw OSError("mproc::connection::Connection: handle is closed", EBADF); }
+
+// A Connection's peer often answers within microseconds: the other end of a ping-pong, a
+// manager's reply, the next step of a handshake. Such an answer is met awake by a short spin of
+// non-blocking receives before the blocking one, instead of paying this CPU's wake-up from a
+// sleep in the kernel, some 20-40 us each way on virtual machines (Python pays it every time).
+// The spin adapts (os::SpinBudget): it shrinks while answers come later than it lasts.
+thread_local os::SpinBudget receive_spin;
+
+// One receive costs a system call where the budget's checks are a few dozen cycles each: look at
+// the socket once every so many checks, so the longest spin stays near the budget's 50 us.
+constexpr int checks_per_receive = 16;
+
+// A sleep this short counts as one a longer spin would have caught. It is longer than the longest
+// spin because a sleeping peer's answer includes the peer's own wake-up, which ends once both
+// ends spin.
+constexpr std::chrono::microseconds soon_after_sleeping{150};
+
+os::Result<os::ReceivedMessage> receive_soon(int socket, std::span<std::byte> out) {
+    std::optional<os::Result<os::ReceivedMessage>> arrived;
+    int checks = 0;
+    const auto look = [&] {
+        if (checks++ % checks_per_receive != 0) return false;
+        auto received = os::receive_message(socket, out, os::WhenEmpty::fail);
+        if (!received && received.error().code == EAGAIN) return false;
+        arrived.emplace(std::move(received));
+        return true;
+    };
+    if (os::spin_until(receive_spin, look)) return std::move(*arrived);
+    auto received = os::receive_message(socket, out);
+    receive_spin.woke(soon_after_sleeping);
+    return received;
+}
 
 // A wire Source over the socket: each read may bring descriptors, kept until the message is
 // decoded (or closed with it).
@@ -26,7 +61,7 @@ struct SocketSource {
     bool fds_lost = false;
 
     std::size_t read_some(std::span<std::byte> out) {
-        auto received = mproc::detail::or_throw(os::receive_message(socket, out), "mproc::connection: recvmsg");
+        auto received = mproc::detail::or_throw(receive_soon(socket, out), "mproc::connection: recvmsg");
         for (auto& fd : received.fds) fds.push_back(fd.release());
         if (received.truncated) fds_lost = true;
         return received.size;

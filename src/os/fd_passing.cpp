@@ -82,7 +82,7 @@ SysResult send_message(int socket, std::span<const std::byte> data, std::span<co
     return {};
 }
 
-Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer) noexcept {
+Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer, WhenEmpty when_empty) noexcept {
     iovec iov{buffer.data(), buffer.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_message)]{};
     msghdr message{};
@@ -90,7 +90,9 @@ Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer)
     message.msg_iovlen = 1;
     message.msg_control = control;
     message.msg_controllen = sizeof control;
-    const auto received = sys_call("recvmsg", [&] { return ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC); });
+    const auto received = sys_call("recvmsg", [&] {
+        return ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC | (when_empty == WhenEmpty::fail ? MSG_DONTWAIT : 0));
+    });
     if (!received) return received.error();
     ReceivedMessage result;
     result.size = static_cast<std::size_t>(received.value());

@@ -49,7 +49,12 @@ struct ReceivedMessage {
     std::vector<UniqueFd> fds;  // close-on-exec
     bool truncated = false;  // the message or its descriptors did not fit: what did is here
 };
+// What a receive does when nothing has arrived: wait for something (on a blocking socket), or
+// fail at once with EAGAIN.
+enum class WhenEmpty { wait, fail };
+
 // Receives one message into `buffer`, with up to max_fds_per_message descriptors.
-[[nodiscard]] Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer) noexcept;
+[[nodiscard]] Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer,
+                                                      WhenEmpty when_empty = WhenEmpty::wait) noexcept;
 
 }  // namespace mproc::os
