@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -469,9 +470,44 @@ TEST(ManagerStart, GetServerServesForeverInTheProcessThatCallsIt) {
     EXPECT_THROW((void)mproc::Manager({.address = address}, mproc::not_started).get_server(), mproc::StartError)
         << "the address is in use";
 
-    serving.terminate();  // the only way a serving program ends, as Python's
+    other.shutdown_server();  // Python: dispatch(conn, None, 'shutdown')
     serving.join();
+    EXPECT_EQ(serving.exitcode(), 0) << "serve_forever() ends its process as sys.exit(0) does";
     EXPECT_THROW(jobs.append(3), mproc::EOFError);
+    EXPECT_THROW(other.shutdown_server(), mproc::StateError) << "other has shut down";
+    EXPECT_THROW(client.shutdown_server(), mproc::EOFError) << "the server is gone";
+}
+
+TEST(ManagerStart, ShutdownServerRemovesTheSocketFileOfAServerOnAPath) {
+    MPROC_TEST_SKIP_THREADED_CHILD_OF_THREADED_FORK_UNDER_TSAN();
+    const std::filesystem::path directory = std::filesystem::temp_directory_path() /
+                                            ("mproc-manager-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(directory);
+    const std::string path = (directory / "server").string();
+    auto [ready, theirs] = mproc::connection::Pipe();
+    mproc::Process serving(serve_in_this_process, path, std::string("xyz"), theirs);
+    serving.start();
+    theirs.close();
+    ASSERT_TRUE(ready.poll(60s));
+    (void)ready.recv_bytes();
+    EXPECT_TRUE(std::filesystem::exists(path));
+    mproc::Manager::connect(mproc::connection::Address(path), "xyz").shutdown_server();
+    serving.join();
+    EXPECT_EQ(serving.exitcode(), 0);
+    EXPECT_FALSE(std::filesystem::exists(path)) << "left behind";
+    std::filesystem::remove_all(directory);
+}
+
+TEST(ManagerStart, AClientsShutdownServerStopsAStartedManagersServer) {
+    const mproc::connection::Address address(abstract_name("client-stops"));
+    mproc::Manager owner({.address = address, .authkey = "abc"});
+    auto d = owner.dict<int, int>();
+    d.set(1, 2);
+    const int server = *owner.pid();
+    mproc::Manager::connect(address, "abc").shutdown_server();
+    EXPECT_THROW(d.set(3, 4), mproc::EOFError);
+    owner.shutdown();  // joins the server that ended by itself
+    EXPECT_NE(::kill(server, 0), 0);
 }
 
 void use_remote_manager(std::string host, int port, std::string key) {

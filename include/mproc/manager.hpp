@@ -537,7 +537,8 @@ inline constexpr NotStarted not_started{};
 /// A manager's server run in the calling process, for a program whose whole job is serving.
 /// Python: multiprocessing.managers.Server, from manager.get_server(). Made by
 /// Manager::get_server(), which listens at once (StartError when it cannot: the address is in
-/// use); serve_forever() serves until the process is killed or signalled.
+/// use); serve_forever() serves until a client asks it to stop, or the process is killed or
+/// signalled.
 class ManagerServer {
 public:
     /// Where it listens (port 0 or no address: the one picked). Python: server.address.
@@ -545,8 +546,9 @@ public:
     /// The key its clients must know.
     const std::string& authkey() const noexcept { return authkey_; }
     /// Serves every client, each connection on a thread of its own, in this process, and never
-    /// returns: the process ends when it is killed or signalled (SIGTERM, SIGINT), as Python's.
-    /// Python: serve_forever().
+    /// returns: the process ends with status 0 when a client asks it to
+    /// (Manager::shutdown_server()), or when it is killed or signalled (SIGTERM, SIGINT), as
+    /// Python's. Python: serve_forever().
     [[noreturn]] void serve_forever();
 
     /// Moves the server; the moved-from object may only be destroyed.
@@ -617,6 +619,14 @@ public:
     /// Stops the server (if this Manager started it) and waits for it to end; its objects are
     /// gone and their proxies throw EOFError. Idempotent. Python: shutdown().
     void shutdown() noexcept;
+    /// Asks the server to stop, whoever started it, then shutdown(): the server replies, removes
+    /// its socket file and its process ends with status 0; every proxy of it then throws EOFError.
+    /// The way to end a server run by ManagerServer::serve_forever() in another program. EOFError
+    /// when the server is gone already, StateError before start() or connect() and after
+    /// shutdown(). Python: the "shutdown" request of multiprocessing.managers.Server
+    /// (`dispatch(conn, None, 'shutdown')`), which its BaseManager sends only for a manager it
+    /// started.
+    void shutdown_server();
     /// Where the server listens. Python: address.
     const connection::Address& address() const;
     /// The key its clients use. Python: the authkey given, or the process's.

@@ -170,6 +170,14 @@ void Manager::shutdown() noexcept {
     }
 }
 
+void Manager::shutdown_server() {
+    std::vector<std::byte> request;
+    Writer out(request);
+    out.write_value(detail::manager::Op::shutdown);
+    detail::manager::run<void>(*client_shared(), request);
+    shutdown();
+}
+
 const connection::Address& Manager::address() const {
     if (state_ == State::initial && options_.address) return *options_.address;
     return client_shared()->address();

@@ -1,8 +1,11 @@
 // A Manager's server process: listens, and serves each connection on a thread of its own, as
-// Python's. It ends when its owner says so, or dies (a Process never outlives its parent).
+// Python's. It ends when its owner says so or dies (a Process never outlives its parent), or when
+// a client asks it to (Manager::shutdown_server).
 #include "manager/serve.hpp"
 
+#include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -16,7 +19,19 @@
 namespace mproc::manager_server {
 namespace {
 
-void serve_connection(const std::shared_ptr<Objects>& objects, connection::Connection connection) {
+// Ends the server's process: its socket file removed, its output flushed. Threads may still be
+// serving connections: leave without running destructors under them.
+[[noreturn]] void end_serving(const connection::Address& address) {
+    if (address.family() == connection::Family::unix_socket && !address.abstract()) {
+        std::error_code ignored;
+        std::filesystem::remove(address.path(), ignored);
+    }
+    std::fflush(nullptr);
+    std::_Exit(0);
+}
+
+void serve_connection(const std::shared_ptr<Objects>& objects, connection::Connection connection,
+                      const connection::Address& address) {
     Objects::Session session;
     // A client sends nothing while it waits for a reply: anything readable then is its end.
     session.gone = [&connection] { return connection.poll(); };
@@ -35,6 +50,7 @@ void serve_connection(const std::shared_ptr<Objects>& objects, connection::Conne
         } catch (...) {
             break;
         }
+        if (session.shutdown_asked) end_serving(address);
     }
     objects->closed(session);
 }
@@ -64,7 +80,7 @@ void serve_forever(connection::Listener& listener) {
         } catch (const Error&) {
             continue;  // a client gone during its handshake
         }
-        std::thread(serve_connection, objects, std::move(connection)).detach();
+        std::thread(serve_connection, objects, std::move(connection), std::cref(listener.address())).detach();
     }
 }
 
@@ -104,13 +120,7 @@ void serve(connection::Connection owner, ServerAddress where, std::string authke
         (void)owner.recv_bytes();  // shutdown, or the owner's end closed
     } catch (...) {
     }
-    const connection::Address& address = listener->address();
-    if (address.family() == connection::Family::unix_socket && !address.abstract()) {
-        std::error_code ignored;
-        std::filesystem::remove(address.path(), ignored);
-    }
-    // Threads still serve connections: leave without running destructors under them.
-    std::_Exit(0);
+    end_serving(listener->address());
 }
 
 connection::Address to_address(const ServerAddress& where) {

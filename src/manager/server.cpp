@@ -40,6 +40,11 @@ void Objects::run(Session& session, const Request& request, Writer& reply) {
     if (!session.greeted) throw StateError("mproc: a manager request before the connection's hello");
     const Caller caller{session.client, request.thread, session.gone};
     switch (request.op) {
+        case Op::shutdown:
+            // Python's Server.shutdown: the connection's loop ends the process after the reply.
+            session.shutdown_asked = true;
+            reply.write_value(ReplyStatus::value);
+            return;
         case Op::create:
         case Op::share: {
             const ServedType* type = detail::manager::find_served_type(request.type);

@@ -33,6 +33,7 @@ public:
         std::uint64_t client = 0;
         bool greeted = false;
         std::function<bool()> gone;  // whether the connection has closed (for calls that block)
+        bool shutdown_asked = false;  // the server is to end once the reply has gone
     };
 
     // Handles one request of `session`; returns whether it gets a reply, written to `reply`.

@@ -34,7 +34,7 @@
 
 namespace mproc::detail::manager {
 
-enum class Op : std::uint8_t { hello = 1, create = 2, call = 3, incref = 4, decref = 5, share = 6 };
+enum class Op : std::uint8_t { hello = 1, create = 2, call = 3, incref = 4, decref = 5, share = 6, shutdown = 7 };
 
 using ObjectId = std::uint64_t;
 
@@ -130,6 +130,7 @@ inline Request decode_request(std::span<const std::byte> bytes) {
             break;
         case Op::incref:
         case Op::decref: request.id = in.read_value<ObjectId>(); break;
+        case Op::shutdown: break;
         default: in.fail("unknown manager request " + std::to_string(static_cast<unsigned>(request.op)));
     }
     if (!in.at_end()) in.fail("bytes left after the manager request");
