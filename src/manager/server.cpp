@@ -48,7 +48,7 @@ void Objects::run(Session& session, const Request& request, Writer& reply) {
         case Op::create:
         case Op::share: {
             const ServedType* type = detail::manager::find_served_type(request.type);
-            if (!type || (allow_ && !allow_(*type)))
+            if (!type || (allow_ && !allow_(*type, request.op)))
                 throw std::invalid_argument("mproc: the manager has no type registered as '" + request.type +
                                             "' (both programs must be built from the same sources)");
             // `held`: whether this thread holds mutex_ (a named object is made under it).
@@ -94,6 +94,8 @@ void Objects::run(Session& session, const Request& request, Writer& reply) {
             if (entry->type->name != request.type)
                 throw std::invalid_argument("mproc: manager object " + std::to_string(request.id) + " is not a '" +
                                             request.type + "'");
+            if (allow_ && !allow_(*entry->type, Op::call))
+                throw std::invalid_argument("mproc: this manager serves no calls of a '" + request.type + "'");
             const auto method = entry->type->methods.find(request.method);
             if (method == entry->type->methods.end())
                 throw std::invalid_argument("mproc: the manager's '" + request.type + "' has no method '" +

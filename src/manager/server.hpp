@@ -24,9 +24,10 @@ using detail::manager::ServedType;
 // how many connections it has open. Thread safety: any thread (one per connection).
 class Objects {
 public:
-    // `allow`: which registered types may be created (all when empty; the fuzzer leaves out the
-    // ones whose calls block).
-    explicit Objects(std::function<bool(const ServedType&)> allow = {}) : allow_(std::move(allow)) {}
+    // `allow`: which requests may run on an object of a registered type: `op` is create, share or
+    // call (all when empty; the fuzzer refuses the calls that can block, as a lock's acquire).
+    using Allow = std::function<bool(const ServedType& type, detail::manager::Op op)>;
+    explicit Objects(Allow allow = {}) : allow_(std::move(allow)) {}
 
     // One connection's side of the conversation: its client, once it has said hello.
     struct Session {
@@ -66,7 +67,7 @@ private:
     // Called with mutex_ held.
     void drop_references(ObjectId id, std::uint64_t count, std::vector<std::shared_ptr<Entry>>& dropped);
 
-    std::function<bool(const ServedType&)> allow_;
+    Allow allow_;
     mutable std::mutex mutex_;
     std::unordered_map<ObjectId, std::shared_ptr<Entry>> entries_;
     std::unordered_map<std::uint64_t, ClientRecord> clients_;

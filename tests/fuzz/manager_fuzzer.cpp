@@ -1,11 +1,13 @@
 // libFuzzer target for a Manager's server: what it does with a request from an authenticated
 // client (detail/manager_wire.hpp's decoder, then the dispatch to an object's method and the
 // decoding of its arguments). The input is one request, sent on a connection that has said hello
-// and created a dict<int, std::string> (id 1) and a list<int> (id 2), as a client would.
+// and created a dict<int, std::string> (id 1), a list<int> (id 2) and a Lock (id 3), as a client
+// would.
 //
 // Any request may be refused (an exception reply); anything else (a crash, a sanitizer report, a
-// hang, a reply that is not a reply) is a bug. Types whose calls block (locks, events) are not
-// creatable here: a request may legitimately wait on them forever.
+// hang, a reply that is not a reply) is a bug. Every registered type may be created (a Condition
+// over the Lock, by its id, among them), but the calls of types whose calls can block (locks,
+// events) are refused here: such a call may legitimately wait forever.
 //
 // Build with Clang and -DMPROC_BUILD_FUZZERS=ON; run as
 //   build/tests/fuzz/mproc_fuzz_manager -max_total_time=60 CORPUS_DIR tests/fuzz/manager_corpus
@@ -17,14 +19,17 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <mproc/detail/manager_containers.hpp>
 #include <mproc/detail/manager_wire.hpp>
 
 #include "manager/server.hpp"
+#include "manager/sync_objects.hpp"
 #include "seeds.hpp"
 
 namespace {
@@ -64,20 +69,23 @@ std::vector<std::byte> call_request(wire::ObjectId id, const std::string& type, 
     return bytes;
 }
 
-// A server with a greeted session holding a dict (id 1) and a list (id 2).
+// A server with a greeted session holding a dict (id 1), a list (id 2) and a Lock (id 3).
 struct Fixture {
-    mproc::manager_server::Objects objects{[](const wire::ServedType& type) { return type.serialized; }};
+    mproc::manager_server::Objects objects{
+        [](const wire::ServedType& type, wire::Op op) { return op != wire::Op::call || type.serialized; }};
     mproc::manager_server::Objects::Session session;
 
     Fixture() {
         (void)wire::ServedTypeRegistration<Dict>::registered;
         (void)wire::ServedTypeRegistration<List>::registered;
+        mproc::manager_server::register_sync_objects();
         std::vector<std::byte> hello;
         mproc::Writer out(hello);
         wire::encode_hello(out, 42);
         expect_value(hello);
         expect_value(create_request(wire::served_type_name<Dict>(), std::map<int, std::string>{{1, "one"}}));
         expect_value(create_request(wire::served_type_name<List>(), std::vector<int>{1, 2, 3}));
+        expect_value(create_request(std::string(mproc::manager_server::lock_type), std::monostate{}));
     }
 
     void expect_value(std::span<const std::byte> request) {
@@ -92,9 +100,13 @@ struct Fixture {
 std::vector<std::vector<std::byte>> seeds() {
     const auto dict = wire::served_type_name<Dict>();
     const auto list = wire::served_type_name<List>();
+    const std::string condition(mproc::manager_server::condition_type);
     std::vector<std::byte> decref;
     mproc::Writer out(decref);
     wire::encode_reference(out, wire::Op::decref, 2);
+    std::vector<std::byte> shutdown;
+    mproc::Writer shutdown_out(shutdown);
+    shutdown_out.write_value(wire::Op::shutdown);
     return {call_request(1, dict, "__setitem__", 2, std::string("two")),
             call_request(1, dict, "__getitem__", 1),
             call_request(1, dict, "update", std::map<int, std::string>{{3, "three"}}),
@@ -104,7 +116,11 @@ std::vector<std::vector<std::byte>> seeds() {
             create_request(list, std::vector<int>{9}),
             decref,
             share_request(list, "shared", std::vector<int>{8}),
-            share_request(dict, "shared", std::map<int, std::string>{})};
+            share_request(dict, "shared", std::map<int, std::string>{}),
+            create_request(condition, std::optional<wire::ObjectId>{3}),  // Condition(the Lock)
+            create_request(condition, std::optional<wire::ObjectId>{}),   // over an RLock of its own
+            create_request(condition, std::optional<wire::ObjectId>{1}),  // over a dict: refused
+            shutdown};
 }
 
 }  // namespace
