@@ -132,6 +132,22 @@ TEST(ManagerContainers, ValueGetsAndSets) {
     EXPECT_EQ(v.get(), -2.25);
 }
 
+// A local manager's requests and replies travel through rings of 64 KiB: larger ones go beside
+// them, whole, in both directions.
+TEST(ManagerContainers, ValuesLargerThanTheRingsTravelWhole) {
+    mproc::Manager manager;
+    const std::string big(4 << 20, 'x');
+    auto d = manager.dict<int, std::string>();
+    d.set(1, big);
+    EXPECT_EQ(d.at(1), big);
+    std::vector<int> numbers(1'000'000);
+    for (int i = 0; i < 1'000'000; ++i) numbers[i] = i;
+    auto l = manager.list<int>(numbers);
+    EXPECT_EQ(l.copy(), numbers);
+    d.set(2, "small after large");
+    EXPECT_EQ(d.at(2), "small after large");
+}
+
 // --- Proxies in other processes -----------------------------------------------------------------
 
 void add_in_child(int i, mproc::DictProxy<std::string, int> d, mproc::ListProxy<int> l, mproc::ValueProxy<int> v,

@@ -573,7 +573,8 @@ private:
 /// shutdown() is StateError (Python: ProcessError). The factories throw EOFError when the manager
 /// is gone, StateError before start() or connect() and after shutdown(). Thread safety: one
 /// thread at a time. Cost: a process, and one thread in it per connection (one per thread of each
-/// process that has used a proxy).
+/// process that has used a proxy); a connection over a Unix socket moves to two 64 KiB rings in
+/// shared memory after its handshake (docs/managers.md), over TCP it stays a socket.
 class Manager {
 public:
     /// Starts a manager with the default options. Python: Manager(), or `with Manager() as m`

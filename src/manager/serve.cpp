@@ -8,10 +8,13 @@
 #include <functional>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
 #include <mproc/detail/task.hpp>
+#include <mproc/pipe.hpp>
 
 #include "manager/server.hpp"
 #include "manager/sync_objects.hpp"
@@ -30,15 +33,48 @@ namespace {
     std::_Exit(0);
 }
 
+// One client connection: a socket, or the Pipe the client asked for (Op::channel) once it has.
+class ServedChannel {
+public:
+    explicit ServedChannel(connection::Connection socket) : socket_(std::move(socket)) {}
+
+    // The next request; throws when the client is gone or sent more than a request may hold.
+    std::vector<std::byte> receive() {
+        return ring_ ? ring_->recv() : socket_.recv_bytes(detail::manager::max_request_bytes);
+    }
+    void send(std::span<const std::byte> reply) {
+        if (ring_)
+            ring_->send(std::vector<std::byte>(reply.begin(), reply.end()));
+        else
+            socket_.send_bytes(reply);
+    }
+    // A client sends nothing while it waits for a reply: anything to read then is its end.
+    bool client_gone() { return ring_ ? ring_->poll() : socket_.poll(); }
+    // Moves the connection to a new Pipe, whose other end goes to the client over the socket.
+    void move_to_ring() {
+        auto [mine, theirs] = mproc::Pipe<std::vector<std::byte>>(true, {.buffer_bytes = ring_bytes});
+        socket_.send(theirs);
+        theirs.close();
+        socket_.close();
+        ring_ = std::move(mine);
+    }
+
+private:
+    // Most requests and replies are a few dozen bytes; a larger one travels beside the ring.
+    static constexpr std::size_t ring_bytes = 64 * 1024;
+    connection::Connection socket_;
+    std::optional<mproc::Connection<std::vector<std::byte>>> ring_;
+};
+
 void serve_connection(const std::shared_ptr<Objects>& objects, connection::Connection connection,
                       const connection::Address& address) {
+    ServedChannel channel(std::move(connection));
     Objects::Session session;
-    // A client sends nothing while it waits for a reply: anything readable then is its end.
-    session.gone = [&connection] { return connection.poll(); };
+    session.gone = [&channel] { return channel.client_gone(); };
     for (;;) {
         std::vector<std::byte> request;
         try {
-            request = connection.recv_bytes(detail::manager::max_request_bytes);
+            request = channel.receive();
         } catch (...) {
             break;  // the client is gone, or sent more than a request may hold
         }
@@ -46,7 +82,11 @@ void serve_connection(const std::shared_ptr<Objects>& objects, connection::Conne
         Writer out(reply);
         if (!objects->handle(session, request, out)) continue;
         try {
-            connection.send_bytes(reply);
+            channel.send(reply);
+            if (session.channel_asked) {
+                session.channel_asked = false;
+                channel.move_to_ring();
+            }
         } catch (...) {
             break;
         }

@@ -45,6 +45,11 @@ void Objects::run(Session& session, const Request& request, Writer& reply) {
             session.shutdown_asked = true;
             reply.write_value(ReplyStatus::value);
             return;
+        case Op::channel:
+            // The connection's loop makes the Pipe after the reply (a transport, not an object).
+            session.channel_asked = true;
+            reply.write_value(ReplyStatus::value);
+            return;
         case Op::create:
         case Op::share: {
             const ServedType* type = detail::manager::find_served_type(request.type);

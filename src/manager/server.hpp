@@ -35,6 +35,7 @@ public:
         bool greeted = false;
         std::function<bool()> gone;  // whether the connection has closed (for calls that block)
         bool shutdown_asked = false;  // the server is to end once the reply has gone
+        bool channel_asked = false;   // the connection moves to a Pipe once the reply has gone
     };
 
     // Handles one request of `session`; returns whether it gets a reply, written to `reply`.

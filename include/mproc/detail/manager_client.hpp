@@ -47,14 +47,17 @@ public:
     // The calling thread's number, sent with each call (an RLock is held by a thread).
     static std::uint64_t caller_thread() noexcept;
 
+    ~Client();
+
 private:
-    connection::Connection take();
-    void give_back(connection::Connection connection);
+    struct Channel;  // one connection to the server: a socket, or rings in shared memory
+    std::unique_ptr<Channel> take();
+    void give_back(std::unique_ptr<Channel> channel);
 
     connection::Address address_;
     std::string authkey_;
     std::mutex mutex_;
-    std::vector<connection::Connection> idle_;
+    std::vector<std::unique_ptr<Channel>> idle_;
     int pid_ = 0;  // the process the idle connections belong to
 };
 

@@ -11,6 +11,11 @@
 //   call    op, caller, object id, type name, method name, the arguments
 //   incref  op, object id                    the client holds one more reference
 //   decref  op, object id                    one less (no reply: sent from destructors)
+//   shutdown op                              the server ends once it has replied
+//   channel op                               on a Unix socket: the reply is followed by a
+//                                            message carrying a Pipe end (mproc/pipe.hpp), over
+//                                            which every later request and reply of this
+//                                            connection travels, each as a std::vector<std::byte>
 // and every request but decref gets one reply: ReplyStatus::value and the result (for create,
 // the new object's id), or ReplyStatus::exception and the exception (detail/task.hpp's format).
 //
@@ -34,7 +39,16 @@
 
 namespace mproc::detail::manager {
 
-enum class Op : std::uint8_t { hello = 1, create = 2, call = 3, incref = 4, decref = 5, share = 6, shutdown = 7 };
+enum class Op : std::uint8_t {
+    hello = 1,
+    create = 2,
+    call = 3,
+    incref = 4,
+    decref = 5,
+    share = 6,
+    shutdown = 7,
+    channel = 8,
+};
 
 using ObjectId = std::uint64_t;
 
@@ -130,7 +144,8 @@ inline Request decode_request(std::span<const std::byte> bytes) {
             break;
         case Op::incref:
         case Op::decref: request.id = in.read_value<ObjectId>(); break;
-        case Op::shutdown: break;
+        case Op::shutdown:
+        case Op::channel: break;
         default: in.fail("unknown manager request " + std::to_string(static_cast<unsigned>(request.op)));
     }
     if (!in.at_end()) in.fail("bytes left after the manager request");
