@@ -12,7 +12,7 @@
 #include "os/fd_passing.hpp"
 #include "os/poll.hpp"
 #include "os/socket.hpp"
-#include "os/spin.hpp"
+#include "os/cpu.hpp"
 #include "os_error.hpp"
 
 namespace mproc::connection {
@@ -21,49 +21,74 @@ namespace {
 
 [[noreturn]] void throw_closed() { throw OSError("mproc::connection::Connection: handle is closed", EBADF); }
 
-// A Connection's peer often answers within microseconds: the other end of a ping-pong, a
-// manager's reply, the next step of a handshake. Such an answer is met awake by a short spin of
-// non-blocking receives before the blocking one, instead of paying this CPU's wake-up from a
-// sleep in the kernel, some 20-40 us each way on virtual machines (Python pays it every time).
-// The spin adapts (os::SpinBudget): it shrinks while answers come later than it lasts.
-thread_local os::SpinBudget receive_spin;
+// A Connection's peer often answers within microseconds: the other end of a ping-pong, the next
+// step of a handshake. Such an answer is met awake by a short spin of non-blocking receives before
+// the blocking one, instead of paying this CPU's wake-up from a sleep in the kernel, some 20-40 us
+// each way on virtual machines (Python pays it every time).
+//
+// How long a thread spins adapts to how soon its answers come. It is bounded by time, not by
+// looks, since each look is a system call whose cost grows with the machine's load. A wait whose
+// answer came within `soon` of its start (spun or slept) doubles the next spin, since a longer spin
+// would have caught it, or did; a later one halves it. `soon` is longer than the longest spin: an
+// answer from a peer that slept includes the peer's own wake-up, which ends once both ends spin.
+class ReceiveSpin {
+public:
+    static constexpr std::chrono::nanoseconds shortest{1'000};
+    static constexpr std::chrono::nanoseconds longest{50'000};
+    static constexpr std::chrono::nanoseconds soon{150'000};
 
-// One receive costs a system call where the budget's checks are a few dozen cycles each: look at
-// the socket once every so many checks, so the longest spin stays near the budget's 50 us.
-constexpr int checks_per_receive = 16;
+    std::chrono::nanoseconds length() const noexcept { return length_; }
+    void answered(std::chrono::nanoseconds after) noexcept {
+        length_ = after < soon ? std::min(length_ * 2, longest) : std::max(length_ / 2, shortest);
+    }
 
-// A sleep this short counts as one a longer spin would have caught. It is longer than the longest
-// spin because a sleeping peer's answer includes the peer's own wake-up, which ends once both
-// ends spin.
-constexpr std::chrono::microseconds soon_after_sleeping{150};
+private:
+    std::chrono::nanoseconds length_ = shortest;
+};
+thread_local ReceiveSpin receive_spin;
 
-os::Result<os::ReceivedMessage> receive_soon(int socket, std::span<std::byte> out) {
-    std::optional<os::Result<os::ReceivedMessage>> arrived;
-    int checks = 0;
-    const auto look = [&] {
-        if (checks++ % checks_per_receive != 0) return false;
-        auto received = os::receive_message(socket, out, os::WhenEmpty::fail);
-        if (!received && received.error().code == EAGAIN) return false;
-        arrived.emplace(std::move(received));
-        return true;
+// Pauses between two looks at the socket: a look costs far more than a pause.
+constexpr int pauses_between_looks = 8;
+
+os::Result<os::ReceivedMessage> receive_soon(int socket, std::span<std::byte> out, os::Descriptors descriptors) {
+    using Clock = std::chrono::steady_clock;
+    const auto look = [&] { return os::receive_message(socket, out, os::WhenEmpty::fail, descriptors); };
+    const auto arrived = [](const os::Result<os::ReceivedMessage>& received) {
+        return received || received.error().code != EAGAIN;
     };
-    if (os::spin_until(receive_spin, look)) return std::move(*arrived);
-    auto received = os::receive_message(socket, out);
-    receive_spin.woke(soon_after_sleeping);
+    if (auto received = look(); arrived(received)) return received;  // there already: nothing to learn
+    const auto began = Clock::now();
+    if (os::spinning_helps()) {
+        do {
+            for (int i = 0; i < pauses_between_looks; ++i) os::spin_pause();
+            if (auto received = look(); arrived(received)) {
+                receive_spin.answered(Clock::now() - began);
+                return received;
+            }
+        } while (Clock::now() - began < receive_spin.length());
+    }
+    auto received = os::receive_message(socket, out, os::WhenEmpty::wait, descriptors);
+    receive_spin.answered(Clock::now() - began);
     return received;
 }
 
-// A wire Source over the socket: each read may bring descriptors, kept until the message is
-// decoded (or closed with it).
+// A wire Source over the socket. Descriptors come with a message's first byte (send_all attaches
+// them to its first system call): a Source that takes them (`fds` set) asks for them on its first
+// read, kept until the message is decoded (or closed with it), and reads the rest plainly. One for
+// bytes alone (recv_bytes) leaves any the peer sent to the kernel, which closes them.
 struct SocketSource {
     int socket;
-    std::vector<int>& fds;
+    std::vector<int>* fds = nullptr;
     bool fds_lost = false;
 
     std::size_t read_some(std::span<std::byte> out) {
-        auto received = mproc::detail::or_throw(receive_soon(socket, out), "mproc::connection: recvmsg");
-        for (auto& fd : received.fds) fds.push_back(fd.release());
-        if (received.truncated) fds_lost = true;
+        const auto descriptors = fds ? os::Descriptors::take : os::Descriptors::drop;
+        auto received = mproc::detail::or_throw(receive_soon(socket, out, descriptors), "mproc::connection: recvmsg");
+        if (fds) {
+            for (auto& fd : received.fds) fds->push_back(fd.release());
+            if (received.truncated) fds_lost = true;
+            if (received.size > 0) fds = nullptr;  // the message's first bytes: its descriptors came with them
+        }
         return received.size;
     }
 };
@@ -166,7 +191,7 @@ detail::ReceivedFrame Connection::receive_encoded() {
     detail::ReceivedFrame frame;
     {
         std::lock_guard lock(state.receiving);
-        SocketSource source{state.socket.get(), frame.fds};
+        SocketSource source{state.socket.get(), &frame.fds};
         frame.bytes = wire::read_message(source, std::nullopt);
         if (source.fds_lost)
             throw SerializationError("mproc::connection::Connection::recv: descriptors sent with the message were lost "
@@ -177,10 +202,9 @@ detail::ReceivedFrame Connection::receive_encoded() {
 
 std::vector<std::byte> Connection::recv_bytes(std::optional<std::size_t> maxlength) {
     auto& state = readable_state();
-    // Descriptors a peer sent beside bytes are not ours to keep: the frame closes them.
-    detail::ReceivedFrame discarded;
+    // Descriptors a peer sent beside bytes are not ours to keep: the kernel closes them.
     std::unique_lock lock(state.receiving);
-    SocketSource source{state.socket.get(), discarded.fds};
+    SocketSource source{state.socket.get()};
     try {
         return wire::read_message(source, maxlength);
     } catch (const OSError& e) {
@@ -196,9 +220,8 @@ std::vector<std::byte> Connection::recv_bytes(std::optional<std::size_t> maxleng
 std::size_t Connection::recv_bytes_into(std::span<std::byte> buffer, std::size_t offset) {
     if (offset > buffer.size()) throw StateError("mproc::connection::Connection::recv_bytes_into: offset too large");
     auto& state = readable_state();
-    detail::ReceivedFrame discarded;  // closes descriptors sent beside the bytes
     std::lock_guard lock(state.receiving);
-    SocketSource source{state.socket.get(), discarded.fds};
+    SocketSource source{state.socket.get()};  // descriptors sent beside the bytes: closed by the kernel
     const std::uint64_t size = wire::read_header(source);
     if (size <= buffer.size() - offset) {
         // It fits: straight into the caller's buffer, no copy.

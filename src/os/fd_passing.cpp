@@ -82,7 +82,16 @@ SysResult send_message(int socket, std::span<const std::byte> data, std::span<co
     return {};
 }
 
-Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer, WhenEmpty when_empty) noexcept {
+Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer, WhenEmpty when_empty,
+                                        Descriptors descriptors) noexcept {
+    const int flags = when_empty == WhenEmpty::fail ? MSG_DONTWAIT : 0;
+    if (descriptors == Descriptors::drop) {
+        const auto received = sys_call("recv", [&] { return ::recv(socket, buffer.data(), buffer.size(), flags); });
+        if (!received) return received.error();
+        ReceivedMessage result;
+        result.size = static_cast<std::size_t>(received.value());
+        return result;
+    }
     iovec iov{buffer.data(), buffer.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_message)]{};
     msghdr message{};
@@ -91,7 +100,7 @@ Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer,
     message.msg_control = control;
     message.msg_controllen = sizeof control;
     const auto received = sys_call("recvmsg", [&] {
-        return ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC | (when_empty == WhenEmpty::fail ? MSG_DONTWAIT : 0));
+        return ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC | flags);
     });
     if (!received) return received.error();
     ReceivedMessage result;

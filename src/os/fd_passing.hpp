@@ -53,8 +53,13 @@ struct ReceivedMessage {
 // fail at once with EAGAIN.
 enum class WhenEmpty { wait, fail };
 
+// Whether a receive takes the descriptors sent beside the bytes, or lets the kernel close them
+// (a plain recv, with no control buffer to fill: cheaper where none are expected).
+enum class Descriptors { take, drop };
+
 // Receives one message into `buffer`, with up to max_fds_per_message descriptors.
 [[nodiscard]] Result<ReceivedMessage> receive_message(int socket, std::span<std::byte> buffer,
-                                                      WhenEmpty when_empty = WhenEmpty::wait) noexcept;
+                                                      WhenEmpty when_empty = WhenEmpty::wait,
+                                                      Descriptors descriptors = Descriptors::take) noexcept;
 
 }  // namespace mproc::os
