@@ -15,8 +15,9 @@ void connection_setup(ConnectionLocal& local, SharedBlock block, PeerLink link, 
 }
 
 std::pair<std::shared_ptr<ConnectionLocal>, std::shared_ptr<ConnectionLocal>> make_pipe(bool duplex,
-                                                                                       std::size_t buffer_bytes) {
-    SharedBlock block = MessageQueue::create_block(ObjectKind::pipe, 2, buffer_bytes, 0);
+                                                                                       const QueueOptions& options) {
+    SharedBlock block =
+        MessageQueue::create_block(ObjectKind::pipe, 2, options.buffer_bytes, 0, options.spill_keep_bytes);
     auto [link0, link1] = PeerLink::create();
     auto first = std::make_shared<ConnectionLocal>();
     auto second = std::make_shared<ConnectionLocal>();

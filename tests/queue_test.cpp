@@ -5,8 +5,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <map>
 #include <numeric>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -170,6 +172,31 @@ TEST(Queue, SidesThatSleepBetweenBurstsAreAlwaysWoken) {
     }
     producer.join();
     EXPECT_EQ(producer.exitcode(), 0);
+}
+
+// Kibibytes of shared memory this process has faulted in (RssShmem).
+long shared_memory_kib() {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("RssShmem:", 0) == 0) return std::stol(line.substr(9));
+    return -1;
+}
+
+// After a large item, a queue keeps its memory up to spill_keep_bytes (the next large item then
+// finds it faulted in), and no more.
+TEST(Queue, MemoryOfALargeItemIsKeptOnlyUpToSpillKeepBytes) {
+    const std::string large(std::size_t{32} << 20, 'x');
+    const long before = shared_memory_kib();
+    ASSERT_GE(before, 0) << "no RssShmem in /proc/self/status";
+    mproc::Queue<std::string> keeping_none(0, {.spill_keep_bytes = 0});
+    keeping_none.put(large);
+    EXPECT_EQ(keeping_none.get().size(), large.size());
+    const long after_none = shared_memory_kib();
+    EXPECT_LT(after_none - before, 8 << 10) << "a queue keeping nothing kept " << after_none - before << " KiB";
+    mproc::Queue<std::string> keeping(0);  // 64 MiB by default
+    keeping.put(large);
+    EXPECT_EQ(keeping.get().size(), large.size());
+    EXPECT_GE(shared_memory_kib() - after_none, 24 << 10) << "the default keeps a large item's memory";
 }
 
 // Items larger than the ring go through the spill area; several producers take turns with it.

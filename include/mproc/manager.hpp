@@ -621,7 +621,9 @@ public:
     /// gone and their proxies throw EOFError. Idempotent. Python: shutdown().
     void shutdown() noexcept;
     /// Asks the server to stop, whoever started it, then shutdown(): the server replies, removes
-    /// its socket file and its process ends with status 0; every proxy of it then throws EOFError.
+    /// its socket file, flushes stdio and its process ends with status 0 (std::_Exit: other
+    /// threads may still be serving, so no atexit handler or static destructor runs); every proxy
+    /// of it then throws EOFError.
     /// The way to end a server run by ManagerServer::serve_forever() in another program. EOFError
     /// when the server is gone already, StateError before start() or connect() and after
     /// shutdown(). Python: the "shutdown" request of multiprocessing.managers.Server

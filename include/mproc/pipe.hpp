@@ -69,7 +69,8 @@ inline bool peer_open(const void* context) {
 void connection_setup(ConnectionLocal& local, SharedBlock block, PeerLink link, std::uint8_t end, bool duplex);
 void encode_connection(Writer& out, const ConnectionLocal& local);
 std::shared_ptr<ConnectionLocal> decode_connection(Reader& in);
-std::pair<std::shared_ptr<ConnectionLocal>, std::shared_ptr<ConnectionLocal>> make_pipe(bool duplex, std::size_t buffer_bytes);
+std::pair<std::shared_ptr<ConnectionLocal>, std::shared_ptr<ConnectionLocal>> make_pipe(bool duplex,
+                                                                                       const QueueOptions& options);
 
 }  // namespace detail
 
@@ -170,7 +171,7 @@ private:
 /// ring per direction (QueueOptions::buffer_bytes each).
 template <class T>
 std::pair<Connection<T>, Connection<T>> Pipe(bool duplex, QueueOptions options) {
-    auto [first, second] = detail::make_pipe(duplex, options.buffer_bytes);
+    auto [first, second] = detail::make_pipe(duplex, options);
     return {Connection<T>(std::move(first)), Connection<T>(std::move(second))};
 }
 

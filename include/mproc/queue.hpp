@@ -53,6 +53,10 @@ struct QueueOptions {
     /// Bytes of the shared ring that holds the items waiting in the queue (rounded up to a power
     /// of two, at least 1 KiB).
     std::size_t buffer_bytes = detail::MessageQueue::default_capacity;
+    /// Bytes of the memory for large items (over a quarter of buffer_bytes) kept after such an
+    /// item has gone through, so that the next one finds its pages faulted in (64 MiB by
+    /// default). Less keeps less memory for as long as the queue lives.
+    std::size_t spill_keep_bytes = detail::MessageQueue::default_spill_keep;
 };
 
 namespace detail {
@@ -112,7 +116,8 @@ class QueueBase {
 
 public:
     explicit QueueBase(std::size_t maxsize, QueueOptions options) : local_(std::make_shared<QueueLocal>()) {
-        local_->block = MessageQueue::create_block(ObjectKind::queue, 1, options.buffer_bytes, maxsize);
+        local_->block =
+            MessageQueue::create_block(ObjectKind::queue, 1, options.buffer_bytes, maxsize, options.spill_keep_bytes);
         local_->queue = MessageQueue::at(local_->block, 0);
     }
 

@@ -109,15 +109,20 @@ std::unique_ptr<Client::Channel> Client::take() {
         };
         ask([](Writer& out) { encode_hello(out, client_token()); });
         if (address_.family() == connection::Family::unix_socket) {
-            ask([](Writer& out) { out.write_value(Op::channel); });
-            channel->ring = channel->socket.recv<mproc::Connection<std::vector<std::byte>>>();
-            channel->socket.close();
+            bool ring_offered = true;
+            try {
+                ask([](Writer& out) { out.write_value(Op::channel); });
+            } catch (const Error&) {
+                ring_offered = false;  // the server could not make one: the connection stays a socket
+            }
+            if (ring_offered) {
+                channel->ring = channel->socket.recv<mproc::Connection<std::vector<std::byte>>>();
+                channel->socket.close();
+            }
         }
     } catch (const AuthenticationError&) {
         throw;
-    } catch (const OSError& e) {
-        throw_gone(address_, e);
-    } catch (const EOFError& e) {
+    } catch (const Error& e) {
         throw_gone(address_, e);
     }
     return channel;

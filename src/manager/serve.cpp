@@ -3,6 +3,7 @@
 // a client asks it to (Manager::shutdown_server).
 #include "manager/serve.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <mproc/detail/task.hpp>
@@ -40,7 +42,11 @@ public:
 
     // The next request; throws when the client is gone or sent more than a request may hold.
     std::vector<std::byte> receive() {
-        return ring_ ? ring_->recv() : socket_.recv_bytes(detail::manager::max_request_bytes);
+        if (!ring_) return socket_.recv_bytes(detail::manager::max_request_bytes);
+        std::vector<std::byte> request = ring_->recv();
+        if (request.size() > detail::manager::max_request_bytes)
+            throw OSError("mproc: a manager request over max_request_bytes", EMSGSIZE);
+        return request;
     }
     void send(std::span<const std::byte> reply) {
         if (ring_)
@@ -50,20 +56,36 @@ public:
     }
     // A client sends nothing while it waits for a reply: anything to read then is its end.
     bool client_gone() { return ring_ ? ring_->poll() : socket_.poll(); }
-    // Moves the connection to a new Pipe, whose other end goes to the client over the socket.
-    void move_to_ring() {
-        auto [mine, theirs] = mproc::Pipe<std::vector<std::byte>>(true, {.buffer_bytes = ring_bytes});
-        socket_.send(theirs);
-        theirs.close();
+    // Answers the client's Op::channel with `reply`, then moves the connection to a new Pipe whose
+    // other end goes to the client over the socket. Where no Pipe can be made (shared memory
+    // refused, as under a memory limit), the answer is that error and the socket stays.
+    void move_to_ring(std::span<const std::byte> reply) {
+        std::optional<std::pair<Ring, Ring>> pipe;
+        try {
+            pipe = mproc::Pipe<std::vector<std::byte>>(true, {.buffer_bytes = ring_bytes, .spill_keep_bytes = spill_keep});
+        } catch (const std::exception&) {
+            std::vector<std::byte> refusal;
+            Writer out(refusal);
+            detail::encode_current_exception(out);
+            socket_.send_bytes(refusal);
+            return;
+        }
+        socket_.send_bytes(reply);
+        socket_.send(pipe->second);
+        pipe->second.close();
         socket_.close();
-        ring_ = std::move(mine);
+        ring_ = std::move(pipe->first);
     }
 
 private:
-    // Most requests and replies are a few dozen bytes; a larger one travels beside the ring.
+    using Ring = mproc::Connection<std::vector<std::byte>>;
+    // Most requests and replies are a few dozen bytes; a larger one travels beside the ring, whose
+    // memory is kept up to spill_keep for the next one: a server has a connection per client
+    // thread, each would otherwise keep what its largest message took.
     static constexpr std::size_t ring_bytes = 64 * 1024;
+    static constexpr std::size_t spill_keep = 1 << 20;
     connection::Connection socket_;
-    std::optional<mproc::Connection<std::vector<std::byte>>> ring_;
+    std::optional<Ring> ring_;
 };
 
 void serve_connection(const std::shared_ptr<Objects>& objects, connection::Connection connection,
@@ -82,10 +104,11 @@ void serve_connection(const std::shared_ptr<Objects>& objects, connection::Conne
         Writer out(reply);
         if (!objects->handle(session, request, out)) continue;
         try {
-            channel.send(reply);
             if (session.channel_asked) {
                 session.channel_asked = false;
-                channel.move_to_ring();
+                channel.move_to_ring(reply);
+            } else {
+                channel.send(reply);
             }
         } catch (...) {
             break;

@@ -32,8 +32,6 @@ constexpr std::size_t block_header_size = 64;
 constexpr std::size_t control_stride = 384;  // QueueControl, padded; the ring follows
 constexpr std::size_t record_alignment = 16;
 constexpr std::size_t spill_alignment = std::size_t{1} << 20;
-// Spill memory kept allocated after a large message, so that the next one finds it pre-faulted.
-constexpr std::uint64_t spill_keep = std::uint64_t{64} << 20;
 static_assert(sizeof(QueueControl) <= control_stride, "QueueControl must fit its stride");
 
 constexpr std::uint64_t pad(std::uint64_t n, std::uint64_t to) { return (n + to - 1) / to * to; }
@@ -150,7 +148,7 @@ void wake_all(FutexWord& event) noexcept { os::futex_add_and_wake_all(event, 2);
 // Layout
 
 SharedBlock MessageQueue::create_block(ObjectKind kind, std::size_t queues, std::size_t capacity,
-                                       std::uint64_t maxsize) {
+                                       std::uint64_t maxsize, std::uint64_t spill_keep) {
     // At most 2^31 records of 16 bytes: item counts (mod 2^32) never differ by 2^31 or more.
     if (capacity > (std::size_t{1} << 35)) throw std::invalid_argument("mproc: queue buffer too large");
     // A power of two: a position's place in the ring is then a mask, not a division.
@@ -169,6 +167,7 @@ SharedBlock MessageQueue::create_block(ObjectKind kind, std::size_t queues, std:
         control->ring_offset = block_header_size + i * stride + control_stride;
         control->spill_offset = spill_base + i * max_item_bytes;
         control->maxsize = maxsize;
+        control->spill_keep = std::min(spill_keep, max_item_bytes);
     }
     return block;
 }
@@ -191,12 +190,14 @@ MessageQueue MessageQueue::at(const SharedBlock& block, std::size_t index) {
     // Read once: the handle keeps what was checked, whatever a process sharing the block writes
     // into it later.
     const std::uint64_t spill_offset = std::atomic_ref(control->spill_offset).load(std::memory_order_relaxed);
+    const std::uint64_t spill_keep =
+        std::min(std::atomic_ref(control->spill_keep).load(std::memory_order_relaxed), max_item_bytes);
     const bool valid = std::has_single_bit(capacity) && capacity >= 1024 && capacity <= (std::uint64_t{1} << 35) &&
                        offset + stride <= block.file_size() && control->capacity == capacity &&
                        control->ring_offset == offset + control_stride && spill_offset >= offset + stride &&
                        spill_offset + max_item_bytes <= block.mapped_size();
     if (!valid) throw SerializationError("mproc: cannot decode message: corrupt queue layout");
-    return MessageQueue(block, control, block.data() + offset + control_stride, capacity, spill_offset);
+    return MessageQueue(block, control, block.data() + offset + control_stride, capacity, spill_offset, spill_keep);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -481,9 +482,10 @@ MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const De
             throw;
         }
         std::memcpy(message.data(), block_.data() + spill_offset_, message.size());
-        if (c.spill_allocated.load() > spill_keep) {
-            block_.discard(spill_offset_ + spill_keep, c.spill_allocated.load() - spill_keep);
-            c.spill_allocated.store(spill_keep);
+        // Spill memory is kept up to spill_keep_, so that the next large item finds it faulted in.
+        if (c.spill_allocated.load() > spill_keep_) {
+            block_.discard(spill_offset_ + spill_keep_, c.spill_allocated.load() - spill_keep_);
+            c.spill_allocated.store(spill_keep_);
         }
         release_spill();
     }

@@ -46,6 +46,7 @@ struct QueueControl {
     std::uint64_t ring_offset;   // from the start of the block
     std::uint64_t spill_offset;  // from the start of the block
     std::uint64_t maxsize;       // items; 0: unbounded
+    std::uint64_t spill_keep;    // spill bytes kept allocated after a large item
 
     // Producers: written under put_mutex.
     alignas(64) MutexState put_mutex;
@@ -86,6 +87,7 @@ class MessageQueue {
 public:
     static constexpr std::size_t default_capacity = std::size_t{1} << 20;
     static constexpr std::uint64_t max_item_bytes = std::uint64_t{1} << 34;  // 16 GiB
+    static constexpr std::uint64_t default_spill_keep = std::uint64_t{64} << 20;
 
     enum class Status { ok, timed_out, abandoned };
 
@@ -93,9 +95,10 @@ public:
 
     MessageQueue() = default;
 
-    // A new block holding `queues` queues of `capacity` bytes (rounded up to a power of two) each.
+    // A new block holding `queues` queues of `capacity` bytes (rounded up to a power of two) each,
+    // each keeping up to `spill_keep` bytes of its spill area allocated after a large item.
     static SharedBlock create_block(ObjectKind kind, std::size_t queues, std::size_t capacity,
-                                    std::uint64_t maxsize);
+                                    std::uint64_t maxsize, std::uint64_t spill_keep = default_spill_keep);
     // The index-th queue of a block (checked against the block's layout).
     static MessageQueue at(const SharedBlock& block, std::size_t index);
     // How many queues a block made by create_block holds; throws SerializationError if the
@@ -126,8 +129,13 @@ public:
 
 private:
     MessageQueue(SharedBlock block, QueueControl* control, std::byte* ring, std::uint64_t capacity,
-                 std::uint64_t spill_offset)
-        : block_(std::move(block)), control_(control), ring_(ring), capacity_(capacity), spill_offset_(spill_offset) {}
+                 std::uint64_t spill_offset, std::uint64_t spill_keep)
+        : block_(std::move(block)),
+          control_(control),
+          ring_(ring),
+          capacity_(capacity),
+          spill_offset_(spill_offset),
+          spill_keep_(spill_keep) {}
 
     // Takes one side's mutex. If its holder died, repairs the queue and throws OwnerDied.
     void lock(MutexState& mutex);
@@ -149,6 +157,7 @@ private:
     std::byte* ring_ = nullptr;
     std::uint64_t capacity_ = 0;
     std::uint64_t spill_offset_ = 0;
+    std::uint64_t spill_keep_ = 0;
 };
 
 // The liveness link between the two ends of a Pipe: each end holds one socket of a socketpair,
