@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -84,6 +87,37 @@ TEST(Pipe, RecvThrowsEOFErrorWhenThePeerProcessIsKilled) {
     EXPECT_LT(Clock::now() - start, 5s);
     killer.join();
     child.join();
+}
+
+// How many times the thread `tid` of this process has gone to sleep and been woken.
+long sleeps_of_thread(pid_t tid) {
+    std::ifstream status("/proc/self/task/" + std::to_string(tid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::stol(line.substr(24));
+    return -1;
+}
+
+// A recv() that waits asks whether the other end is still open every 50 ms at first, then less
+// often as the wait goes on (a quarter of the time waited, at most a second apart): an idle end,
+// as a manager's connection, does not wake twenty times a second for as long as it waits.
+TEST(Pipe, AnIdleRecvWakesLessOftenTheLongerItWaits) {
+    auto [sender, receiver] = mproc::Pipe<int>();
+    std::atomic<pid_t> waiter_tid{0};
+    std::thread waiter([&, &receiver = receiver] {
+        waiter_tid = static_cast<pid_t>(::gettid());
+        EXPECT_EQ(receiver.recv(), 7);
+    });
+    while (waiter_tid == 0) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(2s);
+    const long before = sleeps_of_thread(waiter_tid);
+    std::this_thread::sleep_for(2s);
+    const long after = sleeps_of_thread(waiter_tid);
+    sender.send(7);
+    waiter.join();
+    ASSERT_GE(before, 0);
+    // Asking every 50 ms would be 40 wake-ups in these two seconds; a quarter of the time waited
+    // (from 0.5 s up) is about 4.
+    EXPECT_LE(after - before, 15);
 }
 
 TEST(Pipe, SendThrowsWhenTheRingIsFullAndThePeerIsGone) {

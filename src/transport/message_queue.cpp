@@ -99,6 +99,9 @@ thread_local os::SpinBudget queue_spin;
 // Returns once `ready()`, the deadline passes, or after a wake-up (callers re-check their
 // condition): a short spin on `ready` first, then a futex sleep on `event`. With a hook, the sleep
 // lasts at most a slice, and false is returned when the hook, asked before sleeping, gives up.
+// The slice is 50 ms, or a quarter of the time waited so far (since `waiting_since`, set by the
+// first sleep of a wait) up to a second: a wait that goes on for long asks its hook about once a
+// second, so an idle Pipe end (a manager's connection) does not wake twenty times a second.
 //
 // `event` is an event count: an epoch, times two, plus a bit saying that someone may be asleep on
 // it. So the other side pays for a wake-up (a system call) only when someone may be asleep, not
@@ -114,10 +117,16 @@ thread_local os::SpinBudget queue_spin;
 // leave the bit cleared and the sleepers asleep. A sleeper that timed out leaves the bit set, and
 // two wakers may both add 1, setting it again: one wake-up too many, never one too few.
 template <class Ready>
-bool wait_for_change(Ready ready, FutexWord& event, const Deadline& deadline, const QueueWaitHook& hook = {}) {
+bool wait_for_change(Ready ready, FutexWord& event, const Deadline& deadline, Clock::time_point& waiting_since,
+                     const QueueWaitHook& hook = {}) {
     if (os::spin_until(queue_spin, ready)) return true;
     Deadline until = deadline;
-    if (hook.keep_waiting) until = std::min(deadline.value_or(Clock::time_point::max()), Clock::now() + 50ms);
+    if (hook.keep_waiting) {
+        const auto now = Clock::now();
+        if (waiting_since == Clock::time_point{}) waiting_since = now;
+        const auto slice = std::clamp<Clock::duration>((now - waiting_since) / 4, 50ms, 1s);
+        until = std::min(deadline.value_or(Clock::time_point::max()), now + slice);
+    }
     const transport::TimeLeft left = time_left(until);
     if (transport::passed(left)) return true;
     if (queue_before_sleep_hook) queue_before_sleep_hook();
@@ -386,6 +395,7 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
         if (spilled) release_spill();
         return status;
     };
+    Clock::time_point waiting_since{};
     for (;;) {
         try {
             lock(c.put_mutex);
@@ -436,7 +446,7 @@ MessageQueue::Status MessageQueue::put(std::span<const std::byte> message, const
         mutex_unlock(c.put_mutex);
         if (expired(deadline)) return give_up(Status::timed_out);
         const auto taken = [&] { return c.gets.load(std::memory_order_relaxed) != seen; };
-        if (!wait_for_change(taken, c.writers_event, deadline, hook)) return give_up(Status::abandoned);
+        if (!wait_for_change(taken, c.writers_event, deadline, waiting_since, hook)) return give_up(Status::abandoned);
     }
 }
 
@@ -444,12 +454,13 @@ MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const De
     auto& c = *control_;
     // Spinning looks at the record it would take, in the ring line it would read anyway.
     const auto arrived = [&] { return published(c.head.load(std::memory_order_relaxed)); };
+    Clock::time_point waiting_since{};
     for (;;) {
         lock(c.get_mutex);
         if (arrived()) break;
         mutex_unlock(c.get_mutex);
         if (expired(deadline)) return Status::timed_out;
-        const bool keep_waiting = wait_for_change(arrived, c.readers_event, deadline, hook);
+        const bool keep_waiting = wait_for_change(arrived, c.readers_event, deadline, waiting_since, hook);
         // Whatever arrived before the other end went away is still delivered.
         if (!keep_waiting && !arrived()) return Status::abandoned;
     }
@@ -495,11 +506,12 @@ MessageQueue::Status MessageQueue::get(std::vector<std::byte>& message, const De
 MessageQueue::Status MessageQueue::wait_readable(const Deadline& deadline, WaitHook hook) {
     auto& c = *control_;
     const auto readable = [&] { return c.tail.load() != c.head.load(); };
+    Clock::time_point waiting_since{};
     for (;;) {
         if (readable()) return Status::ok;
         if (hook.keep_waiting && !hook.keep_waiting(hook.context)) return Status::abandoned;
         if (expired(deadline)) return Status::timed_out;
-        wait_for_change(readable, c.readers_event, deadline, hook);
+        wait_for_change(readable, c.readers_event, deadline, waiting_since, hook);
     }
 }
 

@@ -76,8 +76,9 @@ struct QueueControl {
 static_assert(std::is_standard_layout_v<QueueControl> && sizeof(QueueControl) <= 384,
               "QueueControl is a fixed layout in shared memory");
 
-// A hook called while a get() waits (at its start and then every few dozen milliseconds):
-// returning false abandons the wait. Pipe uses it to notice that the other end is gone.
+// A hook called while a get() waits (at its start, then every 50 ms, and less often as the wait
+// goes on: after a quarter of the time waited so far, at most a second apart): returning false
+// abandons the wait. Pipe uses it to notice that the other end is gone.
 struct QueueWaitHook {
     bool (*keep_waiting)(const void* context) = nullptr;
     const void* context = nullptr;
