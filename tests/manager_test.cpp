@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -250,6 +251,36 @@ void expect_released_when_its_holder_is_killed(mproc::Manager& manager, Lock loc
 TEST(ManagerFailures, ClientKilledHoldingALockReleasesIt) {
     mproc::Manager manager;
     expect_released_when_its_holder_is_killed(manager, manager.Lock());
+}
+
+// A client that forks keeps its connections to itself: its child, which never uses the manager
+// and outlives it, must not keep them open, or the server would not see the client die, and the
+// client's Lock would stay held until the child ends. (Python drops them after a fork too.)
+TEST(ManagerFailures, ClientKilledWhileItsForkedChildLivesOnReleasesItsLock) {
+    mproc::Manager manager;
+    auto lock = manager.Lock();
+    auto child_forked = manager.Event();
+    int child_stays[2];
+    ASSERT_EQ(::pipe(child_stays), 0);
+    const pid_t client = ::fork();
+    ASSERT_GE(client, 0);
+    if (client == 0) {
+        ::close(child_stays[1]);
+        if (!lock.acquire(true, 30s)) ::_exit(1);
+        if (::fork() == 0) {  // never uses the manager; ends once the test closes its pipe
+            char byte;
+            (void)!::read(child_stays[0], &byte, 1);
+            ::_exit(0);
+        }
+        child_forked.set();
+        for (;;) ::pause();
+    }
+    ::close(child_stays[0]);
+    ASSERT_TRUE(child_forked.wait(30s));
+    ::kill(client, SIGKILL);
+    ::waitpid(client, nullptr, 0);
+    EXPECT_TRUE(lock.acquire(true, 20s)) << "the client's child kept the client's connection open";
+    ::close(child_stays[1]);  // the grandchild ends
 }
 
 TEST(ManagerFailures, ClientKilledHoldingAConditionOverALockReleasesTheLock) {

@@ -9,6 +9,7 @@
 
 #include <mproc/pipe.hpp>
 
+#include "os/child_process.hpp"
 #include "os/io.hpp"
 #include "os/process_ids.hpp"
 #include "os_error.hpp"
@@ -55,9 +56,19 @@ std::shared_ptr<Client> Client::of(const connection::Address& address, const std
 // asks for a Pipe (Op::channel) after its hello, and its requests and replies then travel through
 // rings in shared memory, where a round trip makes no system call when both ends are awake: a
 // socket's costs two or more a message, and a wake-up each way. Over TCP it stays a socket.
+//
+// Every channel of the process, idle or in use by a call, is on one list, and a forked child
+// closes its copies of them all at once, as Python drops its manager connections after a fork. A
+// child that never uses the manager must not keep its parent's connections open: the server would
+// not see the parent die, and what the parent held (a Lock) would stay held until the child ends.
 struct Client::Channel {
-    connection::Connection socket;                           // closed once `ring` is set up
+    connection::Connection socket;  // closed once `ring` is set up
     std::optional<mproc::Connection<std::vector<std::byte>>> ring;
+
+    Channel();
+    ~Channel();
+    Channel(const Channel&) = delete;
+    Channel& operator=(const Channel&) = delete;
 
     void send(std::span<const std::byte> request) {
         if (ring)
@@ -66,7 +77,42 @@ struct Client::Channel {
             socket.send_bytes(request);
     }
     std::vector<std::byte> receive() { return ring ? ring->recv() : socket.recv_bytes(max_reply_bytes); }
+
+    Channel* previous = nullptr;  // the list of every channel, under channels_mutex
+    Channel* next = nullptr;
 };
+
+namespace {
+
+std::mutex channels_mutex;  // constant-initialized: usable from any static initializer
+Client::Channel* first_channel = nullptr;
+
+const bool channels_closed_in_forked_children = [] {
+    os::hold_across_fork([] { channels_mutex.lock(); }, [] { channels_mutex.unlock(); });
+    // Closing only drops this process's copies: no shared state is written.
+    os::at_fork_child([] {
+        for (Client::Channel* channel = first_channel; channel; channel = channel->next) {
+            channel->socket.close();
+            if (channel->ring) channel->ring->close();
+        }
+    });
+    return true;
+}();
+
+}  // namespace
+
+Client::Channel::Channel() {
+    std::lock_guard lock(channels_mutex);
+    next = first_channel;
+    if (next) next->previous = this;
+    first_channel = this;
+}
+
+Client::Channel::~Channel() {
+    std::lock_guard lock(channels_mutex);
+    (previous ? previous->next : first_channel) = next;
+    if (next) next->previous = previous;
+}
 
 Client::Client(connection::Address address, std::string authkey)
     : address_(std::move(address)), authkey_(std::move(authkey)) {}

@@ -49,8 +49,9 @@ public:
 
     ~Client();
 
-private:
     struct Channel;  // one connection to the server: a socket, or rings in shared memory
+
+private:
     std::unique_ptr<Channel> take();
     void give_back(std::unique_ptr<Channel> channel);
 
