@@ -6,6 +6,8 @@
 
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <iterator>
@@ -307,6 +309,52 @@ TEST(TaskShipping, CorruptCodeOffsetIsReportedNotJumpedTo) {
     offset = ~offset;
     std::memcpy(message.data() + 8, &offset, sizeof offset);
     EXPECT_THROW(unpack<int>(run(message)), mproc::SerializationError);
+}
+
+int plus_one(int x) { return x + 1; }
+int plus_two(int x) { return x + 2; }
+int plus_three(int x) { return x + 3; }
+int plus_four(int x) { return x + 4; }
+int plus_five(int x) { return x + 5; }
+
+// Each thread remembers its last few code addresses at both ends; more functions than it keeps,
+// taken alternately and in turn, must each still be themselves.
+TEST(TaskShipping, FunctionsTakenAlternatelyEachRunThemselves) {
+    using Function = int (*)(int);
+    const Function functions[] = {&square, &plus_one, &plus_two, &plus_three, &plus_four, &plus_five};
+    const auto expected = [&](std::size_t which, int x) { return which == 0 ? x * x : x + static_cast<int>(which); };
+    for (const std::size_t kinds : {2u, 3u, 6u}) {
+        for (int i = 0; i < 60; ++i) {
+            const std::size_t which = static_cast<std::size_t>(i) % kinds;
+            EXPECT_EQ(unpack<int>(run(pack(functions[which], i))), expected(which, i)) << kinds << " " << i;
+        }
+    }
+    // A function of another module (the C library's, where it is loaded as one) between them.
+    const Function absolute = [](int x) { return std::abs(x); };
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_EQ(unpack<int>(run(pack(functions[static_cast<std::size_t>(i)], 3))), expected(static_cast<std::size_t>(i), 3));
+        EXPECT_EQ(unpack<long>(run(pack(static_cast<long (*)(long)>(&::labs), -7L - i))), 7 + i);
+        EXPECT_EQ(unpack<int>(run(pack(absolute, -i))), i);
+    }
+    // The same in a forked child, whose caches start as copies of this thread's.
+    EXPECT_EQ(unpack<int>(run_in_forked_child(pack(&plus_four, 1))), 5);
+    EXPECT_EQ(unpack<int>(run_in_forked_child(pack(&square, 5))), 25);
+}
+
+TEST(TaskShipping, AnOffsetResolvedBeforeIsNotTakenForTheSameOffsetInAnotherModule) {
+    const auto message = pack(&square, 3);
+    EXPECT_EQ(unpack<int>(run(message)), 9);  // resolved, and remembered
+    // The same offset in a module of another name: the message's module name is now "x".
+    std::uint64_t length;
+    std::memcpy(&length, message.data(), sizeof length);
+    ASSERT_EQ(length, 0u);
+    std::vector<std::byte> renamed(message.begin(), message.begin() + 8);
+    const std::uint64_t one = 1;
+    std::memcpy(renamed.data(), &one, sizeof one);
+    renamed.push_back(std::byte{'x'});
+    renamed.insert(renamed.end(), message.begin() + 8, message.end());
+    EXPECT_THROW(unpack<int>(run(renamed)), mproc::SerializationError);
+    EXPECT_EQ(unpack<int>(run(message)), 9);
 }
 
 TEST(TaskShipping, TruncatedCallIsReportedAsSerializationError) {
