@@ -296,10 +296,11 @@ TEST(Futures, AsCompletedYieldsEachFutureOnceWhileOthersAreCancelledAndObservedC
         for (const auto& f : futures::as_completed(fs, 120s)) {
             const auto at = static_cast<std::size_t>(std::ranges::find(fs, f) - fs.begin());
             ++yielded[at];
-            if (f.cancelled())
+            if (f.cancelled()) {
                 EXPECT_EQ(at % 3, 0u);
-            else
+            } else {
                 sum += f.result();
+            }
         }
         canceller.join();
         other.join();
@@ -330,8 +331,11 @@ TEST(Futures, AsCompletedAndWaitLeftEarlyStopListeningWhileTheirFuturesStillComp
         EXPECT_FALSE(first.done.empty());
         if (round % 2 == 0)
             for (std::size_t i = fs.size() / 2; i < fs.size(); ++i) (void)fs[i].cancel();
-        for (std::size_t i = 0; i < fs.size(); ++i)
-            if (!fs[i].cancelled()) EXPECT_EQ(fs[i].result(60s), static_cast<int>(i * i));
+        for (std::size_t i = 0; i < fs.size(); ++i) {
+            if (!fs[i].cancelled()) {
+                EXPECT_EQ(fs[i].result(60s), static_cast<int>(i * i));
+            }
+        }
     }
 }
 
