@@ -1,4 +1,5 @@
 // Task shipping: a call packed in one process, run in another, the reply unpacked.
+#include <mproc/detail/chunk.hpp>
 #include <mproc/detail/task.hpp>
 #include <mproc/partial.hpp>
 
@@ -11,6 +12,12 @@
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <span>
+#include <stdexcept>
+#include <tuple>
+#include <variant>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -355,6 +362,61 @@ TEST(TaskShipping, AnOffsetResolvedBeforeIsNotTakenForTheSameOffsetInAnotherModu
     renamed.insert(renamed.end(), message.begin() + 8, message.end());
     EXPECT_THROW(unpack<int>(run(renamed)), mproc::SerializationError);
     EXPECT_EQ(unpack<int>(run(message)), 9);
+}
+
+// What a chunk's reply delivered, item by item: a value's text, or "error: " and the message.
+struct RecordingSink {
+    std::map<long, std::string> outcomes;
+    template <class V>
+    void deliver(long index, V value) {
+        if constexpr (std::is_same_v<V, std::monostate>)
+            outcomes[index] = "done";
+        else
+            outcomes[index] = value;
+    }
+    void deliver_error(long index, std::exception_ptr error) {
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            outcomes[index] = std::string("error: ") + e.what();
+        }
+    }
+    void deliver_block(long first, Reader& in, std::size_t count) {
+        mproc::detail::deliver_each<std::string>(*this, first, in, count);
+    }
+};
+
+std::string shout(const std::string& word) {
+    if (word.empty()) throw std::invalid_argument("nothing to shout");
+    return word + "!";
+}
+
+// A chunk of items of `shout`, packed, run and its reply decoded, as a pool does.
+template <bool Spread, class Item>
+std::map<long, std::string> run_chunk(const std::vector<Item>& items) {
+    using F = std::string (*)(const std::string&);
+    std::vector<std::byte> message;
+    Writer out(message);
+    mproc::detail::pack_chunk<F, Item, Spread>(out, &shout, std::span<const Item>(items));
+    const auto reply = run(message);
+    Reader in(reply);
+    RecordingSink sink;
+    mproc::detail::decode_chunk_reply<std::string>(in, 10, items.size(), sink);
+    return sink.outcomes;
+}
+
+// A chunk of one item takes its own way through the worker (no vectors): its replies must read
+// as those of the same item in a longer chunk.
+TEST(TaskShipping, AChunkOfOneItemRepliesAsThatItemDoesInALongerChunk) {
+    using Outcomes = std::map<long, std::string>;
+    EXPECT_EQ(run_chunk<false>(std::vector<std::string>{"hey"}), (Outcomes{{10, "hey!"}}));
+    EXPECT_EQ(run_chunk<false>(std::vector<std::string>{""}), (Outcomes{{10, "error: nothing to shout"}}));
+    EXPECT_EQ(run_chunk<false>(std::vector<std::string>{"a", "", "b"}),
+              (Outcomes{{10, "a!"}, {11, "error: nothing to shout"}, {12, "b!"}}));
+    using Arguments = std::tuple<std::string>;
+    EXPECT_EQ(run_chunk<true>(std::vector<Arguments>{{"ho"}}), (Outcomes{{10, "ho!"}}));
+    EXPECT_EQ(run_chunk<true>(std::vector<Arguments>{{""}}), (Outcomes{{10, "error: nothing to shout"}}));
+    EXPECT_EQ(run_chunk<true>(std::vector<Arguments>{{""}, {"c"}}), (Outcomes{{10, "error: nothing to shout"}, {11, "c!"}}));
 }
 
 TEST(TaskShipping, TruncatedCallIsReportedAsSerializationError) {
