@@ -484,7 +484,7 @@ Barrier Codec<Barrier>::decode(Reader& in) {
         const auto offset = static_cast<std::uintptr_t>(in.read_value<std::uint64_t>());
         const auto address = os::resolve_code({module, offset});
         if (!address) in.fail("Barrier action does not resolve to code in this process");
-        action = reinterpret_cast<Barrier::Action>(*address);
+        action = reinterpret_cast<Barrier::Action>(address);
     }
     std::optional<std::chrono::duration<double>> timeout;
     const auto has_timeout = in.read_value<std::uint8_t>();

@@ -33,7 +33,7 @@ std::uintptr_t decode_code_address(Reader& in) {
     if (!address)
         in.fail("code offset " + std::to_string(location.offset) + " is not in module '" +
                 std::string(location.module) + "' of this process (is it running the same binary?)");
-    return *address;
+    return address;
 }
 
 void run_packed_call(Reader& call, Writer& reply) {

@@ -129,7 +129,7 @@ std::optional<CodeLocation> locate_code(std::uintptr_t address) {
     return CodeLocation{module->name, address - module->base};
 }
 
-std::optional<std::uintptr_t> resolve_code(const CodeLocation& location) {
+std::uintptr_t resolve_code(const CodeLocation& location) {
     // Keyed by the module's name as the snapshot holds it, which outlives the caller's.
     struct Key {
         std::string_view module;
@@ -144,7 +144,7 @@ std::optional<std::uintptr_t> resolve_code(const CodeLocation& location) {
         std::tie(snapshot, module) = look_up([&](const Module& candidate) {
             return candidate.name == location.module && candidate.contains(candidate.base + location.offset);
         });
-        if (!module) return std::nullopt;
+        if (!module) return 0;
         cache.add(snapshot, Key{module->name, location.offset}, module);
     }
     return module->base + location.offset;

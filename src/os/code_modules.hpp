@@ -21,9 +21,10 @@ struct CodeLocation {
 // and function with every task).
 std::optional<CodeLocation> locate_code(std::uintptr_t address);
 
-// The address of a location in this process; nothing unless it falls inside an executable
-// segment of a loaded module of that name (a corrupt message cannot make us jump elsewhere).
-// Cached as locate_code is.
-std::optional<std::uintptr_t> resolve_code(const CodeLocation& location);
+// The address of a location in this process; 0 unless it falls inside an executable segment of
+// a loaded module of that name (a corrupt message cannot make us jump elsewhere). Cached as
+// locate_code is. (A plain address, not an optional: returned in one register, for it is called
+// for every task a worker runs.)
+[[nodiscard]] std::uintptr_t resolve_code(const CodeLocation& location);
 
 }  // namespace mproc::os
