@@ -22,6 +22,13 @@ int fail_with(int x) { throw std::invalid_argument("bad " + std::to_string(x)); 
 
 int add(int a, int b) { return a + b; }
 
+// square(0), ..., square(n - 1), submitted in that order.
+std::vector<futures::Future<int>> submit_squares(futures::Executor& executor, int n) {
+    std::vector<futures::Future<int>> fs;
+    for (int i = 0; i < n; ++i) fs.push_back(executor.submit(square, i));
+    return fs;
+}
+
 // Occupies the executor's only worker until `go` is set: later calls queue up behind it.
 struct BlockedExecutor {
     mproc::Event go;
@@ -95,8 +102,7 @@ TEST(Futures, CancelRacingCompletionEndsEachFutureEitherCancelledOrWithItsResult
     LeakCheck leaks;
     futures::ProcessPoolExecutor executor(2);
     for (int round = 0; round < 5; ++round) {
-        std::vector<futures::Future<int>> fs;
-        for (int i = 0; i < 300; ++i) fs.push_back(executor.submit(square, i));
+        auto fs = submit_squares(executor, 300);
         std::vector<bool> said(fs.size());
         for (std::size_t i = fs.size(); i-- > 0;) said[i] = fs[i].cancel();
         for (std::size_t i = 0; i < fs.size(); ++i) {
@@ -270,8 +276,7 @@ TEST(Futures, AsCompletedYieldsEachFutureOnceWhileOthersAreCancelledAndObservedC
         mproc::Event go;
         std::vector<futures::Future<int>> blockers{executor.submit(blocked_until_set, go, -1),
                                                    executor.submit(blocked_until_set, go, -1)};
-        std::vector<futures::Future<int>> fs;
-        for (int i = 0; i < 2000; ++i) fs.push_back(executor.submit(square, i));
+        auto fs = submit_squares(executor, 2000);
         std::atomic<int> callbacks{0};
         for (std::size_t i = 0; i < fs.size(); i += 5) fs[i].add_done_callback([&](const futures::Future<int>&) { ++callbacks; });
         // A second as_completed over the same futures, and a canceller, race the first; the
@@ -320,8 +325,7 @@ TEST(Futures, AsCompletedAndWaitLeftEarlyStopListeningWhileTheirFuturesStillComp
     LeakCheck leaks;
     futures::ProcessPoolExecutor executor(2);
     for (int round = 0; round < 20; ++round) {
-        std::vector<futures::Future<int>> fs;
-        for (int i = 0; i < 300; ++i) fs.push_back(executor.submit(square, i));
+        auto fs = submit_squares(executor, 300);
         int taken = 0;
         for (const auto& f : futures::as_completed(fs, 60s)) {
             (void)f;
