@@ -104,7 +104,7 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
     // feeds the average the parent plans with. A timed task is a run of its own: its start is
     // read from the clock, for its timeout counts from it.
     constexpr long run_length = 16;
-    std::int64_t run_start = 0;  // when the run under way began; 0: none is under way
+    std::int64_t run_start = 0;  // when the run under way began; 0 before the first task
     long run_tasks = 0;
     const auto end_run = [&](std::int64_t now) {
         const std::int64_t took = (now - run_start) / run_tasks;
