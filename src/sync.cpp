@@ -467,7 +467,7 @@ void Codec<Barrier>::encode(Writer& out, const Barrier& barrier) {
     if (barrier.action_) {
         const auto location = os::locate_code(reinterpret_cast<std::uintptr_t>(barrier.action_));
         if (!location) throw SerializationError("mproc::Barrier: its action is not code of a loaded module");
-        mproc::encode(out, location->module);
+        mproc::encode(out, std::string(location->module));
         out.write_value(static_cast<std::uint64_t>(location->offset));
     }
     out.write_value(static_cast<std::uint8_t>(barrier.timeout_.has_value()));
@@ -480,12 +480,11 @@ Barrier Codec<Barrier>::decode(Reader& in) {
     const auto has_action = in.read_value<std::uint8_t>();
     if (has_action > 1) in.fail("invalid Barrier action flag");
     if (has_action) {
-        os::CodeLocation location;
-        location.module = mproc::decode<std::string>(in);
-        location.offset = static_cast<std::uintptr_t>(in.read_value<std::uint64_t>());
-        const auto address = os::resolve_code(location);
+        const auto module = mproc::decode<std::string>(in);
+        const auto offset = static_cast<std::uintptr_t>(in.read_value<std::uint64_t>());
+        const auto address = os::resolve_code({module, offset});
         if (!address) in.fail("Barrier action does not resolve to code in this process");
-        action = reinterpret_cast<Barrier::Action>(*address);
+        action = reinterpret_cast<Barrier::Action>(address);
     }
     std::optional<std::chrono::duration<double>> timeout;
     const auto has_timeout = in.read_value<std::uint8_t>();

@@ -6,28 +6,34 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <string>
+#include <string_view>
 #include <typeinfo>
 
 #include "os/code_modules.hpp"
 
 namespace mproc::detail {
 
+// The module's name travels as a std::string would (its length, then its bytes), read back in
+// place: no string is made at either end.
 void encode_code_address(Writer& out, std::uintptr_t address) {
     const auto location = os::locate_code(address);
     if (!location) throw SerializationError("mproc: function is not in any loaded module");
-    encode(out, location->module);
+    out.write_value(static_cast<std::uint64_t>(location->module.size()));
+    out.write(location->module.data(), location->module.size());
     out.write_value(static_cast<std::uint64_t>(location->offset));
 }
 
 std::uintptr_t decode_code_address(Reader& in) {
+    const auto name = in.take(in.read_length(1));
     os::CodeLocation location;
-    location.module = decode<std::string>(in);
+    location.module = std::string_view(reinterpret_cast<const char*>(name.data()), name.size());
     location.offset = static_cast<std::uintptr_t>(in.read_value<std::uint64_t>());
     const auto address = os::resolve_code(location);
     if (!address)
         in.fail("code offset " + std::to_string(location.offset) + " is not in module '" +
-                location.module + "' of this process (is it running the same binary?)");
-    return *address;
+                std::string(location.module) + "' of this process (is it running the same binary?)");
+    return address;
 }
 
 void run_packed_call(Reader& call, Writer& reply) {

@@ -1,6 +1,6 @@
 // The state under AsyncResult and Future (mproc/async_result.hpp), without a pool: its status
-// word (waiting, timed waiting, waking every waiter) and its extras, made only when a callback or
-// an observer is added. A pool completes states from its own thread; here a test thread does.
+// word (waiting, timed waiting, waking every waiter), its extras, made only when a callback or
+// an observer is added, and the listeners of as_completed and wait, kept in place without extras. A pool completes states from its own thread; here a test thread does.
 #include <mproc/async_result.hpp>
 
 #include <gtest/gtest.h>
@@ -148,6 +148,92 @@ TEST(AsyncResultState, AnObserverHoldingItsOwnResultDoesNotKeepItAliveOnceDone) 
     state->set_value(1);
     state.reset();
     EXPECT_TRUE(watch.expired());
+}
+
+// A listener that counts what it was told, for each tag.
+struct CountingListener final : mproc::detail::CompletionListener {
+    void completed(std::size_t tag) noexcept override { told[tag].fetch_add(1); }
+    std::atomic<int> told[4] = {};
+};
+
+TEST(AsyncResultState, AListenerIsToldOnceAndAtOnceWhenTheResultIsReadyAlready) {
+    CountingListener listener;
+    mproc::detail::ListenerNode node{&listener, 1};
+    ResultState<int> state;
+    EXPECT_TRUE(state.add_listener(node));
+    EXPECT_EQ(listener.told[1].load(), 0);
+    state.set_value(3);
+    state.set_value(4);  // a second completion tells nobody again
+    EXPECT_EQ(listener.told[1].load(), 1);
+    state.remove_listener(node);  // told already: nothing to remove
+
+    ResultState<int> done;
+    done.set_value(5);
+    mproc::detail::ListenerNode late{&listener, 2};
+    EXPECT_FALSE(done.add_listener(late));
+    EXPECT_EQ(listener.told[2].load(), 1);
+}
+
+TEST(AsyncResultState, ListenersCallbacksAndRemovalsMixOnOneResult) {
+    CountingListener listener;
+    mproc::detail::ListenerNode first{&listener, 0}, second{&listener, 1}, removed{&listener, 2}, kept{&listener, 3};
+    ResultState<int> state;
+    int callback_calls = 0;
+    // The first listener is kept in place; a callback, then more listeners, move it into extras.
+    EXPECT_TRUE(state.add_listener(first));
+    const auto key = state.add_observer([&] { ++callback_calls; });
+    EXPECT_NE(key, 0u);
+    EXPECT_TRUE(state.add_listener(second));
+    EXPECT_TRUE(state.add_listener(removed));
+    EXPECT_TRUE(state.add_listener(kept));
+    state.remove_listener(removed);
+    state.remove_observer(0);  // no callback has key 0: the listeners stay
+    state.set_value(1);
+    EXPECT_EQ(callback_calls, 1);
+    EXPECT_EQ(listener.told[0].load(), 1);
+    EXPECT_EQ(listener.told[1].load(), 1);
+    EXPECT_EQ(listener.told[2].load(), 0);
+    EXPECT_EQ(listener.told[3].load(), 1);
+
+    ResultState<void> alone;
+    mproc::detail::ListenerNode gone{&listener, 2};
+    EXPECT_TRUE(alone.add_listener(gone));
+    alone.remove_listener(gone);
+    alone.set_value();
+    EXPECT_EQ(listener.told[2].load(), 0);
+}
+
+// A listener that another thread may be telling while the owner removes it: once
+// remove_listener returns, the owner poisons the node, and a late tell would be seen.
+struct GuardedListener final : mproc::detail::CompletionListener {
+    void completed(std::size_t tag) noexcept override {
+        if (tag != expected_tag.load(std::memory_order_relaxed)) wrong_tags.fetch_add(1);
+        told.fetch_add(1);
+    }
+    std::atomic<std::size_t> expected_tag{0};
+    std::atomic<int> told{0};
+    std::atomic<int> wrong_tags{0};
+};
+
+TEST(AsyncResultState, ARemovedListenerIsNeverToldAfterRemoveListenerReturns) {
+    for (int round = 0; round < 2000; ++round) {
+        GuardedListener listener;
+        listener.expected_tag = static_cast<std::size_t>(round);
+        auto node = std::make_unique<mproc::detail::ListenerNode>(mproc::detail::ListenerNode{&listener, listener.expected_tag});
+        ResultState<int> state;
+        const bool listening = state.add_listener(*node);
+        ASSERT_TRUE(listening);
+        std::thread completer([&] { state.set_value(round); });
+        if (round % 2 == 0) std::this_thread::yield();
+        state.remove_listener(*node);
+        const int told_then = listener.told.load();
+        node->tag = std::numeric_limits<std::size_t>::max();  // poisoned: a later tell counts as wrong
+        node.reset();
+        completer.join();
+        EXPECT_EQ(listener.told.load(), told_then);
+        EXPECT_LE(told_then, 1);
+        EXPECT_EQ(listener.wrong_tags.load(), 0);
+    }
 }
 
 }  // namespace

@@ -22,6 +22,13 @@ int fail_with(int x) { throw std::invalid_argument("bad " + std::to_string(x)); 
 
 int add(int a, int b) { return a + b; }
 
+// square(0), ..., square(n - 1), submitted in that order.
+std::vector<futures::Future<int>> submit_squares(futures::Executor& executor, int n) {
+    std::vector<futures::Future<int>> fs;
+    for (int i = 0; i < n; ++i) fs.push_back(executor.submit(square, i));
+    return fs;
+}
+
 // Occupies the executor's only worker until `go` is set: later calls queue up behind it.
 struct BlockedExecutor {
     mproc::Event go;
@@ -95,8 +102,7 @@ TEST(Futures, CancelRacingCompletionEndsEachFutureEitherCancelledOrWithItsResult
     LeakCheck leaks;
     futures::ProcessPoolExecutor executor(2);
     for (int round = 0; round < 5; ++round) {
-        std::vector<futures::Future<int>> fs;
-        for (int i = 0; i < 300; ++i) fs.push_back(executor.submit(square, i));
+        auto fs = submit_squares(executor, 300);
         std::vector<bool> said(fs.size());
         for (std::size_t i = fs.size(); i-- > 0;) said[i] = fs[i].cancel();
         for (std::size_t i = 0; i < fs.size(); ++i) {
@@ -260,6 +266,81 @@ TEST(Futures, AsCompletedAndWaitTakeAsyncResultsOfAPoolToo) {
     auto [done, not_done] = futures::wait(rs, 60s);
     EXPECT_EQ(done.size(), 20u);
     EXPECT_TRUE(not_done.empty());
+}
+
+TEST(Futures, AsCompletedYieldsEachFutureOnceWhileOthersAreCancelledAndObservedConcurrently) {
+    LeakCheck leaks;
+    futures::ProcessPoolExecutor executor(2);
+    for (int round = 0; round < 3; ++round) {
+        // Both workers blocked, so that the calls queue up and the canceller meets them there.
+        mproc::Event go;
+        std::vector<futures::Future<int>> blockers{executor.submit(blocked_until_set, go, -1),
+                                                   executor.submit(blocked_until_set, go, -1)};
+        auto fs = submit_squares(executor, 2000);
+        std::atomic<int> callbacks{0};
+        for (std::size_t i = 0; i < fs.size(); i += 5) fs[i].add_done_callback([&](const futures::Future<int>&) { ++callbacks; });
+        // A second as_completed over the same futures, and a canceller, race the first; the
+        // workers start once the canceller is under way.
+        std::atomic<long> other_sum{0};
+        std::thread other([&] {
+            for (const auto& f : futures::as_completed(fs, 120s))
+                if (!f.cancelled()) other_sum += f.result();
+        });
+        std::atomic<std::size_t> cancel_calls{0};
+        std::thread canceller([&] {
+            for (std::size_t i = fs.size(); i-- > 0;) {
+                if (i % 3 == 0) (void)fs[i].cancel();
+                cancel_calls.fetch_add(1);
+            }
+        });
+        const auto go_after = static_cast<std::size_t>(round) * 600;
+        while (cancel_calls.load() < go_after) std::this_thread::yield();
+        go.set();
+        std::vector<int> yielded(fs.size(), 0);
+        long sum = 0;
+        for (const auto& f : futures::as_completed(fs, 120s)) {
+            const auto at = static_cast<std::size_t>(std::ranges::find(fs, f) - fs.begin());
+            ++yielded[at];
+            if (f.cancelled()) {
+                EXPECT_EQ(at % 3, 0u);
+            } else {
+                sum += f.result();
+            }
+        }
+        canceller.join();
+        other.join();
+        EXPECT_EQ(std::ranges::count(yielded, 1), static_cast<long>(fs.size()));
+        EXPECT_EQ(sum, other_sum.load());
+        long expected = 0;
+        for (std::size_t i = 0; i < fs.size(); ++i)
+            if (!fs[i].cancelled()) expected += static_cast<long>(i * i);
+        EXPECT_EQ(sum, expected);
+        // A callback runs after the listeners are told: it may come a little after its yield.
+        EXPECT_TRUE(eventually([&] { return callbacks.load() == 400; }));
+        for (const auto& blocker : blockers) EXPECT_EQ(blocker.result(60s), -1);
+    }
+}
+
+TEST(Futures, AsCompletedAndWaitLeftEarlyStopListeningWhileTheirFuturesStillComplete) {
+    LeakCheck leaks;
+    futures::ProcessPoolExecutor executor(2);
+    for (int round = 0; round < 20; ++round) {
+        auto fs = submit_squares(executor, 300);
+        int taken = 0;
+        for (const auto& f : futures::as_completed(fs, 60s)) {
+            (void)f;
+            if (++taken == round % 5 + 1) break;  // the rest still complete after this
+        }
+        auto first = futures::wait(fs, 60s, futures::FIRST_COMPLETED);
+        EXPECT_FALSE(first.done.empty());
+        if (round % 2 == 0)
+            for (std::size_t i = fs.size() / 2; i < fs.size(); ++i) (void)fs[i].cancel();
+        for (std::size_t i = 0; i < fs.size(); ++i) {
+            if (!fs[i].cancelled()) {
+                EXPECT_EQ(fs[i].result(60s), static_cast<int>(i * i));
+            }
+        }
+    }
 }
 
 TEST(Futures, WaitAndAsCompletedTakeAMixOfFuturesAndAsyncResultsAsAnyFuture) {

@@ -1,4 +1,5 @@
 // Task shipping: a call packed in one process, run in another, the reply unpacked.
+#include <mproc/detail/chunk.hpp>
 #include <mproc/detail/task.hpp>
 #include <mproc/partial.hpp>
 
@@ -6,9 +7,17 @@
 
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <span>
+#include <stdexcept>
+#include <tuple>
+#include <variant>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -307,6 +316,107 @@ TEST(TaskShipping, CorruptCodeOffsetIsReportedNotJumpedTo) {
     offset = ~offset;
     std::memcpy(message.data() + 8, &offset, sizeof offset);
     EXPECT_THROW(unpack<int>(run(message)), mproc::SerializationError);
+}
+
+int plus_one(int x) { return x + 1; }
+int plus_two(int x) { return x + 2; }
+int plus_three(int x) { return x + 3; }
+int plus_four(int x) { return x + 4; }
+int plus_five(int x) { return x + 5; }
+
+// Each thread remembers its last few code addresses at both ends; more functions than it keeps,
+// taken alternately and in turn, must each still be themselves.
+TEST(TaskShipping, FunctionsTakenAlternatelyEachRunThemselves) {
+    using Function = int (*)(int);
+    const Function functions[] = {&square, &plus_one, &plus_two, &plus_three, &plus_four, &plus_five};
+    const auto expected = [&](std::size_t which, int x) { return which == 0 ? x * x : x + static_cast<int>(which); };
+    for (const std::size_t kinds : {2u, 3u, 6u}) {
+        for (int i = 0; i < 60; ++i) {
+            const std::size_t which = static_cast<std::size_t>(i) % kinds;
+            EXPECT_EQ(unpack<int>(run(pack(functions[which], i))), expected(which, i)) << kinds << " " << i;
+        }
+    }
+    // A function of another module (the C library's, where it is loaded as one) between them.
+    const Function absolute = [](int x) { return std::abs(x); };
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_EQ(unpack<int>(run(pack(functions[static_cast<std::size_t>(i)], 3))), expected(static_cast<std::size_t>(i), 3));
+        EXPECT_EQ(unpack<long>(run(pack(static_cast<long (*)(long)>(&::labs), -7L - i))), 7 + i);
+        EXPECT_EQ(unpack<int>(run(pack(absolute, -i))), i);
+    }
+    // The same in a forked child, whose caches start as copies of this thread's.
+    EXPECT_EQ(unpack<int>(run_in_forked_child(pack(&plus_four, 1))), 5);
+    EXPECT_EQ(unpack<int>(run_in_forked_child(pack(&square, 5))), 25);
+}
+
+TEST(TaskShipping, AnOffsetResolvedBeforeIsNotTakenForTheSameOffsetInAnotherModule) {
+    const auto message = pack(&square, 3);
+    EXPECT_EQ(unpack<int>(run(message)), 9);  // resolved, and remembered
+    // The same offset in a module of another name: the message's module name is now "x".
+    std::uint64_t length;
+    std::memcpy(&length, message.data(), sizeof length);
+    ASSERT_EQ(length, 0u);
+    std::vector<std::byte> renamed(message.begin(), message.begin() + 8);
+    const std::uint64_t one = 1;
+    std::memcpy(renamed.data(), &one, sizeof one);
+    renamed.push_back(std::byte{'x'});
+    renamed.insert(renamed.end(), message.begin() + 8, message.end());
+    EXPECT_THROW(unpack<int>(run(renamed)), mproc::SerializationError);
+    EXPECT_EQ(unpack<int>(run(message)), 9);
+}
+
+// What a chunk's reply delivered, item by item: a value's text, or "error: " and the message.
+struct RecordingSink {
+    std::map<long, std::string> outcomes;
+    template <class V>
+    void deliver(long index, V value) {
+        if constexpr (std::is_same_v<V, std::monostate>)
+            outcomes[index] = "done";
+        else
+            outcomes[index] = value;
+    }
+    void deliver_error(long index, std::exception_ptr error) {
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            outcomes[index] = std::string("error: ") + e.what();
+        }
+    }
+    void deliver_block(long first, Reader& in, std::size_t count) {
+        mproc::detail::deliver_each<std::string>(*this, first, in, count);
+    }
+};
+
+std::string shout(const std::string& word) {
+    if (word.empty()) throw std::invalid_argument("nothing to shout");
+    return word + "!";
+}
+
+// A chunk of items of `shout`, packed, run and its reply decoded, as a pool does.
+template <bool Spread, class Item>
+std::map<long, std::string> run_chunk(const std::vector<Item>& items) {
+    using F = std::string (*)(const std::string&);
+    std::vector<std::byte> message;
+    Writer out(message);
+    mproc::detail::pack_chunk<F, Item, Spread>(out, &shout, std::span<const Item>(items));
+    const auto reply = run(message);
+    Reader in(reply);
+    RecordingSink sink;
+    mproc::detail::decode_chunk_reply<std::string>(in, 10, items.size(), sink);
+    return sink.outcomes;
+}
+
+// A chunk of one item takes its own way through the worker (no vectors): its replies must read
+// as those of the same item in a longer chunk.
+TEST(TaskShipping, AChunkOfOneItemRepliesAsThatItemDoesInALongerChunk) {
+    using Outcomes = std::map<long, std::string>;
+    EXPECT_EQ(run_chunk<false>(std::vector<std::string>{"hey"}), (Outcomes{{10, "hey!"}}));
+    EXPECT_EQ(run_chunk<false>(std::vector<std::string>{""}), (Outcomes{{10, "error: nothing to shout"}}));
+    EXPECT_EQ(run_chunk<false>(std::vector<std::string>{"a", "", "b"}),
+              (Outcomes{{10, "a!"}, {11, "error: nothing to shout"}, {12, "b!"}}));
+    using Arguments = std::tuple<std::string>;
+    EXPECT_EQ(run_chunk<true>(std::vector<Arguments>{{"ho"}}), (Outcomes{{10, "ho!"}}));
+    EXPECT_EQ(run_chunk<true>(std::vector<Arguments>{{""}}), (Outcomes{{10, "error: nothing to shout"}}));
+    EXPECT_EQ(run_chunk<true>(std::vector<Arguments>{{""}, {"c"}}), (Outcomes{{10, "error: nothing to shout"}, {11, "c!"}}));
 }
 
 TEST(TaskShipping, TruncatedCallIsReportedAsSerializationError) {

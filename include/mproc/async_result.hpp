@@ -90,12 +90,19 @@ protected:
     ~CompletionListener() = default;
 };
 
+// One listener's watch on one result: a node its owner (an as_completed or wait) keeps, one per
+// result, so that observing a result allocates nothing. The result refers to it until it is
+// told, or until ResultStateBase::remove_listener returns.
+struct ListenerNode {
+    CompletionListener* listener;
+    std::size_t tag;
+};
+
 // What waits for a result: a done callback (add_done_callback), or an as_completed or wait.
 struct ResultObserver {
-    std::uint64_t key;
-    std::function<void()> call;                    // a done callback, or
-    std::shared_ptr<CompletionListener> listener;  // an as_completed or wait
-    std::size_t tag;
+    std::uint64_t key;          // of a callback; 0 for a listener
+    std::function<void()> call;  // a done callback, or
+    ListenerNode* node;          // an as_completed or wait
 };
 
 // The observers of one result, in the order added. Most results have one at most: it is kept in
@@ -108,8 +115,10 @@ public:
         else
             rest_.push_back(std::move(observer));
     }
-    void remove(std::uint64_t key) {
-        if (first_ && first_->key == key) {
+    // Removes the observer of which `is_it` is true, if any.
+    template <class Match>
+    void remove_if(Match is_it) {
+        if (first_ && is_it(*first_)) {
             first_.reset();
             if (!rest_.empty()) {
                 first_.emplace(std::move(rest_.front()));
@@ -117,7 +126,7 @@ public:
             }
             return;
         }
-        std::erase_if(rest_, [&](const ResultObserver& o) { return o.key == key; });
+        std::erase_if(rest_, is_it);
     }
     template <class Fn>
     void for_each(Fn fn) {
@@ -130,8 +139,8 @@ private:
     std::vector<ResultObserver> rest_;
 };
 
-// What few results have: callbacks and observers. Allocated by the first one added, so that a
-// result without any stays small.
+// What few results have: callbacks, or more than one observer. Allocated when one is added, so
+// that a result without any stays small.
 struct ResultExtras {
     // The callback on the value, given a pointer to it (ResultState<T> knows its type).
     std::function<void(const void*)> callback;
@@ -142,16 +151,17 @@ struct ResultExtras {
 
 // The state of one result, shared by its handles (AsyncResult, Future) and the job that
 // completes it. Its one 32-bit word (TaskControl::status) holds the call's control bits, whether
-// it is done, a lock bit guarding its extras, and whether a thread sleeps on it (a futex). It is
-// completed once, by whichever thread owns its job then (the engine's, a canceller, a thread-pool
-// worker, or a waiter receiving replies): a job passes from thread to thread only under the
-// engine's lock, so two completions never run at once. Any number of threads wait for it.
+// it is done, a lock bit guarding its observers, and whether a thread sleeps on it (a futex). It
+// is completed once, by whichever thread owns its job then (the engine's, a canceller, a
+// thread-pool worker, or a waiter receiving replies): a job passes from thread to thread only
+// under the engine's lock, so two completions never run at once. Any number of threads wait for
+// it.
 class ResultStateBase {
 public:
     ResultStateBase() = default;
     ResultStateBase(const ResultStateBase&) = delete;
     ResultStateBase& operator=(const ResultStateBase&) = delete;
-    ~ResultStateBase() { delete extras_.load(std::memory_order_acquire); }
+    ~ResultStateBase() { delete extras(); }
 
     void wait() const {
         if (ready()) return;
@@ -190,25 +200,62 @@ public:
     // Calls `observer` once the result is ready: at once, on this thread, if it is; otherwise on
     // the thread that completes it. Returns a key for remove_observer (0: it ran already).
     std::uint64_t add_observer(std::function<void()> observer) {
-        return add_observer(ResultObserver{0, std::move(observer), nullptr, 0});
-    }
-    // The same for a listener, told `completed(tag)`.
-    std::uint64_t add_observer(std::shared_ptr<CompletionListener> listener, std::size_t tag) {
-        return add_observer(ResultObserver{0, nullptr, std::move(listener), tag});
+        {
+            const ExtrasLock lock(*this);
+            if (!ready()) {
+                ResultExtras& extras = extras_locked();
+                const std::uint64_t key = ++extras.last_observer;
+                extras.observers.add(ResultObserver{key, std::move(observer), nullptr});
+                return key;
+            }
+        }
+        run_callback(observer);
+        return 0;
     }
     // Drops an observer that has not run yet.
     void remove_observer(std::uint64_t key) {
         const ExtrasLock lock(*this);
         // Once done, the completing thread owns the observers.
         if (ready()) return;
-        if (ResultExtras* extras = extras_.load(std::memory_order_relaxed)) extras->observers.remove(key);
+        if (ResultExtras* extras = extras_of(observers_.load(std::memory_order_relaxed)))
+            extras->observers.remove_if([&](const ResultObserver& o) { return o.node == nullptr && o.key == key; });
+    }
+
+    // Tells node.listener `completed(node.tag)` once the result is ready: at once, on this
+    // thread, if it is (and returns false); otherwise on the thread that completes it. The first
+    // listener of a result costs no allocation. `node` must stay where it is until it is told or
+    // removed.
+    [[nodiscard]] bool add_listener(ListenerNode& node) {
+        {
+            const ExtrasLock lock(*this);
+            if (!ready()) {
+                if (observers_.load(std::memory_order_relaxed) == 0)
+                    observers_.store(tagged(&node), std::memory_order_release);
+                else
+                    extras_locked().observers.add(ResultObserver{0, nullptr, &node});
+                return true;
+            }
+        }
+        node.listener->completed(node.tag);
+        return false;
+    }
+    // Drops a listener that has not been told yet. Either way, the result no longer refers to
+    // `node` once this returns: listeners are told under the lock this takes.
+    void remove_listener(ListenerNode& node) {
+        const ExtrasLock lock(*this);
+        if (ready()) return;
+        const std::uintptr_t held = observers_.load(std::memory_order_relaxed);
+        if (held == tagged(&node))
+            observers_.store(0, std::memory_order_relaxed);
+        else if (ResultExtras* extras = extras_of(held))
+            extras->observers.remove_if([&](const ResultObserver& o) { return o.node == &node; });
     }
 
     // Completion, by one thread: the first outcome counts, with its callback; a later one (a job
     // failed after it had delivered) is dropped.
     void set_error(std::exception_ptr error) {
         if (ready()) return;
-        const ResultExtras* extras = extras_.load(std::memory_order_acquire);
+        const ResultExtras* extras = this->extras();
         if (extras && extras->error_callback) {
             try {
                 std::rethrow_exception(error);
@@ -236,11 +283,12 @@ public:
 
 protected:
     static constexpr std::uint32_t done_bit = TaskControl::first_free_bit;
-    static constexpr std::uint32_t lock_bit = TaskControl::first_free_bit << 1;     // guards extras_
+    static constexpr std::uint32_t lock_bit = TaskControl::first_free_bit << 1;     // guards observers_
     static constexpr std::uint32_t sleepers_bit = TaskControl::first_free_bit << 2;  // a thread sleeps on the word
 
     // Holds the lock bit: adding and removing observers, against completion. Held for a few
-    // instructions (and an allocation the first time), so waiting for it just yields.
+    // instructions (an allocation the first time; telling the listeners at completion), so
+    // waiting for it just yields.
     class ExtrasLock {
     public:
         explicit ExtrasLock(const ResultStateBase& state) noexcept : state_(state) {
@@ -259,27 +307,41 @@ protected:
     void finish(Store store) {
         store();
         // An observer being added or removed now either sees the result done or is in the list.
-        const std::uint32_t before = set_when_unlocked(done_bit, std::memory_order_acq_rel);
+        // The lock is kept while the listeners are told (quick, and never user code), so that
+        // remove_listener returns only once its node is no longer used.
+        const std::uint32_t before = set_when_unlocked(done_bit | lock_bit, std::memory_order_acq_rel);
         if ((before & sleepers_bit) != 0) wake_sleepers();
-        // Done: no observer is added or removed any more. Taken out, so that an observer holding a
-        // handle to this result does not keep it alive.
-        if (ResultExtras* extras = extras_.load(std::memory_order_acquire)) {
+        const std::uintptr_t held = observers_.load(std::memory_order_relaxed);
+        ResultExtras* const extras = extras_of(held);
+        if (held != 0 && extras == nullptr)
+            tell(*node_of(held));
+        else if (extras != nullptr)
+            extras->observers.for_each([](ResultObserver& observer) {
+                if (observer.node != nullptr) tell(*observer.node);
+            });
+        status().fetch_and(~lock_bit, std::memory_order_release);
+        // Done: no observer is added or removed any more. The callbacks are taken out, so that one
+        // holding a handle to this result does not keep it alive.
+        if (extras != nullptr) {
             ResultObserverList observers = std::move(extras->observers);
             extras->observers = {};
-            observers.for_each([](ResultObserver& observer) { notify(observer); });
+            observers.for_each([](ResultObserver& observer) {
+                if (observer.node == nullptr) run_callback(observer.call);
+            });
         }
     }
 
-    // Under the lock; allocates the extras the first time.
+    // Under the lock; allocates the extras the first time, and moves a listener kept in place
+    // into them.
     ResultExtras& extras_locked() {
-        ResultExtras* extras = extras_.load(std::memory_order_relaxed);
-        if (!extras) {
-            extras = new ResultExtras;
-            extras_.store(extras, std::memory_order_release);
-        }
-        return *extras;
+        const std::uintptr_t held = observers_.load(std::memory_order_relaxed);
+        if (ResultExtras* extras = extras_of(held)) return *extras;
+        auto extras = std::make_unique<ResultExtras>();
+        if (held != 0) extras->observers.add(ResultObserver{0, nullptr, node_of(held)});
+        observers_.store(reinterpret_cast<std::uintptr_t>(extras.get()), std::memory_order_release);
+        return *extras.release();
     }
-    const ResultExtras* extras() const noexcept { return extras_.load(std::memory_order_acquire); }
+    const ResultExtras* extras() const noexcept { return extras_of(observers_.load(std::memory_order_acquire)); }
 
     // A throwing callback must not take the pool's thread down with it.
     template <class Call>
@@ -305,30 +367,23 @@ private:
     // Sleeps until ready, or until the timeout passes (none: no limit); returns ready().
     bool sleep_until_ready(std::optional<std::chrono::duration<double>> timeout) const;
 
-    std::uint64_t add_observer(ResultObserver observer) {
-        {
-            const ExtrasLock lock(*this);
-            if (!ready()) {
-                ResultExtras& extras = extras_locked();
-                observer.key = ++extras.last_observer;
-                extras.observers.add(std::move(observer));
-                return extras.last_observer;
-            }
-        }
-        notify(observer);
-        return 0;
+    static void tell(const ListenerNode& node) noexcept { node.listener->completed(node.tag); }
+
+    // observers_ holds nothing, the extras (owned), or a single listener's node: its address
+    // with the low bit set.
+    static std::uintptr_t tagged(ListenerNode* node) noexcept { return reinterpret_cast<std::uintptr_t>(node) | 1u; }
+    static ListenerNode* node_of(std::uintptr_t held) noexcept {
+        return reinterpret_cast<ListenerNode*>(held & ~std::uintptr_t{1});
     }
-    static void notify(ResultObserver& observer) {
-        if (observer.listener)
-            observer.listener->completed(observer.tag);
-        else
-            run_callback(observer.call);
+    static ResultExtras* extras_of(std::uintptr_t held) noexcept {
+        return (held & 1u) != 0 ? nullptr : reinterpret_cast<ResultExtras*>(held);
     }
+    static_assert(alignof(ListenerNode) > 1 && alignof(ResultExtras) > 1, "observers_ tags a node by its low bit");
 
     std::weak_ptr<ResultSource> source_;
-    std::exception_ptr error_;                        // written before done_bit, read after
-    std::atomic<ResultExtras*> extras_{nullptr};      // owned; made under the lock bit
-    mutable TaskControl control_;                     // and the status word
+    std::exception_ptr error_;                 // written before done_bit, read after
+    std::atomic<std::uintptr_t> observers_{0};  // changed under the lock bit
+    mutable TaskControl control_;              // and the status word
 };
 
 template <class T>

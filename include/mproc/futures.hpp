@@ -158,9 +158,9 @@ ResultStateBase& mutable_state_of(const Handle& handle) {
 }
 
 // The futures of one as_completed or wait, told of each completion by a listener on its
-// result: a waiter sleeps until one completes, and no thread polls. Observing a future costs one
-// allocation at most (its result's extras, made by the first observer), and the waiter takes the
-// completions gathered meanwhile under one lock.
+// result: a waiter sleeps until one completes, and no thread polls. Observing a future allocates
+// nothing (its listener's node is kept here), and the waiter takes the completions gathered
+// meanwhile under one lock.
 template <class Handle>
 class Completions {
 public:
@@ -168,23 +168,38 @@ public:
     template <std::ranges::input_range Range>
     explicit Completions(Range&& handles) {
         if constexpr (std::ranges::sized_range<Range>) entries_.reserve(std::ranges::size(handles));
-        for (auto&& handle : handles) entries_.push_back({handle, 0});
+        for (auto&& handle : handles) entries_.push_back({handle, {}, false});
         drop_repeated();
-        shared_ = std::make_shared<Shared>();
+        shared_ = std::make_unique<Shared>();
         shared_->indexes.reserve(entries_.size());
         taking_.reserve(entries_.size());
         if (!entries_.empty()) source_ = state_of(entries_.front().handle).source();
-        for (std::size_t i = 0; i < entries_.size(); ++i)
-            entries_[i].key = mutable_state_of(entries_[i].handle).add_observer(shared_, i);
+        // From here on the entries stay where they are: the results refer to their nodes.
+        try {
+            for (std::size_t i = 0; i < entries_.size(); ++i) {
+                Entry& entry = entries_[i];
+                entry.node = {shared_.get(), i};
+                entry.listening = mutable_state_of(entry.handle).add_listener(entry.node);
+            }
+        } catch (...) {
+            stop_listening();
+            throw;
+        }
     }
     Completions(Completions&&) noexcept = default;
-    Completions& operator=(Completions&&) noexcept = default;
-    ~Completions() {
-        if (!shared_) return;
-        // A result that is ready has let go of its observers already.
-        for (auto& entry : entries_)
-            if (entry.key != 0 && !state_of(entry.handle).ready()) mutable_state_of(entry.handle).remove_observer(entry.key);
+    Completions& operator=(Completions&& other) noexcept {
+        if (this != &other) {
+            stop_listening();
+            entries_ = std::move(other.entries_);
+            shared_ = std::move(other.shared_);
+            source_ = std::move(other.source_);
+            taking_ = std::move(other.taking_);
+            next_taken_ = other.next_taken_;
+            taken_ = other.taken_;
+        }
+        return *this;
     }
+    ~Completions() { stop_listening(); }
 
     std::size_t size() const { return entries_.size(); }
     const Handle& handle(std::size_t index) const { return entries_[index].handle; }
@@ -223,7 +238,22 @@ private:
         }
         if (next_taken_ == taking_.size()) return std::nullopt;
         ++taken_;
-        return taking_[next_taken_++];
+        const std::size_t index = taking_[next_taken_++];
+        entries_[index].listening = false;
+        return index;
+    }
+
+    // Removes the listeners not told yet. Returns once no result refers to a node of ours: a
+    // result is told under its lock, which remove_listener takes.
+    void stop_listening() noexcept {
+        if (!shared_ || taken_ == entries_.size()) return;
+        for (std::size_t i = next_taken_; i < taking_.size(); ++i) entries_[taking_[i]].listening = false;
+        {
+            std::lock_guard lock(shared_->mutex);
+            for (const std::size_t index : shared_->indexes) entries_[index].listening = false;
+        }
+        for (auto& entry : entries_)
+            if (entry.listening) mutable_state_of(entry.handle).remove_listener(entry.node);
     }
 
     // Keeps the first of futures listed more than once, without a node allocation per future:
@@ -245,15 +275,16 @@ private:
 
     struct Entry {
         Handle handle;
-        std::uint64_t key;  // of the observer on its result; 0 once it ran
+        mproc::detail::ListenerNode node;  // on its result
+        bool listening;                    // its result may still tell the node
     };
     struct Shared final : mproc::detail::CompletionListener {
+        // Nothing here is touched once the mutex is let go: the owner may be gone by then (a
+        // completion it has taken needs no stop_listening).
         void completed(std::size_t index) noexcept override {
-            {
-                std::lock_guard lock(mutex);
-                indexes.push_back(index);  // reserved for every future: cannot throw
-                count.fetch_add(1, std::memory_order_release);
-            }
+            std::lock_guard lock(mutex);
+            indexes.push_back(index);  // reserved for every future: cannot throw
+            count.fetch_add(1, std::memory_order_release);
             arrived.notify_all();
         }
         std::mutex mutex;
@@ -262,7 +293,7 @@ private:
         std::atomic<std::size_t> count{0};   // completions so far: cheap to watch
     };
     std::vector<Entry> entries_;
-    std::shared_ptr<Shared> shared_;
+    std::unique_ptr<Shared> shared_;
     std::weak_ptr<ResultSource> source_;
     std::vector<std::size_t> taking_;  // completions taken from shared_, in order
     std::size_t next_taken_ = 0;

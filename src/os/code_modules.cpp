@@ -2,7 +2,10 @@
 
 #include <link.h>
 
+#include <array>
 #include <atomic>
+#include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -68,38 +71,83 @@ const Snapshot* take_snapshot() {
     return snapshot;
 }
 
-// Runs find() on the current snapshot, and once more on a fresh one if it finds nothing and
-// modules were loaded or unloaded since. (Corrupt input that names no module thus costs a
-// counter check, not a new snapshot.)
-template <class Find>
-auto look_up(Find find) -> decltype(find(std::declval<const std::vector<Module>&>())) {
+// The module that `matches` on the current snapshot, or once more on a fresh one if none does
+// and modules were loaded or unloaded since; nothing if none matches. (Corrupt input that names
+// no module thus costs a counter check, not a new snapshot.)
+template <class Matches>
+std::pair<const Snapshot*, const Module*> look_up(Matches matches) {
+    auto find = [&](const Snapshot* snapshot) -> std::pair<const Snapshot*, const Module*> {
+        for (const auto& module : snapshot->modules)
+            if (matches(module)) return {snapshot, &module};
+        return {snapshot, nullptr};
+    };
     const Snapshot* snapshot = current_snapshot.load(std::memory_order_acquire);
     if (snapshot) {
-        if (auto found = find(snapshot->modules)) return found;
-        if (loader_counters() == std::pair(snapshot->loads, snapshot->unloads)) return std::nullopt;
+        if (auto found = find(snapshot); found.second) return found;
+        if (loader_counters() == std::pair(snapshot->loads, snapshot->unloads)) return {snapshot, nullptr};
     }
-    return find(take_snapshot()->modules);
+    return find(take_snapshot());
 }
+
+// A thread's last few lookups of one kind, each with the snapshot it was made on: an entry
+// answers only a lookup of the same key on the same snapshot, which the snapshot would answer
+// alike, for it never changes.
+template <class Key>
+class LookupCache {
+public:
+    const Module* find(const Snapshot* snapshot, const Key& key) const {
+        for (const auto& entry : entries_)
+            if (entry.snapshot == snapshot && entry.module && entry.key == key) return entry.module;
+        return nullptr;
+    }
+    void add(const Snapshot* snapshot, const Key& key, const Module* module) {
+        entries_[next_] = {snapshot, key, module};
+        next_ = (next_ + 1) % entries_.size();
+    }
+
+private:
+    struct Entry {
+        const Snapshot* snapshot = nullptr;
+        Key key{};
+        const Module* module = nullptr;
+    };
+    std::array<Entry, 4> entries_{};
+    std::size_t next_ = 0;
+};
 
 }  // namespace
 
 std::optional<CodeLocation> locate_code(std::uintptr_t address) {
-    return look_up([&](const std::vector<Module>& modules) -> std::optional<CodeLocation> {
-        for (const auto& module : modules)
-            if (module.contains(address)) return CodeLocation{module.name, address - module.base};
-        return std::nullopt;
-    });
+    thread_local LookupCache<std::uintptr_t> cache;
+    const Snapshot* snapshot = current_snapshot.load(std::memory_order_acquire);
+    const Module* module = cache.find(snapshot, address);
+    if (!module) {
+        std::tie(snapshot, module) = look_up([&](const Module& candidate) { return candidate.contains(address); });
+        if (!module) return std::nullopt;
+        cache.add(snapshot, address, module);
+    }
+    return CodeLocation{module->name, address - module->base};
 }
 
-std::optional<std::uintptr_t> resolve_code(const CodeLocation& location) {
-    return look_up([&](const std::vector<Module>& modules) -> std::optional<std::uintptr_t> {
-        for (const auto& module : modules) {
-            if (module.name != location.module) continue;
-            const std::uintptr_t address = module.base + location.offset;
-            if (module.contains(address)) return address;
-        }
-        return std::nullopt;
-    });
+std::uintptr_t resolve_code(const CodeLocation& location) {
+    // Keyed by the module's name as the snapshot holds it, which outlives the caller's.
+    struct Key {
+        std::string_view module;
+        std::uintptr_t offset = 0;
+        bool operator==(const Key&) const = default;
+    };
+    thread_local LookupCache<Key> cache;
+    const Key key{location.module, location.offset};
+    const Snapshot* snapshot = current_snapshot.load(std::memory_order_acquire);
+    const Module* module = cache.find(snapshot, key);
+    if (!module) {
+        std::tie(snapshot, module) = look_up([&](const Module& candidate) {
+            return candidate.name == location.module && candidate.contains(candidate.base + location.offset);
+        });
+        if (!module) return 0;
+        cache.add(snapshot, Key{module->name, location.offset}, module);
+    }
+    return module->base + location.offset;
 }
 
 }  // namespace mproc::os

@@ -26,10 +26,13 @@ struct alignas(64) WorkerStatus {
     std::atomic<std::uint64_t> current_task{0};  // tag of the task being run; 0 between tasks
     std::atomic<std::uint64_t> current_item{0};  // index of the running item within its chunk
     std::atomic<std::int64_t> item_started_ns{0};  // steady clock, shared by all processes
-    std::atomic<std::int64_t> average_task_ns{0};  // moving average of the tasks run; 0 before the first
     // The PoolSignals::sleep_generation this worker last woke the parent for: one wake-up per
     // sleep and worker.
     std::atomic<std::uint32_t> woke_generation{0};
+    // Moving average of the tasks run; 0 before the first. Read by the parent for every job it
+    // hands out and written once per run of tasks: on a line of its own, away from the words
+    // above, which the worker writes at every task.
+    alignas(64) std::atomic<std::int64_t> average_task_ns{0};
 };
 
 // Shared by the parent and all workers of one pool; written by the parent only (see the top).

@@ -76,6 +76,9 @@ struct Worker {
     std::optional<std::uint64_t> killed_for_tag;  // killed by the pool for this task: its timeout, or cancelled
     std::vector<std::uint64_t> cancelled_tags;   // in flight here, cancelled: the worker stops once one runs
     std::string name;  // as Python names it, "ForkPoolWorker-3": for the log
+    // LocalEngine::jobs_ahead's last answer, and the average it was worked out from.
+    std::int64_t planned_for_average_ns = -1;
+    std::size_t planned_jobs_ahead = 0;
 };
 
 class LocalEngine final : public pool::Scheduler {
@@ -274,16 +277,21 @@ private:
         return bootstrap;
     }
 
-    static std::size_t jobs_ahead(const Worker& worker) {
+    static std::size_t jobs_ahead(Worker& worker) {
         // The worker's own measure of its tasks: the parent's (from dispatch to reply) would
         // count the worker's wake-ups and waits for a CPU too, and a worker slowed by those would
         // be given fewer jobs at a time, so woken more often, so slowed more. Zero before the
-        // first finishes (or in a scribbled status).
+        // first finishes (or in a scribbled status). Worked out again only when it changed.
         const auto average_ns = worker.channel->status->average_task_ns.load(std::memory_order_relaxed);
-        return pool::jobs_ahead(std::chrono::duration<double, std::nano>(static_cast<double>(average_ns)), refill_time);
+        if (average_ns != worker.planned_for_average_ns) {
+            worker.planned_jobs_ahead = pool::jobs_ahead(
+                std::chrono::duration<double, std::nano>(static_cast<double>(average_ns)), refill_time);
+            worker.planned_for_average_ns = average_ns;
+        }
+        return worker.planned_jobs_ahead;
     }
 
-    bool accepts_work(const Worker& worker) const {
+    bool accepts_work(Worker& worker) const {
         return worker.ready && !worker.retiring && worker.in_flight.size() < jobs_ahead(worker) &&
                worker.channel->tasks.can_start_without_blocking();
     }

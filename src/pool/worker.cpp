@@ -35,7 +35,9 @@ struct ParentLink {
     const os::EventFd& wake;
 };
 
-// `now`: the steady clock read at the end of the task, for the stream lease.
+// `now`: the steady clock read at the end of the task, or earlier (0: not read), for the stream
+// lease. An earlier time that still falls within the lease is checked against the clock: the
+// parent is left asleep only while the lease truly runs.
 void publish(Channel& channel, const ParentLink& parent, int fd_socket, Writer& reply, std::int64_t now) {
     if (!reply.fds().empty()) {
         try {
@@ -51,7 +53,8 @@ void publish(Channel& channel, const ParentLink& parent, int fd_socket, Writer& 
     // helper stops: either the parent sees the reply, or we see that it must be woken.
     parent.reply_count.replies.fetch_add(1);
     const PoolSignals& signals = parent.signals;
-    if (signals.helpers.load() != 0 || now < signals.stream_lease_ns.load()) return;
+    if (signals.helpers.load() != 0) return;
+    if (const std::int64_t lease = signals.stream_lease_ns.load(); now < lease && steady_now_ns() < lease) return;
     const std::uint32_t sleep = signals.sleep_generation.load();
     if (sleep % 2 == 1 && channel.status->woke_generation.exchange(sleep) != sleep) parent.wake.notify();
 }
@@ -95,9 +98,20 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
     // its CPU now and then, for the parent may be waiting for this very CPU.
     const bool spin = signals.workers_spin.load(std::memory_order_relaxed) != 0;
     os::SpinBudget budget;
-    // The clock is read once per task where tasks come in a stream: an untimed task that was
-    // already waiting when the last one ended starts when that one ended.
-    std::int64_t last_end = 0;
+    // Tasks that come back to back make a run, timed as a whole: the clock is read when a run
+    // ends (the ring is empty, a timed task comes, or it has run_length tasks), not once per task,
+    // for a read can cost as much as a tiny task itself. The run's time, spread over its tasks,
+    // feeds the average the parent plans with. A timed task is a run of its own: its start is
+    // read from the clock, for its timeout counts from it.
+    constexpr long run_length = 16;
+    std::int64_t run_start = 0;  // when the run under way began; 0 before the first task
+    long run_tasks = 0;
+    const auto end_run = [&](std::int64_t now) {
+        const std::int64_t took = (now - run_start) / run_tasks;
+        const std::int64_t average = channel.status->average_task_ns.load(std::memory_order_relaxed);
+        channel.status->average_task_ns.store(average == 0 ? took : (4 * average + took) / 5, std::memory_order_relaxed);
+        run_tasks = 0;
+    };
     for (long done = 0; max_tasks <= 0 || done < max_tasks; ++done) {
         // Mappings whose objects the parent has dropped are let go after each task, and now and
         // then while idle, so that the memory behind them is freed without waiting for a task.
@@ -124,9 +138,14 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
                                                                             ? &channel.status->item_started_ns
                                                                             : nullptr);
         channel.status->current_item.store(0, std::memory_order_relaxed);
-        const std::int64_t started =
-            was_waiting && last_end != 0 && record->type != timed_task_message ? last_end : steady_now_ns();
-        channel.status->item_started_ns.store(started, std::memory_order_relaxed);
+        const bool timed = record->type == timed_task_message;
+        if (timed || !was_waiting || run_start == 0) {
+            const std::int64_t now = steady_now_ns();
+            if (run_tasks > 0) end_run(now);
+            run_start = now;
+        }
+        // (For an untimed task, only an estimate: nothing counts from it.)
+        channel.status->item_started_ns.store(run_start, std::memory_order_relaxed);
         channel.status->current_task.store(record->tag, std::memory_order_release);
         ReleaseContext release{&channel.tasks, &*record};
         Writer& out = channel.replies.begin(reply_message, record->tag);
@@ -143,11 +162,14 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
             channel.tasks.release(*record);
             detail::encode_current_exception(out);
         }
-        last_end = steady_now_ns();
-        const std::int64_t took = last_end - started;
-        const std::int64_t average = channel.status->average_task_ns.load(std::memory_order_relaxed);
-        channel.status->average_task_ns.store(average == 0 ? took : (4 * average + took) / 5, std::memory_order_relaxed);
-        publish(channel, parent, fd_socket, out, last_end);
+        std::int64_t now = 0;
+        if (++run_tasks == run_length || timed || channel.tasks.empty()) {
+            now = steady_now_ns();
+            end_run(now);
+            // The next task, if it is waiting by then, starts a run now.
+            run_start = now;
+        }
+        publish(channel, parent, fd_socket, out, now);
         channel.status->current_task.store(0, std::memory_order_relaxed);
     }
     return 0;

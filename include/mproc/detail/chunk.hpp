@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <span>
 #include <string>
 #include <tuple>
@@ -144,16 +145,28 @@ void trivial_chunk(F& f, Reader& in, Writer& out) {
     in.release_input();
 }
 
+// Whether a chunk's items and results are copied straight between message and reply
+// (trivial_chunk), or go through vectors (general_chunk, or single_item_chunk for one item).
 template <class F, class Item, bool Spread>
-void general_chunk(F& f, Reader& in, Writer& out);
+inline constexpr bool trivial_chunk_layout = [] {
+    using R = item_result_t<F, Item, Spread>;
+    return !Spread && trivially_transferable<Item> &&
+           (std::is_void_v<R> || (trivially_transferable<R> && !std::is_same_v<R, bool>));
+}();
 
 template <class F, class Item, bool Spread>
+void general_chunk(F& f, Reader& in, Writer& out);
+template <class F, class Item, bool Spread>
+void single_item_chunk(F& f, Reader& in, Writer& out);
+
+// Single: the chunk holds one item (an apply), which single_item_chunk runs without vectors.
+template <class F, class Item, bool Spread, bool Single = false>
 void chunk_trampoline(Reader& in, Writer& out) {
     F f = decode_callable<F>(in);
-    using R = item_result_t<F, Item, Spread>;
-    if constexpr (!Spread && trivially_transferable<Item> &&
-                  (std::is_void_v<R> || (trivially_transferable<R> && !std::is_same_v<R, bool>)))
+    if constexpr (trivial_chunk_layout<F, Item, Spread>)
         trivial_chunk<F, Item, Spread>(f, in, out);
+    else if constexpr (Single)
+        single_item_chunk<F, Item, Spread>(f, in, out);
     else
         general_chunk<F, Item, Spread>(f, in, out);
 }
@@ -198,6 +211,48 @@ void general_chunk(F& f, Reader& in, Writer& out) {
                                     first_error);
 }
 
+// general_chunk for a chunk of one item, which is read and run in place, its result written
+// straight into the reply. The layouts are general_chunk's: a vector of one is its length, then
+// its element as encode writes it alone.
+template <class F, class Item, bool Spread>
+void single_item_chunk(F& f, Reader& in, Writer& out) {
+    using R = item_result_t<F, Item, Spread>;
+    using V = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+    if (in.read_length(min_encoded_size<Item>()) != 1) in.fail("a single item's chunk holds another number of items");
+    Item item = decode<Item>(in);
+    in.release_input();
+
+    std::optional<V> value;
+    std::exception_ptr error;
+    ItemMarker::current().started(0);
+    try {
+        if constexpr (std::is_void_v<R>) {
+            invoke_item<F, Item, Spread>(f, item);
+            value.emplace();
+        } else {
+            value.emplace(invoke_item<F, Item, Spread>(f, item));
+        }
+    } catch (...) {
+        error = std::current_exception();
+    }
+    const std::size_t start = out.size();
+    if (!error) {
+        try {
+            out.write_value(ChunkReply::all_values);
+            if constexpr (!std::is_void_v<R>) {
+                out.write_value(std::uint64_t{1});
+                encode(out, *value);
+            }
+            return;
+        } catch (...) {
+            out.truncate(start);  // the result failed to encode: report it as general_chunk does
+        }
+    }
+    std::vector<V> values;
+    if (value) values.push_back(std::move(*value));
+    write_per_item<F, Item, Spread>(out, f, [&](std::size_t) { return std::move(item); }, 1, values, error);
+}
+
 // ---------------------------------------------------------------------------------------------
 // In the parent: checking and packing a chunk, decoding its reply.
 
@@ -216,7 +271,9 @@ constexpr void require_shippable_chunk() {
 
 template <class F, class Item, bool Spread>
 void pack_chunk(Writer& out, const F& f, std::span<const Item> items) {
-    const Trampoline entry = &chunk_trampoline<F, Item, Spread>;
+    Trampoline entry = &chunk_trampoline<F, Item, Spread>;
+    if constexpr (!trivial_chunk_layout<F, Item, Spread>)
+        if (items.size() == 1) entry = &chunk_trampoline<F, Item, Spread, true>;
     encode_code_address(out, reinterpret_cast<std::uintptr_t>(entry));
     encode_callable(out, f);
     out.write_value(static_cast<std::uint64_t>(items.size()));
