@@ -302,10 +302,22 @@ private:
     // A sleeping worker is woken once it has all its jobs of this round: woken at its first, it
     // might run it (on our CPU, taking it from us) and sleep again before we send the next, and
     // so on, a wake-up per job.
+    //
+    // A worker whose sleep a commit ended (Ring::commit cleared its flag) is woken even if a later
+    // job throws: nobody else would wake it.
     bool pump() {
         std::vector<Worker*> sleeping;
-        const bool failed = pump_jobs(sleeping);
-        for (Worker* worker : sleeping) worker->channel->tasks.wake_consumer();
+        const auto wake_sleepers = [&] {
+            for (Worker* worker : sleeping) worker->channel->tasks.wake_consumer();
+        };
+        bool failed = false;
+        try {
+            failed = pump_jobs(sleeping);
+        } catch (...) {
+            wake_sleepers();
+            throw;
+        }
+        wake_sleepers();
         return failed;
     }
 

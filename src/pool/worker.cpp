@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include <mproc/detail/item_marker.hpp>
 #include <mproc/detail/task.hpp>
@@ -19,15 +20,19 @@ namespace mproc {
 namespace pool {
 namespace {
 
+// Releases a task's record once, whether its decoder let it go early (release_input) or the task
+// failed: a second release of a spilled record would free the spill area under the next message.
 struct ReleaseContext {
     transport::Ring* ring;
     const transport::Record* record;
+    bool released = false;
+
+    void release() {
+        if (!std::exchange(released, true)) ring->release(*record);
+    }
 };
 
-void release_task(void* context) {
-    auto* release = static_cast<ReleaseContext*>(context);
-    release->ring->release(*release->record);
-}
+void release_task(void* context) { static_cast<ReleaseContext*>(context)->release(); }
 
 struct ParentLink {
     const PoolSignals& signals;
@@ -159,7 +164,7 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
             detail::run_packed_call(in, out);
             in.release_input();
         } catch (...) {
-            channel.tasks.release(*record);
+            release.release();
             detail::encode_current_exception(out);
         }
         std::int64_t now = 0;
