@@ -25,6 +25,7 @@
 #include <mproc/queue.hpp>
 #include <mproc/shared.hpp>
 
+#include "connection/connection_state.hpp"
 #include "connection/handshake.hpp"
 #include "connection/wire.hpp"
 #include "support/children.hpp"
@@ -503,6 +504,82 @@ TEST(Connection, AClientInAChildReachesAListenerInTheParent) {
         child.join();
         EXPECT_EQ(child.exitcode(), 0);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading ahead (the managers' own TCP connections): what one recv takes beyond a message is kept
+// for the next.
+
+struct TcpPair {
+    conn::Connection sender;
+    conn::Connection receiver;
+};
+
+TcpPair tcp_pair_reading_ahead() {
+    conn::Listener listener({"127.0.0.1", 0}, {.authkey = conn::no_authkey});
+    auto sender = conn::Client(listener.address(), {.authkey = conn::no_authkey});
+    auto receiver = listener.accept();
+    conn::detail::ConnectionAccess::read_ahead(receiver);
+    return {std::move(sender), std::move(receiver)};
+}
+
+TEST(ReadAhead, MessagesWrittenInOneSendArriveWholeAndInOrder) {
+    auto [sender, receiver] = tcp_pair_reading_ahead();
+    // Sizes around the read-ahead buffer's, all in one write: each recv is served partly from
+    // what the one before it took.
+    std::vector<std::vector<std::byte>> messages;
+    std::vector<std::byte> stream;
+    for (const std::size_t size : {0ul, 1ul, 4091ul, 4092ul, 4096ul, 5000ul, 3ul, 100000ul, 7ul}) {
+        std::vector<std::byte> message(size);
+        for (std::size_t i = 0; i < size; ++i) message[i] = static_cast<std::byte>(i * 7 + size);
+        const auto frame = framed(message);
+        stream.insert(stream.end(), frame.begin(), frame.end());
+        messages.push_back(std::move(message));
+    }
+    std::thread writer([&, &sender = sender] { write_raw(sender, stream); });
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        if (i % 3 == 2) {
+            std::vector<std::byte> buffer(messages[i].size() + 5);
+            EXPECT_EQ(receiver.recv_bytes_into(buffer, 5), messages[i].size());
+            EXPECT_TRUE(std::equal(messages[i].begin(), messages[i].end(), buffer.begin() + 5)) << "message " << i;
+        } else {
+            EXPECT_EQ(receiver.recv_bytes(), messages[i]) << "message " << i;
+        }
+    }
+    writer.join();
+    sender.close();
+    EXPECT_THROW((void)receiver.recv_bytes(), mproc::EOFError);
+}
+
+TEST(ReadAhead, PollAndWaitSeeAMessageAlreadyReadAhead) {
+    auto [sender, receiver] = tcp_pair_reading_ahead();
+    auto both = framed("first");
+    const auto second = framed("second");
+    both.insert(both.end(), second.begin(), second.end());
+    write_raw(sender, both);
+    ASSERT_TRUE(receiver.poll_forever());
+    ASSERT_EQ(text_of(receiver.recv_bytes()), "first");
+    // The second message is in the connection's own buffer, no longer in the socket: still ready.
+    ASSERT_TRUE(receiver.poll());
+    EXPECT_TRUE(receiver.poll_forever());
+    EXPECT_EQ(conn::wait({conn::Waitable(&receiver)}, 0s).size(), 1u);
+    EXPECT_EQ(text_of(receiver.recv_bytes()), "second");
+    EXPECT_FALSE(receiver.poll());
+    EXPECT_TRUE(conn::wait({conn::Waitable(&receiver)}, 0s).empty());
+}
+
+TEST(ReadAhead, AUnixSocketDoesNotReadAheadSoTheNextMessagesDescriptorsStay) {
+    auto [a, b] = conn::Pipe();
+    conn::detail::ConnectionAccess::read_ahead(b);
+    auto [inner_a, inner_b] = conn::Pipe();
+    a.send_bytes("before");
+    a.send(inner_b);
+    // Read ahead, this bytes-only read would take the next message's first bytes, and with them
+    // its descriptor, which a bytes-only read lets the kernel close.
+    EXPECT_EQ(text_of(b.recv_bytes()), "before");
+    auto received = b.recv<conn::Connection>();
+    inner_a.send_bytes("through");
+    EXPECT_EQ(text_of(received.recv_bytes()), "through");
 }
 
 // ---------------------------------------------------------------------------------------------

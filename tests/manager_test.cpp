@@ -136,6 +136,16 @@ TEST(ManagerContainers, ValueGetsAndSets) {
 
 // A local manager's requests and replies travel through rings of 64 KiB: larger ones go beside
 // them, whole, in both directions.
+// Whether process `pid` maps a Pipe's shared memory: a manager's server does once a local client's
+// connection has moved to its rings.
+bool maps_a_pipe(int pid) {
+    std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+    std::string line;
+    while (std::getline(maps, line))
+        if (line.find("memfd:mproc-pipe") != std::string::npos) return true;
+    return false;
+}
+
 TEST(ManagerContainers, ValuesLargerThanTheRingsTravelWhole) {
     mproc::Manager manager;
     const std::string big(4 << 20, 'x');
@@ -148,6 +158,7 @@ TEST(ManagerContainers, ValuesLargerThanTheRingsTravelWhole) {
     EXPECT_EQ(l.copy(), numbers);
     d.set(2, "small after large");
     EXPECT_EQ(d.at(2), "small after large");
+    EXPECT_TRUE(maps_a_pipe(*manager.pid()));  // the calls went through rings
 }
 
 // --- Proxies in other processes -----------------------------------------------------------------
@@ -336,6 +347,33 @@ TEST(ManagerFailures, ServerThatCannotMakeRingsServesOverItsSockets) {
     auto lock = manager.Lock();
     EXPECT_TRUE(lock.acquire(false));
     lock.release();
+    EXPECT_FALSE(maps_a_pipe(*manager.pid()));  // the calls went through sockets
+}
+
+TEST(ManagerFailures, AConnectionThatCannotMoveToRingsIsRefusedAndKeptOpen) {
+    mproc::ManagerOptions options;
+    options.address = mproc::connection::Address("127.0.0.1", 0);
+    options.authkey = "key";
+    mproc::Manager manager(options);
+    auto c = mproc::connection::Client(manager.address(), {.authkey = std::string("key")});
+    const auto ask = [&c](auto write_request) {
+        std::vector<std::byte> request;
+        mproc::Writer out(request);
+        write_request(out);
+        c.send_bytes(request);
+        const auto reply = c.recv_bytes();
+        mproc::Reader in(reply);
+        mproc::detail::unpack_reply<void>(in);
+    };
+    ask([](mproc::Writer& out) { mproc::detail::manager::encode_hello(out, 1); });
+    // TCP carries no descriptors: no Pipe can reach this client. Asked twice: the connection is
+    // still served after a refusal.
+    for (int i = 0; i < 2; ++i)
+        EXPECT_THROW(ask([](mproc::Writer& out) { out.write_value(mproc::detail::manager::Op::channel); }),
+                     mproc::StateError);
+    auto d = manager.dict<int, int>();
+    d.set(1, 2);
+    EXPECT_EQ(d.at(1), 2);
 }
 
 TEST(ManagerFailures, MalformedRequestGetsAnErrorAndTheServerGoesOn) {

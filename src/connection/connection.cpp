@@ -76,12 +76,26 @@ os::Result<os::ReceivedMessage> receive_soon(int socket, std::span<std::byte> ou
 // them to its first system call): a Source that takes them (`fds` set) asks for them on its first
 // read, kept until the message is decoded (or closed with it), and reads the rest plainly. One for
 // bytes alone (recv_bytes) leaves any the peer sent to the kernel, which closes them.
+//
+// On a read-ahead connection (no descriptors there), a read smaller than the ReadAhead takes what
+// the socket holds into it, and later reads are served from it first.
 struct SocketSource {
     int socket;
     std::vector<int>* fds = nullptr;
     bool fds_lost = false;
+    detail::ReadAhead* ahead = nullptr;
 
     std::size_t read_some(std::span<std::byte> out) {
+        if (!ahead) return read_socket(out);
+        if (ahead->empty()) {
+            if (out.size() >= detail::ReadAhead::capacity) return read_socket(out);
+            ahead->begin = ahead->end = 0;  // emptied first: a failed read leaves nothing stale
+            ahead->end = read_socket(ahead->bytes);
+        }
+        return ahead->take(out);
+    }
+
+    std::size_t read_socket(std::span<std::byte> out) {
         const auto descriptors = fds ? os::Descriptors::take : os::Descriptors::drop;
         auto received = mproc::detail::or_throw(receive_soon(socket, out, descriptors), "mproc::connection: recvmsg");
         if (fds) {
@@ -146,6 +160,19 @@ Connection ConnectionAccess::adopt(os::UniqueFd socket, bool readable, bool writ
     return Connection(std::move(state));
 }
 
+void ConnectionAccess::read_ahead(Connection& connection) {
+    auto& state = *connection.state_;
+    std::lock_guard lock(state.receiving);
+    if (!state.can_pass_fds && !state.ahead) state.ahead = std::make_unique<ReadAhead>();
+}
+
+bool ConnectionAccess::holds_read_ahead(const Connection& connection) noexcept {
+    if (!connection.state_) return false;
+    auto& state = *connection.state_;
+    const std::unique_lock lock(state.receiving, std::try_to_lock);
+    return lock.owns_lock() && state.ahead && !state.ahead->empty();
+}
+
 }  // namespace detail
 
 using detail::ConnectionAccess;
@@ -191,7 +218,7 @@ detail::ReceivedFrame Connection::receive_encoded() {
     detail::ReceivedFrame frame;
     {
         std::lock_guard lock(state.receiving);
-        SocketSource source{state.socket.get(), &frame.fds};
+        SocketSource source{state.socket.get(), &frame.fds, false, state.ahead.get()};
         frame.bytes = wire::read_message(source, std::nullopt);
         if (source.fds_lost)
             throw SerializationError("mproc::connection::Connection::recv: descriptors sent with the message were lost "
@@ -204,7 +231,7 @@ std::vector<std::byte> Connection::recv_bytes(std::optional<std::size_t> maxleng
     auto& state = readable_state();
     // Descriptors a peer sent beside bytes are not ours to keep: the kernel closes them.
     std::unique_lock lock(state.receiving);
-    SocketSource source{state.socket.get()};
+    SocketSource source{state.socket.get(), nullptr, false, state.ahead.get()};
     try {
         return wire::read_message(source, maxlength);
     } catch (const OSError& e) {
@@ -221,7 +248,8 @@ std::size_t Connection::recv_bytes_into(std::span<std::byte> buffer, std::size_t
     if (offset > buffer.size()) throw StateError("mproc::connection::Connection::recv_bytes_into: offset too large");
     auto& state = readable_state();
     std::lock_guard lock(state.receiving);
-    SocketSource source{state.socket.get()};  // descriptors sent beside the bytes: closed by the kernel
+    // Descriptors sent beside the bytes: closed by the kernel.
+    SocketSource source{state.socket.get(), nullptr, false, state.ahead.get()};
     const std::uint64_t size = wire::read_header(source);
     if (size <= buffer.size() - offset) {
         // It fits: straight into the caller's buffer, no copy.
@@ -237,6 +265,7 @@ std::size_t Connection::recv_bytes_into(std::span<std::byte> buffer, std::size_t
 
 bool Connection::poll(std::chrono::duration<double> timeout) {
     const int socket = readable_state().socket.get();
+    if (ConnectionAccess::holds_read_ahead(*this)) return true;
     const auto left = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::max(timeout, std::chrono::duration<double>::zero()));
     return mproc::detail::or_throw(os::wait_until_readable(socket, std::chrono::steady_clock::now() + left),
@@ -244,8 +273,9 @@ bool Connection::poll(std::chrono::duration<double> timeout) {
 }
 
 bool Connection::poll_forever() {
-    return mproc::detail::or_throw(os::wait_until_readable(readable_state().socket.get(), std::nullopt),
-                                   "mproc::connection::Connection::poll");
+    const int socket = readable_state().socket.get();
+    if (ConnectionAccess::holds_read_ahead(*this)) return true;
+    return mproc::detail::or_throw(os::wait_until_readable(socket, std::nullopt), "mproc::connection::Connection::poll");
 }
 
 int Connection::fileno() const {

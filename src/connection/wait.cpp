@@ -8,6 +8,7 @@
 
 #include <mproc/detail/message_queue.hpp>
 
+#include "connection/connection_state.hpp"
 #include "os/event_fd.hpp"
 #include "os/poll.hpp"
 #include "os_error.hpp"
@@ -87,6 +88,10 @@ std::vector<Waitable> wait(const std::vector<Waitable>& objects, std::optional<s
         // A Connection closed since it was listed: Python's fileno() raises here too.
         if (object.connection() && object.connection()->closed())
             throw OSError("mproc::connection::wait: a Connection is closed", EBADF);
+        if (object.connection() && detail::ConnectionAccess::holds_read_ahead(*object.connection())) {
+            ready[i] = true;
+            any_ready = true;
+        }
         fds.push_back(object.fileno());
         fd_owners.push_back(i);
     }
@@ -94,7 +99,8 @@ std::vector<Waitable> wait(const std::vector<Waitable>& objects, std::optional<s
     if (timeout)
         deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                           std::max(*timeout, std::chrono::duration<double>::zero()));
-    // A typed Pipe end or Queue ready already: the descriptors are only looked at.
+    // A typed Pipe end or Queue ready already, or a Connection holding a message it read ahead:
+    // the descriptors are only looked at.
     if (any_ready) deadline = std::chrono::steady_clock::now();
 
     std::vector<bool> readable;

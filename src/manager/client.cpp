@@ -9,6 +9,7 @@
 
 #include <mproc/pipe.hpp>
 
+#include "connection/connection_state.hpp"
 #include "os/child_process.hpp"
 #include "os/io.hpp"
 #include "os/process_ids.hpp"
@@ -78,6 +79,11 @@ struct Client::Channel {
     }
     std::vector<std::byte> receive() { return ring ? ring->recv() : socket.recv_bytes(max_reply_bytes); }
 
+    // The channel's connections change only under channels_mutex, which a fork waits for: a child
+    // never closes a half-assigned one.
+    void use_socket(connection::Connection connected);
+    void use_ring(mproc::Connection<std::vector<std::byte>> received);
+
     Channel* previous = nullptr;  // the list of every channel, under channels_mutex
     Channel* next = nullptr;
 };
@@ -114,6 +120,17 @@ Client::Channel::~Channel() {
     if (next) next->previous = previous;
 }
 
+void Client::Channel::use_socket(connection::Connection connected) {
+    std::lock_guard lock(channels_mutex);
+    socket = std::move(connected);
+}
+
+void Client::Channel::use_ring(mproc::Connection<std::vector<std::byte>> received) {
+    std::lock_guard lock(channels_mutex);
+    ring = std::move(received);
+    socket.close();
+}
+
 Client::Client(connection::Address address, std::string authkey)
     : address_(std::move(address)), authkey_(std::move(authkey)) {}
 
@@ -125,7 +142,7 @@ std::unique_ptr<Client::Channel> Client::take() {
     {
         std::lock_guard lock(mutex_);
         if (pid_ != os::this_process_id()) {
-            // Inherited through fork: the parent's. Closing our copies leaves its connections open.
+            // Inherited through fork: the parent's, whose copies the fork closed (see Channel).
             idle_.clear();
             pid_ = os::this_process_id();
         }
@@ -143,28 +160,31 @@ std::unique_ptr<Client::Channel> Client::take() {
         options.authkey = authkey_;
     auto channel = std::make_unique<Channel>();
     try {
-        channel->socket = connection::Client(address_, std::move(options));
+        channel->use_socket(connection::Client(address_, std::move(options)));
+        // Requests and replies alternate: over TCP, reading ahead makes each reply one recv.
+        connection::detail::ConnectionAccess::read_ahead(channel->socket);
         const auto ask = [&channel](auto encode_request) {
             std::vector<std::byte> request;
             Writer out(request);
             encode_request(out);
             channel->send(request);
-            const std::vector<std::byte> reply = channel->receive();
-            Reader in(reply);
-            unpack_reply<void>(in);
+            return channel->receive();
         };
-        ask([](Writer& out) { encode_hello(out, client_token()); });
+        const std::vector<std::byte> welcome = ask([](Writer& out) { encode_hello(out, client_token()); });
+        Reader welcome_in(welcome);
+        unpack_reply<void>(welcome_in);
         if (address_.family() == connection::Family::unix_socket) {
+            // A lost connection is an error here (below); a refusal in the reply is not: the
+            // server could not make a Pipe, and the connection stays a socket.
+            const std::vector<std::byte> answer = ask([](Writer& out) { out.write_value(Op::channel); });
             bool ring_offered = true;
             try {
-                ask([](Writer& out) { out.write_value(Op::channel); });
+                Reader in(answer);
+                unpack_reply<void>(in);
             } catch (const Error&) {
-                ring_offered = false;  // the server could not make one: the connection stays a socket
+                ring_offered = false;
             }
-            if (ring_offered) {
-                channel->ring = channel->socket.recv<mproc::Connection<std::vector<std::byte>>>();
-                channel->socket.close();
-            }
+            if (ring_offered) channel->use_ring(channel->socket.recv<mproc::Connection<std::vector<std::byte>>>());
         }
     } catch (const AuthenticationError&) {
         throw;

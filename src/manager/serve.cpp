@@ -18,6 +18,7 @@
 #include <mproc/detail/task.hpp>
 #include <mproc/pipe.hpp>
 
+#include "connection/connection_state.hpp"
 #include "manager/server.hpp"
 #include "manager/sync_objects.hpp"
 
@@ -38,7 +39,10 @@ namespace {
 // One client connection: a socket, or the Pipe the client asked for (Op::channel) once it has.
 class ServedChannel {
 public:
-    explicit ServedChannel(connection::Connection socket) : socket_(std::move(socket)) {}
+    // Requests and replies alternate: over TCP, reading ahead makes each request one recv.
+    explicit ServedChannel(connection::Connection socket) : socket_(std::move(socket)) {
+        connection::detail::ConnectionAccess::read_ahead(socket_);
+    }
 
     // The next request; throws when the client is gone or sent more than a request may hold.
     std::vector<std::byte> receive() {
@@ -58,16 +62,19 @@ public:
     bool client_gone() { return ring_ ? ring_->poll() : socket_.poll(); }
     // Answers the client's Op::channel with `reply`, then moves the connection to a new Pipe whose
     // other end goes to the client over the socket. Where no Pipe can be made (shared memory
-    // refused, as under a memory limit), the answer is that error and the socket stays.
+    // refused, as under a memory limit) or none can be sent (TCP carries no descriptors), or the
+    // connection is on its rings already, the answer is an error and the connection stays.
     void move_to_ring(std::span<const std::byte> reply) {
         std::optional<std::pair<Ring, Ring>> pipe;
         try {
+            if (ring_ || !connection::detail::ConnectionAccess::state(socket_).can_pass_fds)
+                throw StateError("mproc::Manager: this connection cannot move to shared-memory rings");
             pipe = mproc::Pipe<std::vector<std::byte>>(true, {.buffer_bytes = ring_bytes, .spill_keep_bytes = spill_keep});
         } catch (const std::exception&) {
             std::vector<std::byte> refusal;
             Writer out(refusal);
             detail::encode_current_exception(out);
-            socket_.send_bytes(refusal);
+            send(refusal);
             return;
         }
         socket_.send_bytes(reply);

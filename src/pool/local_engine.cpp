@@ -306,19 +306,13 @@ private:
     // A worker whose sleep a commit ended (Ring::commit cleared its flag) is woken even if a later
     // job throws: nobody else would wake it.
     bool pump() {
-        std::vector<Worker*> sleeping;
-        const auto wake_sleepers = [&] {
-            for (Worker* worker : sleeping) worker->channel->tasks.wake_consumer();
-        };
-        bool failed = false;
-        try {
-            failed = pump_jobs(sleeping);
-        } catch (...) {
-            wake_sleepers();
-            throw;
-        }
-        wake_sleepers();
-        return failed;
+        struct Sleepers {
+            std::vector<Worker*> workers;
+            ~Sleepers() {
+                for (Worker* worker : workers) worker->channel->tasks.wake_consumer();
+            }
+        } sleeping;
+        return pump_jobs(sleeping.workers);
     }
 
     bool pump_jobs(std::vector<Worker*>& sleeping) {
