@@ -9,7 +9,7 @@
 
 #include <mproc/pipe.hpp>
 
-#include "connection/connection_state.hpp"
+#include "manager/link.hpp"
 #include "os/child_process.hpp"
 #include "os/io.hpp"
 #include "os/process_ids.hpp"
@@ -53,36 +53,26 @@ std::shared_ptr<Client> Client::of(const connection::Address& address, const std
     return client;
 }
 
-// One connection to the server. On a Unix socket (the server is on this host), the connection
-// asks for a Pipe (Op::channel) after its hello, and its requests and replies then travel through
-// rings in shared memory, where a round trip makes no system call when both ends are awake: a
-// socket's costs two or more a message, and a wake-up each way. Over TCP it stays a socket.
+// One connection to the server (link.hpp). On a Unix socket (the server is on this host), it asks
+// for a Pipe (Op::channel) after its hello; over TCP it stays a socket.
 //
 // Every channel of the process, idle or in use by a call, is on one list, and a forked child
 // closes its copies of them all at once, as Python drops its manager connections after a fork. A
 // child that never uses the manager must not keep its parent's connections open: the server would
 // not see the parent die, and what the parent held (a Lock) would stay held until the child ends.
 struct Client::Channel {
-    connection::Connection socket;  // closed once `ring` is set up
-    std::optional<mproc::Connection<std::vector<std::byte>>> ring;
+    Link link;  // changed only under channels_mutex, which a fork waits for: a child never closes
+                // a half-assigned connection
 
     Channel();
     ~Channel();
     Channel(const Channel&) = delete;
     Channel& operator=(const Channel&) = delete;
 
-    void send(std::span<const std::byte> request) {
-        if (ring)
-            ring->send(std::vector<std::byte>(request.begin(), request.end()));
-        else
-            socket.send_bytes(request);
-    }
-    std::vector<std::byte> receive() { return ring ? ring->recv() : socket.recv_bytes(max_reply_bytes); }
-
-    // The channel's connections change only under channels_mutex, which a fork waits for: a child
-    // never closes a half-assigned one.
+    void send(std::span<const std::byte> request) { link.send(request); }
+    std::vector<std::byte> receive() { return link.receive(max_reply_bytes); }
     void use_socket(connection::Connection connected);
-    void use_ring(mproc::Connection<std::vector<std::byte>> received);
+    void use_ring(Link::Ring received);
 
     Channel* previous = nullptr;  // the list of every channel, under channels_mutex
     Channel* next = nullptr;
@@ -97,10 +87,7 @@ const bool channels_closed_in_forked_children = [] {
     os::hold_across_fork([] { channels_mutex.lock(); }, [] { channels_mutex.unlock(); });
     // Closing only drops this process's copies: no shared state is written.
     os::at_fork_child([] {
-        for (Client::Channel* channel = first_channel; channel; channel = channel->next) {
-            channel->socket.close();
-            if (channel->ring) channel->ring->close();
-        }
+        for (Client::Channel* channel = first_channel; channel; channel = channel->next) channel->link.close();
     });
     return true;
 }();
@@ -122,13 +109,12 @@ Client::Channel::~Channel() {
 
 void Client::Channel::use_socket(connection::Connection connected) {
     std::lock_guard lock(channels_mutex);
-    socket = std::move(connected);
+    link.use_socket(std::move(connected));
 }
 
-void Client::Channel::use_ring(mproc::Connection<std::vector<std::byte>> received) {
+void Client::Channel::use_ring(Link::Ring received) {
     std::lock_guard lock(channels_mutex);
-    ring = std::move(received);
-    socket.close();
+    link.use_ring(std::move(received));
 }
 
 Client::Client(connection::Address address, std::string authkey)
@@ -161,8 +147,6 @@ std::unique_ptr<Client::Channel> Client::take() {
     auto channel = std::make_unique<Channel>();
     try {
         channel->use_socket(connection::Client(address_, std::move(options)));
-        // Requests and replies alternate: over TCP, reading ahead makes each reply one recv.
-        connection::detail::ConnectionAccess::read_ahead(channel->socket);
         const auto ask = [&channel](auto encode_request) {
             std::vector<std::byte> request;
             Writer out(request);
@@ -184,7 +168,7 @@ std::unique_ptr<Client::Channel> Client::take() {
             } catch (const Error&) {
                 ring_offered = false;
             }
-            if (ring_offered) channel->use_ring(channel->socket.recv<mproc::Connection<std::vector<std::byte>>>());
+            if (ring_offered) channel->use_ring(channel->link.socket.recv<Link::Ring>());
         }
     } catch (const AuthenticationError&) {
         throw;

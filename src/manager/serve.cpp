@@ -19,6 +19,7 @@
 #include <mproc/pipe.hpp>
 
 #include "connection/connection_state.hpp"
+#include "manager/link.hpp"
 #include "manager/server.hpp"
 #include "manager/sync_objects.hpp"
 
@@ -36,30 +37,16 @@ namespace {
     std::_Exit(0);
 }
 
-// One client connection: a socket, or the Pipe the client asked for (Op::channel) once it has.
+// One client connection (link.hpp): a socket, or the Pipe the client asked for once it has.
 class ServedChannel {
 public:
-    // Requests and replies alternate: over TCP, reading ahead makes each request one recv.
-    explicit ServedChannel(connection::Connection socket) : socket_(std::move(socket)) {
-        connection::detail::ConnectionAccess::read_ahead(socket_);
-    }
+    explicit ServedChannel(connection::Connection socket) { link_.use_socket(std::move(socket)); }
 
     // The next request; throws when the client is gone or sent more than a request may hold.
-    std::vector<std::byte> receive() {
-        if (!ring_) return socket_.recv_bytes(detail::manager::max_request_bytes);
-        std::vector<std::byte> request = ring_->recv();
-        if (request.size() > detail::manager::max_request_bytes)
-            throw OSError("mproc: a manager request over max_request_bytes", EMSGSIZE);
-        return request;
-    }
-    void send(std::span<const std::byte> reply) {
-        if (ring_)
-            ring_->send(std::vector<std::byte>(reply.begin(), reply.end()));
-        else
-            socket_.send_bytes(reply);
-    }
+    std::vector<std::byte> receive() { return link_.receive(detail::manager::max_request_bytes); }
+    void send(std::span<const std::byte> reply) { link_.send(reply); }
     // A client sends nothing while it waits for a reply: anything to read then is its end.
-    bool client_gone() { return ring_ ? ring_->poll() : socket_.poll(); }
+    bool client_gone() { return link_.poll(); }
     // Answers the client's Op::channel with `reply`, then moves the connection to a new Pipe whose
     // other end goes to the client over the socket. Where no Pipe can be made (shared memory
     // refused, as under a memory limit) or none can be sent (TCP carries no descriptors), or the
@@ -67,7 +54,7 @@ public:
     void move_to_ring(std::span<const std::byte> reply) {
         std::optional<std::pair<Ring, Ring>> pipe;
         try {
-            if (ring_ || !connection::detail::ConnectionAccess::state(socket_).can_pass_fds)
+            if (link_.ring || !connection::detail::ConnectionAccess::state(link_.socket).can_pass_fds)
                 throw StateError("mproc::Manager: this connection cannot move to shared-memory rings");
             pipe = mproc::Pipe<std::vector<std::byte>>(true, {.buffer_bytes = ring_bytes, .spill_keep_bytes = spill_keep});
         } catch (const std::exception&) {
@@ -77,22 +64,20 @@ public:
             send(refusal);
             return;
         }
-        socket_.send_bytes(reply);
-        socket_.send(pipe->second);
+        link_.socket.send_bytes(reply);
+        link_.socket.send(pipe->second);
         pipe->second.close();
-        socket_.close();
-        ring_ = std::move(pipe->first);
+        link_.use_ring(std::move(pipe->first));
     }
 
 private:
-    using Ring = mproc::Connection<std::vector<std::byte>>;
+    using Ring = detail::manager::Link::Ring;
     // Most requests and replies are a few dozen bytes; a larger one travels beside the ring, whose
     // memory is kept up to spill_keep for the next one: a server has a connection per client
     // thread, each would otherwise keep what its largest message took.
     static constexpr std::size_t ring_bytes = 64 * 1024;
     static constexpr std::size_t spill_keep = 1 << 20;
-    connection::Connection socket_;
-    std::optional<Ring> ring_;
+    detail::manager::Link link_;
 };
 
 void serve_connection(const std::shared_ptr<Objects>& objects, connection::Connection connection,
