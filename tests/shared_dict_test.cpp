@@ -309,6 +309,25 @@ TEST(SharedDict, ProcessKilledMidWriteLeavesTheOldValueWhole) {
     EXPECT_EQ(d.at(1), threes);
 }
 
+// A value one store writes (8 bytes here) is never journalled: killed right after the store, the
+// writer leaves the new value whole, and the stripe works on.
+TEST(SharedDict, ProcessKilledSettingAWordSizedValueLeavesTheNewValueWhole) {
+    mproc::test::LeakCheck leaks;
+    mproc::SharedDict<int, long> d(10);
+    d[1] = 0x1111111111111111L;
+    mproc::Process writer([](mproc::SharedDict<int, long> dict) {
+        mproc::detail::shared_dict_fault_hook = [] { ::raise(SIGKILL); };
+        dict.set(1, 0x2222222222222222L);
+    }, d);
+    writer.start();
+    writer.join();
+    ASSERT_EQ(writer.exitcode(), -SIGKILL);
+    EXPECT_EQ(d.at(1), 0x2222222222222222L);
+    d.set(1, 3);
+    EXPECT_EQ(d.at(1), 3);
+    EXPECT_EQ(d.size(), 1u);
+}
+
 // Killed after writing a new entry but before publishing it: the entry is absent, the count right.
 TEST(SharedDict, ProcessKilledMidInsertLeavesTheKeyAbsent) {
     mproc::test::LeakCheck leaks;

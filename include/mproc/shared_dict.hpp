@@ -37,9 +37,9 @@
 // it holds one does not block the others: the next process to take that lock repairs the stripe
 // and goes on, without an error. The entry the dead process was writing is either as it was
 // before or as it was to become, never a mix: a new entry is written while its slot is still
-// free and then published with one store of its state; a changed value is first copied to the
-// stripe's journal, and the repair puts it back if the write did not finish; a removal is one
-// store. The stripe's count is recounted.
+// free and then published with one store of its state; a changed value of 2, 4 or 8 bytes is
+// one store, and a larger one is first copied to the stripe's journal, which the repair puts back
+// if the write did not finish; a removal is one store. The stripe's count is recounted.
 //
 // Memory layout (one unnamed shared block; no pointers anywhere):
 //   [0, 64)            DictLayout: ObjectHeader, key and value sizes, stripe count and size
@@ -192,6 +192,10 @@ class SharedDict {
     static constexpr std::size_t slots_offset =
         (journal_offset + sizeof(V) + alignof(Slot) - 1) / alignof(Slot) * alignof(Slot);
     static constexpr std::size_t max_capacity = std::size_t{1} << 30;
+    // Whether one aligned store writes a value whole (2, 4 or 8 bytes, aligned to its size, as the
+    // slots are laid out): such a value is never journalled.
+    static constexpr bool stored_whole =
+        (sizeof(V) == 2 || sizeof(V) == 4 || sizeof(V) == 8) && alignof(V) == sizeof(V);
     // A reader that sees this many writes overlap its read takes the lock instead.
     static constexpr int lock_free_read_attempts = 64;
 
@@ -518,9 +522,18 @@ private:
         }
 
         // The value of slot `at` becomes `value`: journalled, so that a death half-way is undone.
+        // A value one aligned store writes whole needs no journal: it cannot be left half-written,
+        // and the journal's cache line is one fewer that each set pays for.
         void write_value(std::uint32_t at, const V& value) {
             begin_write();
             Slot& slot = table[at];
+            if constexpr (stored_whole) {
+                using Word = std::conditional_t<sizeof(V) == 8, std::uint64_t,
+                                                std::conditional_t<sizeof(V) == 4, std::uint32_t, std::uint16_t>>;
+                std::atomic_ref(*reinterpret_cast<Word*>(&slot.value)).store(std::bit_cast<Word>(value), std::memory_order_relaxed);
+                if (detail::shared_dict_fault_hook) [[unlikely]] detail::shared_dict_fault_hook();
+                return;
+            }
             std::memcpy(static_cast<void*>(dict.journal(s)), &slot.value, sizeof(V));
             std::atomic_ref(st.journal_slot).store(at + 1, std::memory_order_release);
             std::atomic_thread_fence(std::memory_order_release);
