@@ -11,9 +11,11 @@ namespace mproc::os {
 // How long one waiting site spins before it sleeps: from about a microsecond to about 50. A peer
 // answering within that (a pipe ping-pong, a pool worker's next task) is met awake, instead of
 // paying an idle CPU's wake-up (some 20 us each way on this project's machines). It adapts:
-// halved after a spin in vain, doubled after a spin that caught its event, or after a sleep that
-// ended sooner than the longest spin, which a longer spin would have caught. Keep one per thread
-// and waiting site.
+// halved after a spin in vain, doubled after a spin that caught its event; and after a sleep that
+// ended sooner than the longest spin, which a longer spin would have caught, the next spin is
+// twice the one that missed. (Only undoing the halving would leave a short spin that misses a
+// peer's wake-up every time missing it for good: halved, doubled back, missing again.) Keep one
+// per thread and waiting site.
 class SpinBudget {
 public:
     static constexpr int min_checks = 64;
@@ -23,17 +25,19 @@ public:
     int checks() const noexcept { return checks_; }
     void caught() noexcept { checks_ = std::min(checks_ * 2, max_checks); }
     void missed() noexcept {
+        missed_checks_ = checks_;
         checks_ = std::max(checks_ / 2, min_checks);
         sleep_began_ = std::chrono::steady_clock::now();
     }
     // Called after the sleep that followed a missed spin; a sleep shorter than `soon` counts as
-    // a catch.
+    // a catch by a spin twice as long as the one that missed.
     void woke(std::chrono::microseconds soon = longest_spin) noexcept {
-        if (std::chrono::steady_clock::now() - sleep_began_ < soon) caught();
+        if (std::chrono::steady_clock::now() - sleep_began_ < soon) checks_ = std::min(missed_checks_ * 2, max_checks);
     }
 
 private:
     int checks_ = min_checks;
+    int missed_checks_ = min_checks;
     std::chrono::steady_clock::time_point sleep_began_{};
 };
 
