@@ -66,30 +66,30 @@ void enable_mapping_cache() {
     os::hold_across_fork([] { the_cache().mutex.lock(); }, [] { the_cache().mutex.unlock(); });
 }
 
-MappingPointer map_received_block(int borrowed_fd, std::size_t reserve) {
+ReceivedBlock map_received_block(int borrowed_fd, std::size_t reserve) {
     Cache& cache = the_cache();
-    if (!cache.enabled.load(std::memory_order_relaxed)) return map_afresh(borrowed_fd, reserve);
     const auto file = or_throw(os::file_status(borrowed_fd), "fstat of a received shared object");
+    if (!cache.enabled.load(std::memory_order_relaxed)) return {map_afresh(borrowed_fd, reserve), file.size};
     std::vector<MappingPointer> dropped;
     {
         const std::lock_guard lock(cache.mutex);
         cache.take_released(dropped);
         if (Entry* entry = cache.find(file); entry && entry->mapping->mapped_size() >= std::max(file.size, reserve)) {
             entry->last_used = ++cache.clock;
-            return entry->mapping;
+            return {entry->mapping, file.size};
         }
     }
     MappingPointer mapping = map_afresh(borrowed_fd, reserve);
     // A file too small for its header is no shared object (decode refuses it); reading the flag
     // past its end would fault.
-    if (file.size < sizeof(ObjectHeader) || creator_released(mapping->data())) return mapping;
+    if (file.size < sizeof(ObjectHeader) || creator_released(mapping->data())) return {mapping, file.size};
     const std::lock_guard lock(cache.mutex);
     Entry* slot = cache.find(file);
     if (!slot && cache.entries.size() < mapping_cache_capacity) slot = &cache.entries.emplace_back();
     if (!slot) slot = &*std::ranges::min_element(cache.entries, {}, &Entry::last_used);
     dropped.push_back(std::move(slot->mapping));
     *slot = Entry{file.device, file.inode, ++cache.clock, mapping};
-    return mapping;
+    return {mapping, file.size};
 }
 
 bool sweep_released_mappings() {

@@ -28,11 +28,16 @@ inline constexpr std::size_t mapping_cache_capacity = 32;
 // Turns the cache on for the rest of this process's life.
 void enable_mapping_cache();
 
+struct ReceivedBlock {
+    std::shared_ptr<os::MappedMemfd> mapping;
+    std::size_t file_size;  // the file's size as this call found it
+};
+
 // This process's mapping of the shared block whose descriptor `borrowed_fd` is (the caller keeps
 // it), covering the whole file and at least `reserve` bytes: the cached one when there is one
 // large enough, otherwise a new one over a duplicate of the descriptor (then cached, unless off
 // or already released by its creator). Throws OSError when the file cannot be mapped.
-[[nodiscard]] std::shared_ptr<os::MappedMemfd> map_received_block(int borrowed_fd, std::size_t reserve);
+[[nodiscard]] ReceivedBlock map_received_block(int borrowed_fd, std::size_t reserve);
 
 // Drops the entries whose creators have let go of them; whether any are left.
 bool sweep_released_mappings();

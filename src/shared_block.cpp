@@ -33,22 +33,23 @@ SharedBlock SharedBlock::create(const char* debug_name, std::size_t size, std::s
     SharedBlock block;
     block.data_ = mapping->data();
     block.mapped_size_ = mapping->mapped_size();
+    block.size_when_mapped_ = size;
     block.region_ = std::move(mapping);
     return block;
 }
 
 SharedBlock SharedBlock::attach(int borrowed_fd, std::size_t reserve) {
-    auto mapping = map_received_block(borrowed_fd, reserve);
+    auto received = map_received_block(borrowed_fd, reserve);
     SharedBlock block;
-    block.data_ = mapping->data();
-    block.mapped_size_ = mapping->mapped_size();
-    block.region_ = std::move(mapping);
+    block.data_ = received.mapping->data();
+    block.mapped_size_ = received.mapping->mapped_size();
+    block.size_when_mapped_ = received.file_size;
+    block.region_ = std::move(received.mapping);
     return block;
 }
 
 int SharedBlock::fd() const noexcept { return region_ ? region_->fd() : -1; }
 
-std::size_t SharedBlock::file_size() const { return region_ ? or_throw(region_->file.size()) : 0; }
 
 void SharedBlock::grow_file(std::size_t offset, std::size_t length) const {
     // fallocate never shrinks the file, so concurrent growers cannot undo each other.
@@ -71,7 +72,7 @@ SharedBlock SharedBlock::decode(Reader& in, std::size_t min_file_size) {
     if (mapped > max_mapping) in.fail("shared object mapping size out of range");
     const int fd = in.fd(index);
     SharedBlock block = attach(fd, static_cast<std::size_t>(mapped));
-    if (block.file_size() < min_file_size || block.mapped_size() < min_file_size)
+    if (block.size_when_mapped() < min_file_size || block.mapped_size() < min_file_size)
         in.fail("shared object is smaller than its layout");
     return block;
 }

@@ -127,7 +127,7 @@ MutexHandle MutexHandle::decode(Reader& in, bool recursive) {
     SharedBlock block = SharedBlock::decode(in, sizeof(ObjectHeader));
     const auto offset = in.read_value<std::uint64_t>();
     if (offset % alignof(MutexState) != 0 || offset < sizeof(ObjectHeader) ||
-        offset + sizeof(MutexState) > block.file_size())
+        offset + sizeof(MutexState) > block.size_when_mapped())
         in.fail("lock offset out of range");
     ObjectHeader header;
     std::memcpy(&header, block.data(), sizeof header);

@@ -231,7 +231,7 @@ protected:
         check_header(block, kind, what, sizeof(T), alignof(T));
         auto* layout = std::launder(reinterpret_cast<Layout*>(block.data()));
         const std::uint64_t count = layout->count;
-        if (count > (block.file_size() - data_offset) / (sizeof(T) ? sizeof(T) : 1))
+        if (count > (block.size_when_mapped() - data_offset) / (sizeof(T) ? sizeof(T) : 1))
             in.fail(std::string(what) + " element count exceeds its shared memory");
         const auto mode = in.read_value<LockMode>();
         if (mode == LockMode::own) {

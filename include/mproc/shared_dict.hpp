@@ -687,7 +687,7 @@ struct Codec<SharedDict<K, V>> {
                           std::has_single_bit(layout.stripe_count) && layout.stripe_count <= 64 &&
                           layout.slots_per_stripe > 0 &&
                           layout.stripe_stride == Dict::stripe_stride(layout.slots_per_stripe) &&
-                          layout.stripe_stride * layout.stripe_count + sizeof layout <= block.file_size() &&
+                          layout.stripe_stride * layout.stripe_count + sizeof layout <= block.size_when_mapped() &&
                           layout.stripe_stride * layout.stripe_count + sizeof layout <= block.mapped_size();
         if (!sane) in.fail("SharedDict layout does not match its shared memory");
         dict.block_ = std::move(block);

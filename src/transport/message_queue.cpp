@@ -185,7 +185,7 @@ std::size_t MessageQueue::check_block(const SharedBlock& block, ObjectKind kind,
     ObjectHeader header;
     std::memcpy(&header, block.data(), sizeof header);
     if (header.magic != ObjectHeader::expected_magic || header.kind != kind || header.element_size == 0 ||
-        header.element_size > 2 || block.file_size() < block_header_size + control_stride)
+        header.element_size > 2 || block.size_when_mapped() < block_header_size + control_stride)
         throw SerializationError(std::string("mproc: cannot decode message: the shared object received is not a ") + what);
     return header.element_size;
 }
@@ -202,7 +202,7 @@ MessageQueue MessageQueue::at(const SharedBlock& block, std::size_t index) {
     const std::uint64_t spill_keep =
         std::min(std::atomic_ref(control->spill_keep).load(std::memory_order_relaxed), max_item_bytes);
     const bool valid = std::has_single_bit(capacity) && capacity >= 1024 && capacity <= (std::uint64_t{1} << 35) &&
-                       offset + stride <= block.file_size() && control->capacity == capacity &&
+                       offset + stride <= block.size_when_mapped() && control->capacity == capacity &&
                        control->ring_offset == offset + control_stride && spill_offset >= offset + stride &&
                        spill_offset + max_item_bytes <= block.mapped_size();
     if (!valid) throw SerializationError("mproc: cannot decode message: corrupt queue layout");

@@ -76,8 +76,10 @@ public:
     std::size_t mapped_size() const noexcept { return mapped_size_; }
     explicit operator bool() const noexcept { return data_ != nullptr; }
     int fd() const noexcept;
-    // The current size of the underlying file (it may have grown since mapping).
-    std::size_t file_size() const;
+    // The file's size when this handle was made (created, or received and mapped): what the
+    // decoders check a received object's layout against, without asking the kernel again (a
+    // worker handed the same object task after task would ask for every task).
+    std::size_t size_when_mapped() const noexcept { return size_when_mapped_; }
     // Makes the file at least `size` bytes long, allocating its pages (never shrinks it).
     void grow_file(std::size_t offset, std::size_t length) const;
     // Gives pages back to the kernel; they read as zeros afterwards.
@@ -95,6 +97,7 @@ private:
     std::shared_ptr<os::MappedMemfd> region_;
     std::byte* data_ = nullptr;
     std::size_t mapped_size_ = 0;
+    std::size_t size_when_mapped_ = 0;
 };
 
 // Every block starts with this, so that a descriptor decoded as the wrong kind of object is
