@@ -8,15 +8,27 @@
 //   round trip  send_bytes of an 8 B or a 64 KiB message to a forked child that sends it back
 //               (recv_bytes, send_bytes), then recv_bytes of the echo, on a connection made by
 //               the same Listener and Client
+//   floor       the same 8 B round trip with neither library: the 12 bytes of a framed message
+//               sent with one send() and taken with one recv() on a plain socket of the same
+//               kind, each end polling with non-blocking recv() calls on a CPU of its own (left
+//               out with fewer than 2 CPUs). What the kernel costs alone: no library's round trip
+//               over that socket can be faster. Its ratio, Python's 8 B round trip over this
+//               one, is the most that any library could reach there: the 8 B median's cannot
+//               exceed it
 //   wait        wait() on the receiving ends of 100 Pipe()s when one of them has a message, and a
 //               round in which each of the 100 in turn gets a message, is returned by wait() and
 //               is read
 // Each is reported as the median of its samples and as the first (cold) sample; "ratio" is how
-// many times faster mproc is (target: 10x).
+// many times faster mproc is (target: 10x for the bytes round trips).
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -113,6 +125,68 @@ Samples round_trip_times(conn::Listener& listener, std::size_t size, int round_t
     return samples;
 }
 
+// A connected pair of plain stream sockets: a socketpair, or two ends of a loopback TCP
+// connection with Nagle's delay off (as Connections over TCP have it).
+std::pair<int, int> plain_socket_pair(bool tcp) {
+    int ends[2];
+    if (!tcp) {
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) std::abort();
+        return {ends[0], ends[1]};
+    }
+    const int listening = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (listening < 0 || ::bind(listening, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::listen(listening, 1) != 0 || ::getsockname(listening, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+        std::abort();
+    ends[0] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (ends[0] < 0 || ::connect(ends[0], reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) std::abort();
+    ends[1] = ::accept4(listening, nullptr, nullptr, SOCK_CLOEXEC);
+    if (ends[1] < 0) std::abort();
+    ::close(listening);
+    const int on = 1;
+    for (const int end : ends)
+        if (::setsockopt(end, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0) std::abort();
+    return {ends[0], ends[1]};
+}
+
+// The kernel's part of a round trip (see "floor" above): one send() and one polled recv() of a
+// 12-byte frame each way.
+Samples floor_round_trip_times(bool tcp, int round_trips) {
+    constexpr std::size_t frame = 12;  // a 4-byte length, then 8 bytes
+    const auto receive_frame = [](int socket, char* bytes) {
+        for (std::size_t got = 0; got < frame;) {
+            const ssize_t n = ::recv(socket, bytes + got, frame - got, MSG_DONTWAIT);
+            if (n > 0)
+                got += static_cast<std::size_t>(n);
+            else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+                return false;
+        }
+        return true;
+    };
+    const auto send_frame = [](int socket, const char* bytes) {
+        if (::send(socket, bytes, frame, MSG_NOSIGNAL) != static_cast<ssize_t>(frame)) std::abort();
+    };
+    const auto ends = plain_socket_pair(tcp);
+    const int here = ends.first, there = ends.second;
+    const pid_t echo = fork_child([&] {
+        ::close(here);
+        char bytes[frame];
+        while (receive_frame(there, bytes)) send_frame(there, bytes);
+    });
+    ::close(there);
+    char bytes[frame] = {0, 0, 0, 8};
+    Samples samples = sample(round_trips, [&] {
+        send_frame(here, bytes);
+        if (!receive_frame(here, bytes)) std::abort();
+    });
+    ::close(here);
+    join_child(echo);
+    return samples;
+}
+
 struct WaitTimes {
     Samples one_ready;
     Samples round;
@@ -163,8 +237,9 @@ int main(int argc, char** argv) {
     // A Python number, 0 (not measured) when the peer did not report it.
     const auto python_value = [&](const std::string& key) { return python.count(key) ? python.at(key) : 0.0; };
     // Two rows for `samples`: the median, and the first sample.
-    const auto add_rows = [&](const std::string& name, const std::string& key, const Samples& samples) {
-        rows.push_back({name, "us", samples.median_us(), python_value(key + "_us"), true, ">= 10x"});
+    const auto add_rows = [&](const std::string& name, const std::string& key, const Samples& samples,
+                              const char* target = "") {
+        rows.push_back({name, "us", samples.median_us(), python_value(key + "_us"), true, target});
         rows.push_back({"  first", "us", samples.first_us(), python_value(key + "_first_us"), true, ""});
     };
     for (const bool tcp : {false, true}) {
@@ -175,9 +250,13 @@ int main(int argc, char** argv) {
         add_rows("Client() + authkey handshake, " + described, "setup_" + transport,
                  setup_times(listener, connections));
         add_rows("8 B send_bytes/recv_bytes round trip, " + described, "round_trip_8_" + transport,
-                 round_trip_times(listener, 8, small_round_trips));
+                 round_trip_times(listener, 8, small_round_trips), ">= 10x");
+        if (mproc::cpu_count() >= 2)
+            rows.push_back({"  floor: plain socket, no library", "us",
+                            floor_round_trip_times(tcp, small_round_trips).median_us(),
+                            python_value("round_trip_8_" + transport + "_us"), true, ""});
         add_rows("64 KiB send_bytes/recv_bytes round trip, " + described, "round_trip_65536_" + transport,
-                 round_trip_times(listener, 65536, large_round_trips));
+                 round_trip_times(listener, 65536, large_round_trips), ">= 10x");
     }
     const WaitTimes waits = wait_times(1000 * scale, 20 * scale);
     add_rows("wait() on 100 Pipes, one ready", "wait_one_ready", waits.one_ready);

@@ -50,7 +50,6 @@ SharedBlock SharedBlock::attach(int borrowed_fd, std::size_t reserve) {
 
 int SharedBlock::fd() const noexcept { return region_ ? region_->fd() : -1; }
 
-
 void SharedBlock::grow_file(std::size_t offset, std::size_t length) const {
     // fallocate never shrinks the file, so concurrent growers cannot undo each other.
     or_throw(os::extend_file(region_->fd(), offset, length, "fallocate(memfd)"));

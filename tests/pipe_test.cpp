@@ -3,9 +3,13 @@
 #include <mproc/pipe.hpp>
 
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -165,6 +169,28 @@ TEST(Pipe, LargeMessagesTravelThroughSharedMemory) {
     }
     echo.join();
     EXPECT_EQ(echo.exitcode(), 0);
+}
+
+// A received end whose shared memory says its first ring is far larger than the file: the second
+// ring's control would lie beyond the mapping. Refused before anything there is read.
+TEST(Pipe, AReceivedEndWhoseRingSizeOverrunsItsMemoryIsRefused) {
+    auto [sender, receiver] = mproc::Pipe<int>();
+    std::vector<std::byte> bytes;
+    mproc::Writer out(bytes);
+    mproc::encode(out, receiver);
+    ASSERT_FALSE(out.fds().empty());
+    struct stat block {};  // the first descriptor: the ends' shared memory, a memfd
+    ASSERT_EQ(::fstat(out.fds()[0], &block), 0);
+    ASSERT_TRUE(S_ISREG(block.st_mode));
+    void* shared = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, out.fds()[0], 0);
+    ASSERT_NE(shared, MAP_FAILED);
+    constexpr std::size_t first_control = 64;  // after the block's header
+    const std::uint64_t capacity = std::uint64_t{1} << 34;  // a power of two, within the limit
+    std::memcpy(static_cast<std::byte*>(shared) + first_control + offsetof(mproc::detail::QueueControl, capacity),
+                &capacity, sizeof capacity);
+    ::munmap(shared, 4096);
+    mproc::Reader in(bytes, out.fds());
+    EXPECT_THROW((void)mproc::decode<mproc::Connection<int>>(in), mproc::SerializationError);
 }
 
 TEST(Pipe, ConnectionTravelsToAProcessStartedBeforeIt) {

@@ -45,6 +45,36 @@ TEST(SpinBudget, ASpinInVainFollowedByALongSleepHalves) {
     EXPECT_EQ(budget.checks(), SpinBudget::min_checks);
 }
 
+TEST(SpinBudget, ASleepTooLongToGrowOnButWithinKeepWithinLeavesTheSpinAsLongAsTheOneThatMissed) {
+    // A waiter whose sleeps include wake-ups of its own: a sleep that a longer spin would not have
+    // shortened, but one as long might meet the next reply.
+    SpinBudget budget;
+    for (int i = 0; i < 3; ++i) budget.caught();
+    const int spun = budget.checks();
+    for (int i = 0; i < 4; ++i) {
+        budget.missed();
+        budget.woke(0us, any_sleep);
+        EXPECT_EQ(budget.checks(), spun);
+    }
+}
+
+TEST(SpinBudget, WokeWithoutAMissedSpinBeforeItChangesNothing) {
+    SpinBudget budget;
+    budget.caught();
+    budget.missed();
+    budget.woke(any_sleep);  // the sleep that followed the miss
+    const int after = budget.checks();
+    budget.woke(any_sleep);  // a second call, no spin missed since
+    EXPECT_EQ(budget.checks(), after);
+    budget.caught();
+    const int caught = budget.checks();
+    budget.woke(any_sleep);  // after a spin that caught its event
+    EXPECT_EQ(budget.checks(), caught);
+    SpinBudget fresh;
+    fresh.woke(any_sleep);  // never spun
+    EXPECT_EQ(fresh.checks(), SpinBudget::min_checks);
+}
+
 TEST(SpinBudget, ACaughtEventDoublesUpToTheLongest) {
     SpinBudget budget;
     EXPECT_EQ(budget.checks(), SpinBudget::min_checks);

@@ -176,9 +176,13 @@ public:
     }
 
     // The sleep includes waking the pool thread and being woken by it (two wake-ups of idle
-    // CPUs, tens of microseconds each): one that ended within a millisecond followed replies
-    // that a longer spin would probably have met.
-    void sleep_ended() override { waiting_thread_spin.woke(std::chrono::milliseconds(1)); }
+    // CPUs, tens of microseconds each). One that ended within 200 us followed a reply that a
+    // longer spin would have met: the spin grows. One within a millisecond followed replies that
+    // a spin as long as the last might meet: it stays. Tasks of hundreds of microseconds leave
+    // it short, and the CPUs to the workers.
+    void sleep_ended() override {
+        waiting_thread_spin.woke(std::chrono::microseconds(200), std::chrono::milliseconds(1));
+    }
 
     bool stream_leased() const {
         return pool::steady_now_ns() < signals_->stream_lease_ns.load(std::memory_order_relaxed);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <thread>
 
 #include <mproc/errors.hpp>
 
@@ -119,7 +120,13 @@ thread_local os::SpinBudget queue_spin;
 template <class Ready>
 bool wait_for_change(Ready ready, FutexWord& event, const Deadline& deadline, Clock::time_point& waiting_since,
                      const QueueWaitHook& hook = {}) {
-    if (os::spin_until(queue_spin, ready)) return true;
+    // Yielding now and then, as pool waits do: where the other side shares this CPU, it runs.
+    int looks = 0;
+    if (os::spin_until(queue_spin, [&] {
+            if (++looks % 8 == 0) std::this_thread::yield();
+            return ready();
+        }))
+        return true;
     Deadline until = deadline;
     if (hook.keep_waiting) {
         const auto now = Clock::now();
@@ -195,17 +202,20 @@ MessageQueue MessageQueue::at(const SharedBlock& block, std::size_t index) {
     const std::uint64_t capacity = first->capacity;
     const std::uint64_t stride = control_stride + capacity;
     const std::uint64_t offset = block_header_size + index * stride;
+    const auto corrupt = [] { throw SerializationError("mproc: cannot decode message: corrupt queue layout"); };
+    // The control is read only once it is known to lie within the file.
+    if (!std::has_single_bit(capacity) || capacity < 1024 || capacity > (std::uint64_t{1} << 35) ||
+        offset + stride > block.size_when_mapped())
+        corrupt();
     auto* control = std::launder(reinterpret_cast<QueueControl*>(block.data() + offset));
     // Read once: the handle keeps what was checked, whatever a process sharing the block writes
     // into it later.
     const std::uint64_t spill_offset = std::atomic_ref(control->spill_offset).load(std::memory_order_relaxed);
     const std::uint64_t spill_keep =
         std::min(std::atomic_ref(control->spill_keep).load(std::memory_order_relaxed), max_item_bytes);
-    const bool valid = std::has_single_bit(capacity) && capacity >= 1024 && capacity <= (std::uint64_t{1} << 35) &&
-                       offset + stride <= block.size_when_mapped() && control->capacity == capacity &&
-                       control->ring_offset == offset + control_stride && spill_offset >= offset + stride &&
-                       spill_offset + max_item_bytes <= block.mapped_size();
-    if (!valid) throw SerializationError("mproc: cannot decode message: corrupt queue layout");
+    if (control->capacity != capacity || control->ring_offset != offset + control_stride ||
+        spill_offset < offset + stride || spill_offset + max_item_bytes > block.mapped_size())
+        corrupt();
     return MessageQueue(block, control, block.data() + offset + control_stride, capacity, spill_offset, spill_keep);
 }
 
