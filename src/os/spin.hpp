@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "os/cpu.hpp"
 
@@ -38,7 +39,8 @@ public:
     // next spin is twice the one that missed. One shorter than `keep_within` (for a site whose
     // sleeps include wake-ups of its own, longer than any spin) leaves it as long as the one that
     // missed; a longer sleep leaves it halved.
-    void woke(std::chrono::microseconds grow_within = longest_spin, std::chrono::microseconds keep_within = {}) noexcept {
+    void woke(std::chrono::microseconds grow_within = longest_spin,
+              std::chrono::microseconds keep_within = {}) noexcept {
         if (!asleep_) return;
         asleep_ = false;
         const auto slept = std::chrono::steady_clock::now() - sleep_began_;
@@ -70,6 +72,17 @@ bool spin_until(SpinBudget& budget, Done done) {
     }
     budget.missed();
     return false;
+}
+
+// spin_until, yielding this CPU every 8 looks: a peer that shares it (the kernel may have put both
+// on it) then runs meanwhile, not only once the spin gives up.
+template <class Done>
+bool spin_until_yielding(SpinBudget& budget, Done done) {
+    int looks = 0;
+    return spin_until(budget, [&] {
+        if (++looks % 8 == 0) std::this_thread::yield();
+        return done();
+    });
 }
 
 }  // namespace mproc::os

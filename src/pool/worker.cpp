@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <optional>
-#include <thread>
 #include <utility>
 
 #include <mproc/detail/item_marker.hpp>
@@ -122,13 +121,8 @@ int run_worker(Channel& channel, const PoolSignals& signals, ReplyCount& reply_c
         // then while idle, so that the memory behind them is freed without waiting for a task.
         const bool holding_mappings = detail::sweep_released_mappings();
         bool spun_in_vain = false;
-        if (spin && signals.helpers.load(std::memory_order_relaxed) > 0) {
-            int looks = 0;
-            spun_in_vain = !os::spin_until(budget, [&] {
-                if (++looks % 8 == 0) std::this_thread::yield();
-                return !channel.tasks.empty();
-            });
-        }
+        if (spin && signals.helpers.load(std::memory_order_relaxed) > 0)
+            spun_in_vain = !os::spin_until_yielding(budget, [&] { return !channel.tasks.empty(); });
         const bool was_waiting = !channel.tasks.empty();
         // (A timed wait reads the clock: none when a task is already there.)
         auto record = channel.tasks.wait(was_waiting ? std::nullopt : idle_sweep_interval(holding_mappings));

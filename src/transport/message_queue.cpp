@@ -6,7 +6,6 @@
 #include <cstring>
 #include <new>
 #include <string>
-#include <thread>
 
 #include <mproc/errors.hpp>
 
@@ -120,13 +119,7 @@ thread_local os::SpinBudget queue_spin;
 template <class Ready>
 bool wait_for_change(Ready ready, FutexWord& event, const Deadline& deadline, Clock::time_point& waiting_since,
                      const QueueWaitHook& hook = {}) {
-    // Yielding now and then, as pool waits do: where the other side shares this CPU, it runs.
-    int looks = 0;
-    if (os::spin_until(queue_spin, [&] {
-            if (++looks % 8 == 0) std::this_thread::yield();
-            return ready();
-        }))
-        return true;
+    if (os::spin_until_yielding(queue_spin, ready)) return true;
     Deadline until = deadline;
     if (hook.keep_waiting) {
         const auto now = Clock::now();
