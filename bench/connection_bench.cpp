@@ -8,13 +8,13 @@
 //   round trip  send_bytes of an 8 B or a 64 KiB message to a forked child that sends it back
 //               (recv_bytes, send_bytes), then recv_bytes of the echo, on a connection made by
 //               the same Listener and Client
-//   floor       the same 8 B round trip with neither library: the 12 bytes of a framed message
-//               sent with one send() and taken with one recv() on a plain socket of the same
+//   floor       the same round trips with neither library: the bytes of a framed message
+//               sent with one send() and taken with recv() calls on a plain socket of the same
 //               kind, each end polling with non-blocking recv() calls on a CPU of its own (left
 //               out with fewer than 2 CPUs). What the kernel costs alone: no library's round trip
-//               over that socket can be faster. Its ratio, Python's 8 B round trip over this
-//               one, is the most that any library could reach there: the 8 B median's cannot
-//               exceed it
+//               over that socket can be faster. Its ratio, Python's round trip of the same
+//               size over this one, is the most that any library could reach there: the
+//               median's ratio cannot exceed it
 //   wait        wait() on the receiving ends of 100 Pipe()s when one of them has a message, and a
 //               round in which each of the 100 in turn gets a message, is returned by wait() and
 //               is read
@@ -29,8 +29,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -152,11 +154,11 @@ std::pair<int, int> plain_socket_pair(bool tcp) {
     return {ends[0], ends[1]};
 }
 
-// The kernel's part of a round trip (see "floor" above): one send() and one polled recv() of a
-// 12-byte frame each way.
-Samples floor_round_trip_times(bool tcp, int round_trips) {
-    constexpr std::size_t frame = 12;  // a 4-byte length, then 8 bytes
-    const auto receive_frame = [](int socket, char* bytes) {
+// The kernel's part of a round trip (see "floor" above): one send() and polled recv() calls of a
+// frame (a 4-byte length, then `size` bytes) each way.
+Samples floor_round_trip_times(bool tcp, std::size_t size, int round_trips) {
+    const std::size_t frame = 4 + size;
+    const auto receive_frame = [frame](int socket, char* bytes) {
         for (std::size_t got = 0; got < frame;) {
             const ssize_t n = ::recv(socket, bytes + got, frame - got, MSG_DONTWAIT);
             if (n > 0)
@@ -166,21 +168,22 @@ Samples floor_round_trip_times(bool tcp, int round_trips) {
         }
         return true;
     };
-    const auto send_frame = [](int socket, const char* bytes) {
+    const auto send_frame = [frame](int socket, const char* bytes) {
         if (::send(socket, bytes, frame, MSG_NOSIGNAL) != static_cast<ssize_t>(frame)) std::abort();
     };
     const auto ends = plain_socket_pair(tcp);
     const int here = ends.first, there = ends.second;
+    std::vector<char> bytes(frame);
     const pid_t echo = fork_child([&] {
         ::close(here);
-        char bytes[frame];
-        while (receive_frame(there, bytes)) send_frame(there, bytes);
+        while (receive_frame(there, bytes.data())) send_frame(there, bytes.data());
     });
     ::close(there);
-    char bytes[frame] = {0, 0, 0, 8};
+    const auto length = htonl(static_cast<std::uint32_t>(size));
+    std::memcpy(bytes.data(), &length, 4);
     Samples samples = sample(round_trips, [&] {
-        send_frame(here, bytes);
-        if (!receive_frame(here, bytes)) std::abort();
+        send_frame(here, bytes.data());
+        if (!receive_frame(here, bytes.data())) std::abort();
     });
     ::close(here);
     join_child(echo);
@@ -242,6 +245,13 @@ int main(int argc, char** argv) {
         rows.push_back({name, "us", samples.median_us(), python_value(key + "_us"), true, target});
         rows.push_back({"  first", "us", samples.first_us(), python_value(key + "_first_us"), true, ""});
     };
+    // The floor under the round trip just added, against Python's same round trip.
+    const auto add_floor_row = [&](bool tcp, std::size_t size, int round_trips) {
+        if (mproc::cpu_count() < 2) return;
+        rows.push_back({"  floor: plain socket, no library", "us",
+                        floor_round_trip_times(tcp, size, round_trips).median_us(),
+                        python_value("round_trip_" + std::to_string(size) + (tcp ? "_tcp" : "_unix") + "_us"), true, ""});
+    };
     for (const bool tcp : {false, true}) {
         const std::string transport = tcp ? "tcp" : "unix";
         const std::string described = tcp ? "TCP loopback" : "Unix socket";
@@ -251,12 +261,10 @@ int main(int argc, char** argv) {
                  setup_times(listener, connections));
         add_rows("8 B send_bytes/recv_bytes round trip, " + described, "round_trip_8_" + transport,
                  round_trip_times(listener, 8, small_round_trips), ">= 10x");
-        if (mproc::cpu_count() >= 2)
-            rows.push_back({"  floor: plain socket, no library", "us",
-                            floor_round_trip_times(tcp, small_round_trips).median_us(),
-                            python_value("round_trip_8_" + transport + "_us"), true, ""});
+        add_floor_row(tcp, 8, small_round_trips);
         add_rows("64 KiB send_bytes/recv_bytes round trip, " + described, "round_trip_65536_" + transport,
                  round_trip_times(listener, 65536, large_round_trips), ">= 10x");
+        add_floor_row(tcp, 65536, large_round_trips);
     }
     const WaitTimes waits = wait_times(1000 * scale, 20 * scale);
     add_rows("wait() on 100 Pipes, one ready", "wait_one_ready", waits.one_ready);
