@@ -75,6 +75,8 @@ import json, os, statistics, sys
 work, sizes = sys.argv[1], [int(n) for n in sys.argv[2:]]
 speedup_targets = {420: 1.6, 2300: 1.85}
 python_targets = {420: 150}
+# Only a wrong result fails the run: a missed target is reported ("NOT met"), as the other
+# benchmarks report theirs, and scripts/run-benchmarks.sh goes on to the next benchmark.
 failed = False
 
 def load(name):
@@ -82,10 +84,8 @@ def load(name):
     return json.load(open(path)) if os.path.exists(path) else None
 
 def verdict(value, target):
-    global failed
     if target is None:
         return ""
-    failed |= value < target
     return f" (>= {target}: {'met' if value >= target else 'NOT met'})"
 
 def three(runs):
