@@ -223,7 +223,10 @@ StartingChild start_bootstrapped(StartMethod method, const Bootstrap& work, Star
 StartingChild start_spawned(StartMethod method, const Bootstrap& work, const os::ForkOptions& options) {
     return start_bootstrapped(method, work, [&](int socket, const Cookie& cookie) {
         return detail::or_throw(os::ChildProcess::exec_self(
-            socket, std::string(bootstrap_variable) + "=" + encode_bootstrap_address({socket, cookie}), options));
+            socket,
+            std::string(bootstrap_variable) + "=" +
+                encode_bootstrap_address({os::ChildProcess::inherited_fd_in_new_program, cookie}),
+            options));
     });
 }
 
@@ -465,14 +468,26 @@ void serve_if_spawned() {
     const auto address = decode_bootstrap_address(value);
     // Out of the environment whatever it was: this process's own children are not its launcher's.
     ::unsetenv(bootstrap_variable);
+    // A child started by spawn dies with its parent, as a forked one does; posix_spawn ran none of
+    // our code before the exec, so it asks for that here. The pair's maker (the parent that spawned
+    // us) may have died before: then we are another process's child, and nobody would kill us.
+    const auto maker = address ? os::socket_pair_maker(address->fd) : std::nullopt;
+    if (maker) {
+        os::die_with_parent();
+        if (*maker != ::getppid()) {
+            std::fputs("mproc: the process that started this one (spawn) is gone\n", stderr);
+            ::_exit(1);
+        }
+    }
     const char* refusal = nullptr;
     if (!address)
         refusal = "it is not a value mproc sets";
-    else if (!os::is_socket_pair_from_parent(address->fd))
+    else if (!maker)
         refusal = "the descriptor it names is not a socket that this process's parent made";
     else if (!bootstrap_waiting(address->fd, address->cookie))
         refusal = "no bootstrap carrying its cookie arrived on that socket";
     if (refusal) {
+        if (maker) os::outlive_parent();
         std::fprintf(stderr, "mproc: ignoring the environment variable %s (%s)\n", bootstrap_variable, refusal);
         return;
     }

@@ -298,6 +298,28 @@ TEST(Process, ChildrenDieWhenTheirParentIsKilled) {
     EXPECT_TRUE(wait_until_gone(grandchild, 5s));
 }
 
+TEST(Process, SpawnedChildrenDieWhenTheirParentIsKilled) {
+    // A spawned child is not forked from its parent's code: it asks for its parent-death signal
+    // itself, first thing in mproc::init.
+    mproc::test::LeakCheck leaks;
+    Channel channel;
+    mproc::Process parent([](mproc::test::Descriptor fd) {
+        mproc::Process child(mproc::ProcessOptions{.start_method = mproc::StartMethod::spawn}, sleep_forever);
+        child.start();
+        write_text(fd, std::to_string(*child.pid()) + "\n");
+        sleep_forever();
+    }, mproc::test::Descriptor{channel.write_end});
+    parent.start();
+    char buffer[32] = {};
+    ASSERT_GT(::read(channel.read_end, buffer, sizeof buffer - 1), 0);
+    const int grandchild = std::atoi(buffer);
+    ASSERT_GT(grandchild, 0);
+    EXPECT_FALSE(process_gone(grandchild));
+    parent.kill();
+    parent.join();
+    EXPECT_TRUE(wait_until_gone(grandchild, 5s));
+}
+
 // The role of a re-executed test binary: a main() that starts children and returns.
 const mproc::test::RegisterRole exit_policy_role("exit-policy", [] {
     mproc::Process daemon(mproc::ProcessOptions{.daemon = true}, sleep_forever);

@@ -2,6 +2,7 @@
 // forkserver; what each method inherits; the fork warning; and a parent full of busy threads.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -624,6 +625,54 @@ TEST(StartMethodSettings, StrayBootstrapVariableIsIgnoredAndTheProgramRunsNormal
     for (int fd : {pipe_fds[0], pipe_fds[1], seqpacket[0], seqpacket[1], stream[0], stream[1], forged[0], forged[1],
                    closed_peer[0]})
         ::close(fd);
+}
+
+TEST(StartMethodSettings, SpawnedChildWhoseParentDiedBeforeInitExitsInsteadOfRunningMain) {
+    // A spawned child's parent-death signal is set in mproc::init: if the parent is gone by then,
+    // the child must not go on as a program of its own. Here the parent ("maker") makes the
+    // bootstrap socket and dies; its child then runs the program with the variable naming it.
+    // This process adopts the orphan, as init would, so that it can wait for it.
+    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    int report[2], output[2];
+    ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
+    ASSERT_EQ(::pipe2(output, O_CLOEXEC), 0);
+    const std::string role = "--role=normal-run";
+    const pid_t maker = ::fork();
+    if (maker == 0) {
+        int pair[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET, 0, pair) != 0) ::_exit(2);  // inherited: not close-on-exec
+        const std::string variable = std::to_string(pair[0]) + ":" + some_cookie;
+        const pid_t self = ::getpid();
+        const pid_t orphan = ::fork();
+        if (orphan == 0) {
+            while (::getppid() == self) ::usleep(1000);  // until the maker is gone
+            ::dup2(output[1], 1);
+            ::dup2(output[1], 2);
+            ::setenv("MPROC_BOOTSTRAP_FD", variable.c_str(), 1);
+            char* argv[] = {const_cast<char*>("self"), const_cast<char*>(role.c_str()), nullptr};
+            ::execv("/proc/self/exe", argv);
+            ::_exit(127);
+        }
+        (void)!::write(report[1], &orphan, sizeof orphan);
+        ::_exit(0);
+    }
+    ::close(report[1]);
+    ::close(output[1]);
+    ASSERT_GT(maker, 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(maker, &status, 0), maker);
+    pid_t orphan = -1;
+    ASSERT_EQ(::read(report[0], &orphan, sizeof orphan), static_cast<ssize_t>(sizeof orphan));
+    std::string out;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(output[0], buffer, sizeof buffer)) > 0;) out.append(buffer, static_cast<std::size_t>(n));
+    ASSERT_EQ(::waitpid(orphan, &status, 0), orphan);
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+    ::close(report[0]);
+    ::close(output[0]);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "status " << status << ": " << out;
+    EXPECT_NE(out.find("mproc: the process that started this one (spawn) is gone"), std::string::npos) << out;
+    EXPECT_EQ(out.find("variable gone"), std::string::npos) << "the orphan ran main: " << out;
 }
 
 // A program may set the variable itself after mproc::init (or never call init, using fork only):

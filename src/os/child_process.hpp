@@ -24,9 +24,13 @@ public:
     // the value it returns (stdio flushed; atexit handlers and static destructors do not run).
     // The child is killed by SIGKILL if this process dies, however it dies.
     static Result<ChildProcess> fork(const std::function<int()>& body, const ForkOptions& options = {});
+    // The descriptor number that exec_self's `inherited_fd` has in the new program.
+    static constexpr int inherited_fd_in_new_program = 3;
     // Starts a fresh run of this program (/proc/self/exe with this process's argv), with
-    // `environment` added to the environment and stdin on /dev/null. `inherited_fd` stays open
-    // in it; every other descriptor of ours is close-on-exec.
+    // `environment` added to the environment and stdin on /dev/null. `inherited_fd` is open in it
+    // as inherited_fd_in_new_program; no other descriptor of ours is, but stdout and stderr.
+    // Unlike fork's, the new program is not killed with this process until it calls
+    // die_with_parent().
     static Result<ChildProcess> exec_self(int inherited_fd, const std::string& environment, const ForkOptions& options = {});
     // Takes charge of a child that another process forked and will reap for us: `reap(pid)` waits
     // for its exit code once it has exited (see ForkServer).
@@ -56,6 +60,8 @@ public:
     void signal(int sig);
 
 private:
+    // Takes charge of our child `pid`, just started.
+    static Result<ChildProcess> owning(int pid, const ForkOptions& options);
     void kill_if_running() noexcept;
 
     int pid_ = -1;
@@ -64,6 +70,13 @@ private:
     bool own_group_ = false;
     std::optional<int> exitcode_;
 };
+
+// Asks for SIGKILL when this process's parent dies, as ChildProcess::fork's children have it from
+// their start: for a program started by exec_self, first thing. If the parent died before, nothing
+// will come: check after calling this that the parent is still the one that started us.
+void die_with_parent() noexcept;
+// Undoes die_with_parent().
+void outlive_parent() noexcept;
 
 // Closes every descriptor from 3 up but `keep`, so that a new program or a fork server starts with
 // only what it is given. Only system calls: safe between fork and exec.

@@ -22,18 +22,23 @@ Result<std::pair<UniqueFd, UniqueFd>> socket_pair() noexcept {
     return std::pair{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-bool is_socket_pair_from_parent(int fd) noexcept {
+std::optional<int> socket_pair_maker(int fd) noexcept {
     struct stat status {};
-    if (fd < 0 || ::fstat(fd, &status) != 0 || !S_ISSOCK(status.st_mode)) return false;
+    if (fd < 0 || ::fstat(fd, &status) != 0 || !S_ISSOCK(status.st_mode)) return std::nullopt;
     int value = 0;
     socklen_t length = sizeof value;
-    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &length) != 0 || value != AF_UNIX) return false;
+    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &length) != 0 || value != AF_UNIX) return std::nullopt;
     length = sizeof value;
-    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &length) != 0 || value != SOCK_SEQPACKET) return false;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &length) != 0 || value != SOCK_SEQPACKET) return std::nullopt;
     ucred peer{};
     length = sizeof peer;
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) return false;
-    return peer.pid == ::getppid() && peer.uid == ::geteuid();
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 || peer.uid != ::geteuid()) return std::nullopt;
+    return peer.pid;
+}
+
+bool is_socket_pair_from_parent(int fd) noexcept {
+    const auto maker = socket_pair_maker(fd);
+    return maker && *maker == ::getppid();
 }
 
 std::optional<std::size_t> peek_message(int socket, std::span<std::byte> buffer,

@@ -17,10 +17,12 @@ namespace mproc::os {
 // A connected pair of SOCK_SEQPACKET sockets, close-on-exec: each send is received whole.
 [[nodiscard]] Result<std::pair<UniqueFd, UniqueFd>> socket_pair() noexcept;
 
-// Whether `fd` is an end of a socket_pair() that this process's parent made: an AF_UNIX
+// The pid of the process that made `fd` with socket_pair(), if it is one: an AF_UNIX
 // SOCK_SEQPACKET socket whose peer credentials (those of the process that created the pair) are
-// our parent's pid and our user. What a program started by spawn inherits, and nothing a stray
-// descriptor number names by chance. No call made here can block.
+// our user's. No call made here can block.
+std::optional<int> socket_pair_maker(int fd) noexcept;
+// Whether `fd` is an end of a socket_pair() that this process's parent made. What a program
+// started by spawn inherits, and nothing a stray descriptor number names by chance.
 bool is_socket_pair_from_parent(int fd) noexcept;
 
 // Copies the start of the next message on `socket` into `buffer` without taking it (MSG_PEEK),
