@@ -60,7 +60,7 @@ struct ProcessOptions {
 ///
 /// Thread safety: not thread-safe; one thread uses a Process object at a time, as in Python.
 /// Separate Process objects may be used from separate threads. Cost: start() is a fork (or a
-/// fork and exec of the program under spawn, a request to the fork server under forkserver).
+/// posix_spawn of the program under spawn, a request to the fork server under forkserver).
 class Process {
 public:
     /// A process that will run target(args...) once started. Python: Process(target=f,
