@@ -1,5 +1,7 @@
 // Start methods side by side with Python's: how long a pool takes to start (every worker ready,
-// as the Pool constructor waits for), and the apply_async round trip once it runs.
+// as the Pool constructor waits for), and the apply_async round trip once it runs. Then, mproc
+// alone, the fork and spawn starts again from a parent holding 1 GiB (256 MiB with --quick) of
+// written memory: a fork copies the page tables of all of it, a spawn (posix_spawn) does not.
 //
 //   start_method_bench [--processes N] [--quick] [--no-python]
 #include <mproc/mproc.hpp>
@@ -40,6 +42,19 @@ int main(int argc, char** argv) {
                         python_value("start_ms_" + name), true, method == mproc::StartMethod::fork ? "" : ">= 10x"});
         rows.push_back({"apply_async round trip, " + name, "us", mproc::bench::median(samples) * 1e6,
                         python_value("apply_us_" + name), true, ""});
+    }
+    {
+        const std::size_t held_mib = options.quick ? 256 : 1024;
+        std::vector<char> held(held_mib << 20, 1);
+        for (auto method : {mproc::StartMethod::fork, mproc::StartMethod::spawn}) {
+            auto ctx = mproc::get_context(method);
+            const double start_s = mproc::bench::median_seconds(starts, [&] { auto pool = ctx.Pool(options.processes); });
+            rows.push_back({"start a " + std::to_string(options.processes) + "-worker pool, " +
+                                std::string(mproc::to_string(method)) + ", parent holding " + std::to_string(held_mib) +
+                                " MiB",
+                            "ms", start_s * 1e3, 0, true, ""});
+        }
+        mproc::bench::keep(held.data());
     }
     mproc::bench::print_table(rows);
     return 0;

@@ -471,23 +471,25 @@ void serve_if_spawned() {
     // A child started by spawn dies with its parent, as a forked one does; posix_spawn ran none of
     // our code before the exec, so it asks for that here. The pair's maker (the parent that spawned
     // us) may have died before: then we are another process's child, and nobody would kill us.
+    // (A maker still alive but not our parent is a stray variable's: refused below.)
     const auto maker = address ? os::socket_pair_maker(address->fd) : std::nullopt;
+    int parent_death_signal = 0;
     if (maker) {
-        os::die_with_parent();
-        if (*maker != ::getppid()) {
-            std::fputs("mproc: the process that started this one (spawn) is gone\n", stderr);
+        parent_death_signal = os::die_with_parent();
+        if (*maker != ::getppid() && os::has_exited(*maker)) {
+            std::fputs("mproc: the process that started this one is gone\n", stderr);
             ::_exit(1);
         }
     }
     const char* refusal = nullptr;
     if (!address)
         refusal = "it is not a value mproc sets";
-    else if (!maker)
+    else if (!maker || *maker != ::getppid())
         refusal = "the descriptor it names is not a socket that this process's parent made";
     else if (!bootstrap_waiting(address->fd, address->cookie))
         refusal = "no bootstrap carrying its cookie arrived on that socket";
     if (refusal) {
-        if (maker) os::outlive_parent();
+        if (maker) os::restore_parent_death_signal(parent_death_signal);
         std::fprintf(stderr, "mproc: ignoring the environment variable %s (%s)\n", bootstrap_variable, refusal);
         return;
     }

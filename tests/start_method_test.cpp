@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <mutex>
@@ -602,6 +603,49 @@ TEST(StartMethodSettings, StrayBootstrapVariableIsIgnoredAndTheProgramRunsNormal
     const auto header = mproc::launch::make_bootstrap_header(registered_test_entry, 0, 0, other);
     ASSERT_EQ(::send(forged[1], &header, sizeof header, 0), static_cast<ssize_t>(sizeof header));
     ::close(closed_peer[1]);
+    // A pair made by another process, alive, that is not the program's parent: one end is sent
+    // here, the maker waits until this test is done.
+    int channel[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel), 0);
+    const pid_t maker = ::fork();
+    if (maker == 0) {
+        ::close(channel[0]);  // so that the test's closing it ends the read below
+        int made[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET, 0, made) != 0) ::_exit(2);
+        char byte = 0;
+        iovec data{&byte, 1};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        msghdr message{};
+        message.msg_iov = &data;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+        cmsghdr* rights = CMSG_FIRSTHDR(&message);
+        rights->cmsg_level = SOL_SOCKET;
+        rights->cmsg_type = SCM_RIGHTS;
+        rights->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(rights), &made[0], sizeof(int));
+        if (::sendmsg(channel[1], &message, 0) != 1) ::_exit(3);
+        (void)!::read(channel[1], &byte, 1);  // until the test closes its end
+        ::_exit(0);
+    }
+    ::close(channel[1]);
+    ASSERT_GT(maker, 0);
+    int living_makers = -1;
+    {
+        char byte = 0;
+        iovec data{&byte, 1};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        msghdr message{};
+        message.msg_iov = &data;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+        ASSERT_EQ(::recvmsg(channel[0], &message, 0), 1);  // received without close-on-exec
+        const cmsghdr* rights = CMSG_FIRSTHDR(&message);
+        ASSERT_NE(rights, nullptr);
+        std::memcpy(&living_makers, CMSG_DATA(rights), sizeof(int));
+    }
     const int unused_fd = 1000;
     ASSERT_EQ(::fcntl(unused_fd, F_GETFD), -1);
 
@@ -612,7 +656,7 @@ TEST(StartMethodSettings, StrayBootstrapVariableIsIgnoredAndTheProgramRunsNormal
         std::to_string(pipe_fds[0]), std::to_string(pipe_fds[0]) + cookie,
         std::to_string(seqpacket[0]), std::to_string(seqpacket[0]) + cookie,
         std::to_string(stream[0]) + cookie, std::to_string(forged[0]) + cookie,
-        std::to_string(closed_peer[0]) + cookie, "0" + cookie, "2" + cookie,
+        std::to_string(closed_peer[0]) + cookie, std::to_string(living_makers) + cookie, "0" + cookie, "2" + cookie,
     };
     for (const auto& value : values) {
         const auto run = run_with_bootstrap_variable(value);
@@ -623,8 +667,11 @@ TEST(StartMethodSettings, StrayBootstrapVariableIsIgnoredAndTheProgramRunsNormal
             << "MPROC_BOOTSTRAP_FD=" << value << ": " << run.err;
     }
     for (int fd : {pipe_fds[0], pipe_fds[1], seqpacket[0], seqpacket[1], stream[0], stream[1], forged[0], forged[1],
-                   closed_peer[0]})
+                   closed_peer[0], living_makers, channel[0]})
         ::close(fd);
+    int status = 0;
+    EXPECT_EQ(::waitpid(maker, &status, 0), maker);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 TEST(StartMethodSettings, SpawnedChildWhoseParentDiedBeforeInitExitsInsteadOfRunningMain) {
@@ -633,6 +680,9 @@ TEST(StartMethodSettings, SpawnedChildWhoseParentDiedBeforeInitExitsInsteadOfRun
     // bootstrap socket and dies; its child then runs the program with the variable naming it.
     // This process adopts the orphan, as init would, so that it can wait for it.
     ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    struct NoLongerSubreaper {
+        ~NoLongerSubreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
+    } no_longer_subreaper;
     int report[2], output[2];
     ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
     ASSERT_EQ(::pipe2(output, O_CLOEXEC), 0);
@@ -646,6 +696,7 @@ TEST(StartMethodSettings, SpawnedChildWhoseParentDiedBeforeInitExitsInsteadOfRun
         const pid_t orphan = ::fork();
         if (orphan == 0) {
             while (::getppid() == self) ::usleep(1000);  // until the maker is gone
+            ::close(pair[1]);  // nobody is left to send a bootstrap: a wait for one ends at once
             ::dup2(output[1], 1);
             ::dup2(output[1], 2);
             ::setenv("MPROC_BOOTSTRAP_FD", variable.c_str(), 1);
@@ -667,11 +718,10 @@ TEST(StartMethodSettings, SpawnedChildWhoseParentDiedBeforeInitExitsInsteadOfRun
     char buffer[4096];
     for (ssize_t n; (n = ::read(output[0], buffer, sizeof buffer)) > 0;) out.append(buffer, static_cast<std::size_t>(n));
     ASSERT_EQ(::waitpid(orphan, &status, 0), orphan);
-    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
     ::close(report[0]);
     ::close(output[0]);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "status " << status << ": " << out;
-    EXPECT_NE(out.find("mproc: the process that started this one (spawn) is gone"), std::string::npos) << out;
+    EXPECT_NE(out.find("mproc: the process that started this one is gone"), std::string::npos) << out;
     EXPECT_EQ(out.find("variable gone"), std::string::npos) << "the orphan ran main: " << out;
 }
 

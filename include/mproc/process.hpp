@@ -14,8 +14,9 @@
 // partial.hpp), and the arguments are converted to its parameter types and checked at compile
 // time (serialize.hpp). It ends when the target returns (exit code 0) or when an exception
 // escapes it (the child prints "Process <name>: <type>: <what>" to stderr; exit code 1). Children
-// never outlive their parent: if the parent dies, even by SIGKILL, the kernel kills them. At
-// normal exit of the parent, daemonic children are terminated and the others are waited for.
+// never outlive their parent: if the parent dies, even by SIGKILL, the kernel kills them (a child
+// started by spawn from the moment it enters mproc::init; one whose parent died before that exits
+// there). At normal exit of the parent, daemonic children are terminated and the others are waited for.
 //
 // A Process object is meant to be used by one thread at a time, as in Python.
 #pragma once

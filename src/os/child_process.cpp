@@ -184,8 +184,6 @@ Result<ChildProcess> ChildProcess::owning(int pid, const ForkOptions& options) {
     ChildProcess child;
     child.pid_ = pid;
     child.own_group_ = options.new_process_group;
-    // Also set here: the parent may signal the group before the child ran setpgid.
-    if (options.new_process_group) ::setpgid(pid, pid);
     // An unreaped child keeps its pid, so opening the pidfd after it started is race-free.
     auto pidfd = sys_call("pidfd_open", [&] { return pidfd_open(pid); });
     if (!pidfd) {
@@ -211,6 +209,9 @@ Result<ChildProcess> ChildProcess::fork(const std::function<int()>& body, const 
         const int fork_error = errno;
         ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
         if (pid < 0) return SysError{"fork", fork_error};
+        // Also set here: the parent may signal the group before the child ran setpgid. (posix_spawn
+        // returns once the child has its group.)
+        if (options.new_process_group) ::setpgid(pid, pid);
         return ChildProcess::owning(pid, options);
     });
 }
@@ -240,41 +241,77 @@ Result<ChildProcess> ChildProcess::exec_self(int inherited_fd, const std::string
     envp.push_back(nullptr);
 
     // posix_spawn, not fork and exec: its child shares our memory until it executes, where a fork
-    // first copies our page tables, which the new program then throws away. The copy grows with
-    // what the parent holds: a parent holding 1 GiB started a pool of 4 spawned workers in about
-    // 100 ms that way, and in 6 ms this way. Nothing of ours runs in the child before the exec,
-    // so the new program asks for its parent-death signal itself (die_with_parent).
-    // It gets stdio and its socket, nothing else of ours (as Python's spawn), and stdin on /dev/null.
-    posix_spawn_file_actions_t actions;
-    if (const int error = ::posix_spawn_file_actions_init(&actions)) return SysError{"posix_spawn_file_actions_init", error};
-    int error = ::posix_spawn_file_actions_adddup2(&actions, inherited_fd, inherited_fd_in_new_program);
-    // A program that closed stdout or stderr may have given that number to inherited_fd.
-    if (!error && (inherited_fd == 1 || inherited_fd == 2)) error = ::posix_spawn_file_actions_addclose(&actions, inherited_fd);
-    if (!error) error = ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    if (!error) error = ::posix_spawn_file_actions_addclosefrom_np(&actions, inherited_fd_in_new_program + 1);
-    posix_spawnattr_t attributes;
-    if (!error) error = ::posix_spawnattr_init(&attributes);
-    if (error) {
-        ::posix_spawn_file_actions_destroy(&actions);
-        return SysError{"posix_spawn_file_actions", error};
-    }
+    // first copies our page tables, which the new program then throws away; that copy grows with
+    // what the parent holds (bench/start_method_bench's rows for a parent holding 1 GiB). Nothing of ours runs in the
+    // child before the exec, so the new program asks for its parent-death signal itself
+    // (die_with_parent).
+    // It gets stdio and its socket, nothing else of ours (as Python's spawn), and stdin on
+    // /dev/null. /dev/null is opened here, above 3, so that a sandbox without it costs only that.
+    UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (null && null.get() <= inherited_fd_in_new_program)
+        null.reset(::fcntl(null.get(), F_DUPFD_CLOEXEC, inherited_fd_in_new_program + 1));
+    struct SpawnSettings {
+        posix_spawn_file_actions_t actions;
+        posix_spawnattr_t attributes;
+        SpawnSettings() {
+            ::posix_spawn_file_actions_init(&actions);
+            ::posix_spawnattr_init(&attributes);
+        }
+        ~SpawnSettings() {
+            ::posix_spawnattr_destroy(&attributes);
+            ::posix_spawn_file_actions_destroy(&actions);
+        }
+        SpawnSettings(const SpawnSettings&) = delete;
+        SpawnSettings& operator=(const SpawnSettings&) = delete;
+    } settings;
+    auto* actions = &settings.actions;
+    int error = ::posix_spawn_file_actions_adddup2(actions, inherited_fd, inherited_fd_in_new_program);
+    // A program that closed stdout or stderr may have given that number to inherited_fd: the
+    // number gets /dev/null, so that nothing the child opens later lands there and is written to.
+    if (!error && (inherited_fd == 1 || inherited_fd == 2))
+        error = null ? ::posix_spawn_file_actions_adddup2(actions, null.get(), inherited_fd)
+                     : ::posix_spawn_file_actions_addclose(actions, inherited_fd);
+    if (!error && null) error = ::posix_spawn_file_actions_adddup2(actions, null.get(), 0);
+    if (!error) error = ::posix_spawn_file_actions_addclosefrom_np(actions, inherited_fd_in_new_program + 1);
+    if (error) return SysError{"posix_spawn_file_actions", error};
+    // The caller's signal mask, as a fork from the caller's thread would give (the start may run
+    // on the Forker's thread).
+    sigset_t mask;
+    ::pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    ::posix_spawnattr_setsigmask(&settings.attributes, &mask);
+    short flags = POSIX_SPAWN_SETSIGMASK;
     if (options.new_process_group) {
-        ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
-        ::posix_spawnattr_setpgroup(&attributes, 0);
+        flags |= POSIX_SPAWN_SETPGROUP;
+        ::posix_spawnattr_setpgroup(&settings.attributes, 0);
     }
-    auto started = on_lasting_thread([&]() -> Result<ChildProcess> {
+    ::posix_spawnattr_setflags(&settings.attributes, flags);
+    return on_lasting_thread([&]() -> Result<ChildProcess> {
         pid_t pid = -1;
-        if (const int failed = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv.data(), envp.data()))
+        if (const int failed =
+                ::posix_spawn(&pid, "/proc/self/exe", actions, &settings.attributes, argv.data(), envp.data()))
             return SysError{"posix_spawn", failed};
         return ChildProcess::owning(pid, options);
     });
-    ::posix_spawnattr_destroy(&attributes);
-    ::posix_spawn_file_actions_destroy(&actions);
-    return started;
 }
 
-void die_with_parent() noexcept { ::prctl(PR_SET_PDEATHSIG, SIGKILL); }
-void outlive_parent() noexcept { ::prctl(PR_SET_PDEATHSIG, 0); }
+int die_with_parent() noexcept {
+    int previous = 0;
+    ::prctl(PR_GET_PDEATHSIG, &previous);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    return previous;
+}
+
+void restore_parent_death_signal(int previous) noexcept { ::prctl(PR_SET_PDEATHSIG, previous); }
+
+bool has_exited(int pid) noexcept {
+    const int pidfd = pidfd_open(pid);
+    if (pidfd < 0) return errno == ESRCH;
+    // A pidfd is readable once its process has exited, reaped or not.
+    pollfd exited{pidfd, POLLIN, 0};
+    const bool gone = ::poll(&exited, 1, 0) == 1;
+    ::close(pidfd);
+    return gone;
+}
 
 Result<ChildProcess> ChildProcess::adopt(int pid, bool own_group, std::function<int(int pid)> reap) {
     auto pidfd = sys_call("pidfd_open", [&] { return pidfd_open(pid); });

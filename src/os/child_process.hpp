@@ -73,12 +73,15 @@ private:
 
 // Asks for SIGKILL when this process's parent dies, as ChildProcess::fork's children have it from
 // their start: for a program started by exec_self, first thing. If the parent died before, nothing
-// will come: check after calling this that the parent is still the one that started us.
-void die_with_parent() noexcept;
-// Undoes die_with_parent().
-void outlive_parent() noexcept;
+// will come: check after calling this that the parent is still the one that started us. Returns
+// the signal asked for before (0: none), for restore_parent_death_signal.
+int die_with_parent() noexcept;
+void restore_parent_death_signal(int previous) noexcept;
 
-// Closes every descriptor from 3 up but `keep`, so that a new program or a fork server starts with
+// Whether process `pid` has exited (a zombie counts as exited) or never was, whoever its parent.
+bool has_exited(int pid) noexcept;
+
+// Closes every descriptor from 3 up but `keep`, so that a fork server or a helper process keeps
 // only what it is given. Only system calls: safe between fork and exec.
 void close_descriptors_except(int keep) noexcept;
 

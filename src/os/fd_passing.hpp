@@ -17,9 +17,9 @@ namespace mproc::os {
 // A connected pair of SOCK_SEQPACKET sockets, close-on-exec: each send is received whole.
 [[nodiscard]] Result<std::pair<UniqueFd, UniqueFd>> socket_pair() noexcept;
 
-// The pid of the process that made `fd` with socket_pair(), if it is one: an AF_UNIX
-// SOCK_SEQPACKET socket whose peer credentials (those of the process that created the pair) are
-// our user's. No call made here can block.
+// When `fd` is a connected AF_UNIX SOCK_SEQPACKET socket whose peer is our user's, the peer's pid:
+// for an end of a socket_pair(), the pid of the process that made the pair (peer credentials are
+// taken when the pair is made, and kept after that process is gone). No call made here can block.
 std::optional<int> socket_pair_maker(int fd) noexcept;
 // Whether `fd` is an end of a socket_pair() that this process's parent made. What a program
 // started by spawn inherits, and nothing a stray descriptor number names by chance.
