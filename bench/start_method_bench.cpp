@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
         std::vector<char> held(held_mib << 20, 1);
         for (auto method : {mproc::StartMethod::fork, mproc::StartMethod::spawn}) {
             auto ctx = mproc::get_context(method);
-            const double start_s = mproc::bench::median_seconds(starts, [&] { auto pool = ctx.Pool(options.processes); });
+            const double start_s =
+                mproc::bench::median_seconds(starts, [&] { auto pool = ctx.Pool(options.processes); });
             rows.push_back({"start a " + std::to_string(options.processes) + "-worker pool, " +
                                 std::string(mproc::to_string(method)) + ", parent holding " + std::to_string(held_mib) +
                                 " MiB",

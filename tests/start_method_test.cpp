@@ -716,7 +716,8 @@ TEST(StartMethodSettings, SpawnedChildWhoseParentDiedBeforeInitExitsInsteadOfRun
     ASSERT_EQ(::read(report[0], &orphan, sizeof orphan), static_cast<ssize_t>(sizeof orphan));
     std::string out;
     char buffer[4096];
-    for (ssize_t n; (n = ::read(output[0], buffer, sizeof buffer)) > 0;) out.append(buffer, static_cast<std::size_t>(n));
+    for (ssize_t n; (n = ::read(output[0], buffer, sizeof buffer)) > 0;)
+        out.append(buffer, static_cast<std::size_t>(n));
     ASSERT_EQ(::waitpid(orphan, &status, 0), orphan);
     ::close(report[0]);
     ::close(output[0]);

@@ -242,9 +242,9 @@ Result<ChildProcess> ChildProcess::exec_self(int inherited_fd, const std::string
 
     // posix_spawn, not fork and exec: its child shares our memory until it executes, where a fork
     // first copies our page tables, which the new program then throws away; that copy grows with
-    // what the parent holds (bench/start_method_bench's rows for a parent holding 1 GiB). Nothing of ours runs in the
-    // child before the exec, so the new program asks for its parent-death signal itself
-    // (die_with_parent).
+    // what the parent holds (see start_method_bench's rows for a parent holding 1 GiB). Nothing
+    // of ours runs in the child before the exec, so the new program asks for its parent-death
+    // signal itself (die_with_parent).
     // It gets stdio and its socket, nothing else of ours (as Python's spawn), and stdin on
     // /dev/null. /dev/null is opened here, above 3, so that a sandbox without it costs only that.
     UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
