@@ -506,6 +506,34 @@ TEST(StartMethodForkServer, ServerStartedBesideALockHoldingThreadHandsNoHeldLock
     EXPECT_EQ(run.err.find("mproc: warning"), std::string::npos) << "the server is not a fork of a threaded parent";
 }
 
+// What a spawned child has as stdout: 1 for /dev/null, 0 for nothing, 2 for anything else.
+void report_stdout(mproc::Queue<int> out) {
+    char target[64] = {};
+    const ssize_t n = ::readlink("/proc/self/fd/1", target, sizeof target - 1);
+    out.put(n < 0 ? 0 : std::string(target) == "/dev/null" ? 1 : 2);
+}
+
+// A program without stdout starts a child by spawn, which reports what its stdout is.
+const mproc::test::RegisterRole spawn_without_stdout_role("spawn-without-stdout", [] {
+    const int report = ::dup(1);
+    ::close(1);
+    auto ctx = mproc::get_context(StartMethod::spawn);
+    auto out = ctx.Queue<int>();
+    auto child = ctx.Process(report_stdout, out);
+    child.start();
+    const int stdout_kind = out.get(30s);
+    child.join();
+    ::dprintf(report, "child's stdout %d, exit code %d\n", stdout_kind, child.exitcode().value_or(-1000));
+    return 0;
+});
+
+TEST(StartMethodSpawn, ChildOfAProgramWithoutStdoutGetsDevNullThere) {
+    // Otherwise the first descriptor the child opens takes number 1, and what it prints goes there.
+    const auto run = mproc::test::run_self("spawn-without-stdout");
+    EXPECT_EQ(run.exitcode, 0) << run.err;
+    EXPECT_EQ(run.out, "child's stdout 1, exit code 0\n") << run.err;
+}
+
 // --- MPROC_BOOTSTRAP_FD that mproc did not set -------------------------------------------------------
 
 // Run with a stray MPROC_BOOTSTRAP_FD: mproc::init has ignored it, and the program runs normally.

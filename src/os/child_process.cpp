@@ -266,11 +266,17 @@ Result<ChildProcess> ChildProcess::exec_self(int inherited_fd, const std::string
     } settings;
     auto* actions = &settings.actions;
     int error = ::posix_spawn_file_actions_adddup2(actions, inherited_fd, inherited_fd_in_new_program);
-    // A program that closed stdout or stderr may have given that number to inherited_fd: the
-    // number gets /dev/null, so that nothing the child opens later lands there and is written to.
-    if (!error && (inherited_fd == 1 || inherited_fd == 2))
-        error = null ? ::posix_spawn_file_actions_adddup2(actions, null.get(), inherited_fd)
-                     : ::posix_spawn_file_actions_addclose(actions, inherited_fd);
+    // Where this program has no stdout or stderr (closed, close-on-exec, or the number that
+    // inherited_fd got), the child gets /dev/null: otherwise the first descriptor it opens would
+    // take that number, and whatever it prints would be written into it.
+    for (const int stdio : {1, 2}) {
+        const int flags = ::fcntl(stdio, F_GETFD);
+        if (error || !(stdio == inherited_fd || flags < 0 || (flags & FD_CLOEXEC))) continue;
+        if (null)
+            error = ::posix_spawn_file_actions_adddup2(actions, null.get(), stdio);
+        else if (stdio == inherited_fd)
+            error = ::posix_spawn_file_actions_addclose(actions, stdio);
+    }
     if (!error && null) error = ::posix_spawn_file_actions_adddup2(actions, null.get(), 0);
     if (!error) error = ::posix_spawn_file_actions_addclosefrom_np(actions, inherited_fd_in_new_program + 1);
     if (error) return SysError{"posix_spawn_file_actions", error};
