@@ -278,15 +278,12 @@ TEST(Process, ChildStartedFromShortLivedThreadSurvivesThatThread) {
     EXPECT_EQ(channel.read_all(), "still alive");
 }
 
-TEST(Process, ChildrenDieWhenTheirParentIsKilled) {
+// Starts a process running `parent`, which starts a child and writes its pid to the descriptor it
+// is given; kills that process and expects the child to die with it.
+void expect_child_to_die_with_its_killed_parent(void (*parent_body)(mproc::test::Descriptor)) {
     mproc::test::LeakCheck leaks;
     Channel channel;
-    mproc::Process parent([](mproc::test::Descriptor fd) {
-        mproc::Process child(sleep_forever);
-        child.start();
-        write_text(fd, std::to_string(*child.pid()) + "\n");
-        sleep_forever();
-    }, mproc::test::Descriptor{channel.write_end});
+    mproc::Process parent(parent_body, mproc::test::Descriptor{channel.write_end});
     parent.start();
     char buffer[32] = {};
     ASSERT_GT(::read(channel.read_end, buffer, sizeof buffer - 1), 0);
@@ -298,26 +295,24 @@ TEST(Process, ChildrenDieWhenTheirParentIsKilled) {
     EXPECT_TRUE(wait_until_gone(grandchild, 5s));
 }
 
+TEST(Process, ChildrenDieWhenTheirParentIsKilled) {
+    expect_child_to_die_with_its_killed_parent([](mproc::test::Descriptor fd) {
+        mproc::Process child(sleep_forever);
+        child.start();
+        write_text(fd, std::to_string(*child.pid()) + "\n");
+        sleep_forever();
+    });
+}
+
 TEST(Process, SpawnedChildrenDieWhenTheirParentIsKilled) {
     // A spawned child is not forked from its parent's code: it asks for its parent-death signal
     // itself, first thing in mproc::init.
-    mproc::test::LeakCheck leaks;
-    Channel channel;
-    mproc::Process parent([](mproc::test::Descriptor fd) {
+    expect_child_to_die_with_its_killed_parent([](mproc::test::Descriptor fd) {
         mproc::Process child(mproc::ProcessOptions{.start_method = mproc::StartMethod::spawn}, sleep_forever);
         child.start();
         write_text(fd, std::to_string(*child.pid()) + "\n");
         sleep_forever();
-    }, mproc::test::Descriptor{channel.write_end});
-    parent.start();
-    char buffer[32] = {};
-    ASSERT_GT(::read(channel.read_end, buffer, sizeof buffer - 1), 0);
-    const int grandchild = std::atoi(buffer);
-    ASSERT_GT(grandchild, 0);
-    EXPECT_FALSE(process_gone(grandchild));
-    parent.kill();
-    parent.join();
-    EXPECT_TRUE(wait_until_gone(grandchild, 5s));
+    });
 }
 
 // The role of a re-executed test binary: a main() that starts children and returns.

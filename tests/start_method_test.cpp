@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <mutex>
@@ -24,6 +23,7 @@
 #include <mproc/mproc.hpp>
 
 #include "launch.hpp"
+#include "os/fd_passing.hpp"
 #include "support/leak_check.hpp"
 #include "support/reexec.hpp"
 #include "support/run_self.hpp"
@@ -640,40 +640,19 @@ TEST(StartMethodSettings, StrayBootstrapVariableIsIgnoredAndTheProgramRunsNormal
         ::close(channel[0]);  // so that the test's closing it ends the read below
         int made[2];
         if (::socketpair(AF_UNIX, SOCK_SEQPACKET, 0, made) != 0) ::_exit(2);
-        char byte = 0;
-        iovec data{&byte, 1};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-        msghdr message{};
-        message.msg_iov = &data;
-        message.msg_iovlen = 1;
-        message.msg_control = control;
-        message.msg_controllen = sizeof control;
-        cmsghdr* rights = CMSG_FIRSTHDR(&message);
-        rights->cmsg_level = SOL_SOCKET;
-        rights->cmsg_type = SCM_RIGHTS;
-        rights->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(rights), &made[0], sizeof(int));
-        if (::sendmsg(channel[1], &message, 0) != 1) ::_exit(3);
-        (void)!::read(channel[1], &byte, 1);  // until the test closes its end
+        const std::byte byte{};
+        if (!mproc::os::send_message(channel[1], {&byte, 1}, {&made[0], 1})) ::_exit(3);
+        char until_closed;
+        (void)!::read(channel[1], &until_closed, 1);  // until the test closes its end
         ::_exit(0);
     }
     ::close(channel[1]);
     ASSERT_GT(maker, 0);
-    int living_makers = -1;
-    {
-        char byte = 0;
-        iovec data{&byte, 1};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-        msghdr message{};
-        message.msg_iov = &data;
-        message.msg_iovlen = 1;
-        message.msg_control = control;
-        message.msg_controllen = sizeof control;
-        ASSERT_EQ(::recvmsg(channel[0], &message, 0), 1);  // received without close-on-exec
-        const cmsghdr* rights = CMSG_FIRSTHDR(&message);
-        ASSERT_NE(rights, nullptr);
-        std::memcpy(&living_makers, CMSG_DATA(rights), sizeof(int));
-    }
+    std::byte byte{};
+    auto received = mproc::os::receive_message(channel[0], {&byte, 1});
+    ASSERT_TRUE(received && received.value().fds.size() == 1);
+    const int living_makers = received.value().fds[0].release();
+    ASSERT_EQ(::fcntl(living_makers, F_SETFD, 0), 0);  // the program run below inherits it
     const int unused_fd = 1000;
     ASSERT_EQ(::fcntl(unused_fd, F_GETFD), -1);
 
